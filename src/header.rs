@@ -1,0 +1,289 @@
+//! Object headers: the 16 bytes in front of every object, and the kinds of object.
+//!
+//! Every block in the region starts with the same 16-byte word layout, whether it holds an
+//! object or is free, so a linear walk can step from block to block by the size word:
+//!
+//! | offset | object                         | free block ([`crate::free_list`]) |
+//! |--------|--------------------------------|-----------------------------------|
+//! | 0      | kind (`u8`, never 0)           | 0 ([`FREE_KIND`])                 |
+//! | 1      | flags ([`HeaderFlags`])        | 0                                 |
+//! | 2      | reserved (`u16`, 0)            | 0                                 |
+//! | 4      | type index (`u32`)             | next free block (`u32`, 0 = none) |
+//! | 8      | block size in bytes (`u32`)    | block size in bytes (`u32`)       |
+//! | 12     | reference count (`u32`)        | 0                                 |
+//!
+//! Arrays follow the header with their `u32` length at [`ARRAY_LENGTH_OFFSET`]; externrefs with
+//! their `u32` host-data id at [`EXTERNREF_HOST_DATA_OFFSET`]. The `#[repr(C)]` structs below
+//! document that layout for JIT code, and the offset constants are tested against
+//! `core::mem::offset_of!`. The heap never forms Rust references into the region: it reads and
+//! writes these fields through [`crate::region`]'s checked accessors, and
+//! [`ObjectHeader::decode`] validates what it reads.
+//!
+//! # Kinds
+//! A [`Kind`] is a bit pattern in which a subtype contains all the bits of its supertypes
+//! (`struct` = `eq` + 0b10, `eq` = `any` + 0b100), so `a.matches(b)` is `a & b == b`. Only the
+//! concrete kinds [`Kind::EXTERN`], [`Kind::STRUCT`] and [`Kind::ARRAY`] are ever allocated.
+
+use crate::error::{Error, Result};
+use crate::region::Region;
+use bitflags::bitflags;
+
+/// Size of the common object header in bytes.
+pub const HEADER_SIZE: u32 = 16;
+/// Offset of the kind byte.
+pub const KIND_OFFSET: u32 = 0;
+/// Offset of the flags byte.
+pub const FLAGS_OFFSET: u32 = 1;
+/// Offset of the `u32` type index.
+pub const TYPE_INDEX_OFFSET: u32 = 4;
+/// Offset of the `u32` block size (header included, a multiple of 16).
+pub const SIZE_OFFSET: u32 = 8;
+/// Offset of the `u32` reference count.
+pub const REF_COUNT_OFFSET: u32 = 12;
+/// Offset of an array's `u32` length.
+pub const ARRAY_LENGTH_OFFSET: u32 = 16;
+/// Offset of an externref's `u32` host-data id.
+pub const EXTERNREF_HOST_DATA_OFFSET: u32 = 16;
+/// Size of an externref object before rounding to the block granularity.
+pub const EXTERNREF_SIZE: u32 = 20;
+/// The kind byte of a free block.
+pub const FREE_KIND: u8 = 0;
+
+/// The header as JIT code sees it. The heap itself encodes and decodes these bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectHeader {
+    /// The object's [`Kind`] bits.
+    pub kind: Kind,
+    /// Collector flag bits.
+    pub flags: HeaderFlags,
+    /// Always zero.
+    pub reserved: u16,
+    /// The registered type of a struct or array; 0 for an externref.
+    pub type_index: u32,
+    /// The size of the object's block in bytes, header included.
+    pub size: u32,
+    /// The number of references to this object (heap fields, host roots, activations table).
+    pub ref_count: u32,
+}
+
+/// The array header as JIT code sees it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ArrayHeader {
+    /// The common header.
+    pub header: ObjectHeader,
+    /// The number of elements.
+    pub length: u32,
+}
+
+/// The externref object as JIT code sees it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExternRefObject {
+    /// The common header.
+    pub header: ObjectHeader,
+    /// Index of the host data in the heap's host-data table.
+    pub host_data: u32,
+}
+
+/// The kind of a heap object or of a reference type; see the module docs for the bit scheme.
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Kind(u8);
+
+impl Kind {
+    /// `externref`: host data outside the region.
+    pub const EXTERN: Kind = Kind(0b0000_0001);
+    /// `anyref`: the top of the internal hierarchy (abstract, never allocated).
+    pub const ANY: Kind = Kind(0b0001_0000);
+    /// `eqref` (abstract, never allocated).
+    pub const EQ: Kind = Kind(0b0001_0100);
+    /// An array object.
+    pub const ARRAY: Kind = Kind(0b0001_0101);
+    /// A struct object.
+    pub const STRUCT: Kind = Kind(0b0001_0110);
+
+    /// The kind encoded by a header byte, if it is one of the allocated kinds.
+    #[inline]
+    pub const fn from_byte(byte: u8) -> Option<Kind> {
+        match Kind(byte) {
+            Kind::EXTERN | Kind::ARRAY | Kind::STRUCT => Some(Kind(byte)),
+            _ => None,
+        }
+    }
+
+    /// The header byte.
+    #[inline]
+    pub const fn to_byte(self) -> u8 {
+        self.0
+    }
+
+    /// Whether an object of kind `self` is a value of kind `other` (subtyping).
+    #[inline]
+    pub const fn matches(self, other: Kind) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The kind's name, for error messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::EXTERN => "externref",
+            Kind::ANY => "anyref",
+            Kind::EQ => "eqref",
+            Kind::ARRAY => "array",
+            Kind::STRUCT => "struct",
+            _ => "invalid kind",
+        }
+    }
+}
+
+impl core::fmt::Debug for Kind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+bitflags! {
+    /// Flag bits in the header's byte 1, owned by the collectors.
+    #[repr(transparent)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct HeaderFlags: u8 {
+        /// Low bit of the cycle collector's colour (see [`Colour`]).
+        const COLOUR_LOW = 0b0000_0001;
+        /// High bit of the cycle collector's colour.
+        const COLOUR_HIGH = 0b0000_0010;
+        /// The object is in the cycle collector's candidate buffer.
+        const BUFFERED = 0b0000_0100;
+        /// The object's type can never be part of a cycle ("green"): it is never buffered.
+        const ACYCLIC = 0b0000_1000;
+    }
+}
+
+/// The cycle collector's colour of an object (Bacon and Rajan 2001).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Colour {
+    /// In use or free: the colour every object has outside cycle collection.
+    Black,
+    /// A possible member of a garbage cycle, being trial-decremented.
+    Gray,
+    /// A member of a garbage cycle.
+    White,
+    /// A possible root of a garbage cycle: its count was decremented to a non-zero value.
+    Purple,
+}
+
+impl HeaderFlags {
+    const COLOUR_MASK: HeaderFlags = HeaderFlags::COLOUR_LOW.union(HeaderFlags::COLOUR_HIGH);
+
+    /// The colour bits.
+    #[inline]
+    pub fn colour(self) -> Colour {
+        match self.intersection(Self::COLOUR_MASK).bits() {
+            0 => Colour::Black,
+            1 => Colour::Gray,
+            2 => Colour::White,
+            _ => Colour::Purple,
+        }
+    }
+
+    /// These flags with the colour bits replaced.
+    #[inline]
+    pub fn with_colour(self, colour: Colour) -> HeaderFlags {
+        let bits = match colour {
+            Colour::Black => 0,
+            Colour::Gray => 1,
+            Colour::White => 2,
+            Colour::Purple => 3,
+        };
+        self.difference(Self::COLOUR_MASK) | HeaderFlags::from_bits_retain(bits)
+    }
+}
+
+impl ObjectHeader {
+    /// A fresh header with a count of one.
+    pub(crate) fn new(kind: Kind, type_index: u32, size: u32, flags: HeaderFlags) -> ObjectHeader {
+        ObjectHeader { kind, flags, reserved: 0, type_index, size, ref_count: 1 }
+    }
+
+    /// Reads and validates the header of the object at `index`.
+    ///
+    /// Checks: `index` is a non-zero multiple of 16, the kind byte names an allocated kind, the
+    /// flags are known bits, the size is at least a header, a multiple of 16, and the block lies
+    /// inside the region.
+    #[inline]
+    pub(crate) fn decode(region: &Region, index: u32) -> Result<ObjectHeader> {
+        if index == 0 || index % HEADER_SIZE != 0 {
+            return Err(Error::InvalidReference(index));
+        }
+        let bytes: [u8; 16] = region.read(index)?;
+        let kind = Kind::from_byte(bytes[0]).ok_or(Error::corrupted(index, "invalid object kind"))?;
+        let flags = HeaderFlags::from_bits(bytes[1])
+            .ok_or(Error::corrupted(index, "unknown header flag bits"))?;
+        let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let size = word(SIZE_OFFSET as usize);
+        if size < HEADER_SIZE || size % HEADER_SIZE != 0 || index as u64 + size as u64 > region.len() as u64 {
+            return Err(Error::corrupted(index, "object size out of bounds"));
+        }
+        Ok(ObjectHeader {
+            kind,
+            flags,
+            reserved: 0,
+            type_index: word(TYPE_INDEX_OFFSET as usize),
+            size,
+            ref_count: word(REF_COUNT_OFFSET as usize),
+        })
+    }
+
+    /// Writes this header at `index`.
+    #[inline]
+    pub(crate) fn encode(&self, region: &mut Region, index: u32) -> Result<()> {
+        let mut bytes = [0u8; 16];
+        bytes[0] = self.kind.to_byte();
+        bytes[1] = self.flags.bits();
+        bytes[4..8].copy_from_slice(&self.type_index.to_ne_bytes());
+        bytes[8..12].copy_from_slice(&self.size.to_ne_bytes());
+        bytes[12..16].copy_from_slice(&self.ref_count.to_ne_bytes());
+        region.write(index, bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::{offset_of, size_of};
+
+    #[test]
+    fn jit_offsets_match_repr_c_layout() {
+        assert_eq!(size_of::<ObjectHeader>() as u32, HEADER_SIZE);
+        assert_eq!(offset_of!(ObjectHeader, kind) as u32, KIND_OFFSET);
+        assert_eq!(offset_of!(ObjectHeader, flags) as u32, FLAGS_OFFSET);
+        assert_eq!(offset_of!(ObjectHeader, type_index) as u32, TYPE_INDEX_OFFSET);
+        assert_eq!(offset_of!(ObjectHeader, size) as u32, SIZE_OFFSET);
+        assert_eq!(offset_of!(ObjectHeader, ref_count) as u32, REF_COUNT_OFFSET);
+        assert_eq!(offset_of!(ArrayHeader, length) as u32, ARRAY_LENGTH_OFFSET);
+        assert_eq!(offset_of!(ExternRefObject, host_data) as u32, EXTERNREF_HOST_DATA_OFFSET);
+        assert_eq!(size_of::<ExternRefObject>() as u32, EXTERNREF_SIZE);
+    }
+
+    #[test]
+    fn kind_subtyping_follows_the_wasm_hierarchy() {
+        assert!(Kind::STRUCT.matches(Kind::EQ) && Kind::STRUCT.matches(Kind::ANY));
+        assert!(Kind::ARRAY.matches(Kind::EQ) && Kind::EQ.matches(Kind::ANY));
+        assert!(!Kind::ARRAY.matches(Kind::STRUCT) && !Kind::STRUCT.matches(Kind::ARRAY));
+        assert!(!Kind::EXTERN.matches(Kind::ANY) && !Kind::ANY.matches(Kind::EXTERN));
+        assert!(!Kind::EQ.matches(Kind::STRUCT));
+        assert_eq!(Kind::from_byte(FREE_KIND), None);
+        assert_eq!(Kind::from_byte(Kind::EQ.to_byte()), None);
+    }
+
+    #[test]
+    fn colour_bits_round_trip_without_touching_other_flags() {
+        let flags = HeaderFlags::BUFFERED | HeaderFlags::ACYCLIC;
+        for colour in [Colour::Black, Colour::Gray, Colour::White, Colour::Purple] {
+            let with = flags.with_colour(colour);
+            assert_eq!(with.colour(), colour);
+            assert!(with.contains(flags));
+        }
+    }
+}

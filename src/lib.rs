@@ -1,0 +1,16 @@
+//! drc-heap (work in progress; crate docs follow)
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod error;
+pub mod free_list;
+pub mod gc_ref;
+pub mod header;
+mod region;
+
+pub use error::{Error, Result};
+pub use gc_ref::GcRef;
+pub use region::{MAX_REGION_LEN, MIN_REGION_LEN, REGION_ALIGN};

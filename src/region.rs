@@ -1,0 +1,257 @@
+//! The region: the caller's memory that holds every object and free block.
+//!
+//! [`Region`] owns a base pointer and a length and is the only module that turns them into
+//! slices. Everything else addresses the region by `u32` offsets through the checked accessors
+//! below, so every index or size that was read from heap memory is bounds-checked before it is
+//! used: a corrupted offset yields [`Error::Corrupted`], never an out-of-bounds access.
+//!
+//! # Invariants
+//! * `base` is valid for reads and writes of `len` bytes for as long as the region lives, and
+//!   nothing else accesses those bytes while a `&mut Region` exists (the constructors' contracts).
+//! * `base` is aligned to [`REGION_ALIGN`], `len` is a multiple of it, and
+//!   [`MIN_REGION_LEN`] <= `len` <= [`MAX_REGION_LEN`], so every offset fits in a `u32`.
+//! * No native pointer is ever written into the region: its contents are plain data (offsets,
+//!   sizes, scalars), which is what makes it safe to treat them as untrusted.
+//!
+//! Values are stored in native byte order, which is what JIT code reading the same memory uses.
+
+use crate::error::{Error, Result};
+use core::ptr::NonNull;
+
+/// Alignment of the region's base and granularity of its length (and of every block in it).
+pub const REGION_ALIGN: usize = 16;
+/// The smallest region a heap accepts: the reserved null granule plus a few blocks.
+pub const MIN_REGION_LEN: usize = 64;
+/// The largest region a heap accepts: every offset, and every end of a block, fits in a `u32`.
+pub const MAX_REGION_LEN: usize = (u32::MAX as usize) & !(REGION_ALIGN - 1);
+
+// Offsets are `u32` and are widened to `usize` without checks, which needs a 32-bit usize at least.
+const _: () = assert!(usize::BITS >= 32);
+
+/// The caller's memory, addressed by `u32` offsets with checked accessors.
+pub(crate) struct Region {
+    base: NonNull<u8>,
+    len: u32,
+}
+
+// SAFETY: a `Region` is the exclusive owner of its memory (the constructors' contract), so moving
+// it to another thread moves that exclusive access with it; it has no thread-affine state.
+unsafe impl Send for Region {}
+// SAFETY: shared access only reads through `&self` methods; writes need `&mut self`.
+unsafe impl Sync for Region {}
+
+/// Checks a candidate region's address and length; returns the length as `u32`.
+pub(crate) fn check_region(address: usize, len: usize) -> Result<u32> {
+    if address % REGION_ALIGN != 0 {
+        return Err(Error::RegionMisaligned { value: address, align: REGION_ALIGN });
+    }
+    if len < MIN_REGION_LEN {
+        return Err(Error::RegionTooSmall { len, min: MIN_REGION_LEN });
+    }
+    if len > MAX_REGION_LEN {
+        return Err(Error::RegionTooLarge { len, max: MAX_REGION_LEN });
+    }
+    if len % REGION_ALIGN != 0 {
+        return Err(Error::RegionMisaligned { value: len, align: REGION_ALIGN });
+    }
+    Ok(len as u32)
+}
+
+impl Region {
+    /// Takes a static byte slice as the region.
+    pub(crate) fn from_static(memory: &'static mut [u8]) -> Result<Region> {
+        let len = check_region(memory.as_ptr() as usize, memory.len())?;
+        Ok(Region { base: NonNull::from(memory).cast(), len })
+    }
+
+    /// Takes `len` bytes at `base` as the region.
+    ///
+    /// # Safety
+    /// `base` must be valid for reads and writes of `len` bytes for the life of the region, and
+    /// nothing else may access that memory while the region exists.
+    pub(crate) unsafe fn from_raw_parts(base: *mut u8, len: usize) -> Result<Region> {
+        let len = check_region(base as usize, len)?;
+        let base = NonNull::new(base).ok_or(Error::RegionMisaligned { value: 0, align: REGION_ALIGN })?;
+        Ok(Region { base, len })
+    }
+
+    /// Grows the region by `additional` bytes that follow it in memory.
+    ///
+    /// # Safety
+    /// The `additional` bytes right after the region must satisfy the same contract as the
+    /// region itself (see [`Region::from_raw_parts`]).
+    pub(crate) unsafe fn extend(&mut self, additional: usize) -> Result<()> {
+        if additional % REGION_ALIGN != 0 {
+            return Err(Error::RegionMisaligned { value: additional, align: REGION_ALIGN });
+        }
+        let new_len = (self.len as usize).checked_add(additional).unwrap_or(usize::MAX);
+        if new_len > MAX_REGION_LEN {
+            return Err(Error::RegionTooLarge { len: new_len, max: MAX_REGION_LEN });
+        }
+        self.len = new_len as u32;
+        Ok(())
+    }
+
+    /// The region's length in bytes.
+    #[inline]
+    pub(crate) fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// The region's base address, for JIT code that computes object addresses.
+    #[inline]
+    pub(crate) fn base(&self) -> *mut u8 {
+        self.base.as_ptr()
+    }
+
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `base` is valid for `len` bytes and exclusively ours (struct invariant);
+        // `&self` rules out a live `&mut` to the same bytes from `bytes_mut`.
+        unsafe { core::slice::from_raw_parts(self.base.as_ptr(), self.len as usize) }
+    }
+
+    #[inline]
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`, and `&mut self` makes this the only live view of the bytes.
+        unsafe { core::slice::from_raw_parts_mut(self.base.as_ptr(), self.len as usize) }
+    }
+
+    /// `len` bytes at `offset`, or a corruption error naming `what` when out of bounds.
+    #[inline]
+    pub(crate) fn slice(&self, offset: u32, len: u32, what: &'static str) -> Result<&[u8]> {
+        let start = offset as usize;
+        self.bytes()
+            .get(start..start + len as usize)
+            .ok_or(Error::corrupted(offset, what))
+    }
+
+    /// Mutable `len` bytes at `offset`, or a corruption error naming `what`.
+    #[inline]
+    pub(crate) fn slice_mut(&mut self, offset: u32, len: u32, what: &'static str) -> Result<&mut [u8]> {
+        let start = offset as usize;
+        self.bytes_mut()
+            .get_mut(start..start + len as usize)
+            .ok_or(Error::corrupted(offset, what))
+    }
+
+    /// Reads `N` bytes at `offset`.
+    #[inline]
+    pub(crate) fn read<const N: usize>(&self, offset: u32) -> Result<[u8; N]> {
+        let start = offset as usize;
+        match self.bytes().get(start..start + N) {
+            Some(bytes) => Ok(bytes.try_into().unwrap_or([0; N])),
+            None => Err(Error::corrupted(offset, "read out of region bounds")),
+        }
+    }
+
+    /// Writes `N` bytes at `offset`.
+    #[inline]
+    pub(crate) fn write<const N: usize>(&mut self, offset: u32, value: [u8; N]) -> Result<()> {
+        let start = offset as usize;
+        match self.bytes_mut().get_mut(start..start + N) {
+            Some(bytes) => {
+                bytes.copy_from_slice(&value);
+                Ok(())
+            }
+            None => Err(Error::corrupted(offset, "write out of region bounds")),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn read_u8(&self, offset: u32) -> Result<u8> {
+        Ok(self.read::<1>(offset)?[0])
+    }
+
+    #[inline]
+    pub(crate) fn write_u8(&mut self, offset: u32, value: u8) -> Result<()> {
+        self.write(offset, [value])
+    }
+
+    #[inline]
+    pub(crate) fn read_u32(&self, offset: u32) -> Result<u32> {
+        Ok(u32::from_ne_bytes(self.read(offset)?))
+    }
+
+    #[inline]
+    pub(crate) fn write_u32(&mut self, offset: u32, value: u32) -> Result<()> {
+        self.write(offset, value.to_ne_bytes())
+    }
+
+    /// Fills `len` bytes at `offset` with `byte`.
+    pub(crate) fn fill(&mut self, offset: u32, len: u32, byte: u8) -> Result<()> {
+        self.slice_mut(offset, len, "fill out of region bounds")?.fill(byte);
+        Ok(())
+    }
+
+    /// Copies `len` bytes from `source` to `destination`; the ranges may overlap.
+    pub(crate) fn copy_within(&mut self, source: u32, destination: u32, len: u32) -> Result<()> {
+        let region_len = self.len as usize;
+        let (s, d, n) = (source as usize, destination as usize, len as usize);
+        if s + n > region_len || d + n > region_len {
+            return Err(Error::corrupted(source, "copy out of region bounds"));
+        }
+        self.bytes_mut().copy_within(s..s + n, d);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::boxed::Box;
+    use alloc::vec;
+
+    /// A leaked, 16-aligned buffer of `len` bytes.
+    fn buffer(len: usize) -> &'static mut [u8] {
+        let words: &'static mut [u128] = Box::leak(vec![0u128; len / 16].into_boxed_slice());
+        // SAFETY: u128 has no padding and any byte pattern is a valid u8; the length in bytes
+        // is exactly 16 times the number of words; the leak makes it 'static and unaliased.
+        unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), len) }
+    }
+
+    #[test]
+    fn region_rejects_bad_sizes_and_alignment() {
+        assert_eq!(
+            Region::from_static(&mut buffer(64)[..32]).err(),
+            Some(Error::RegionTooSmall { len: 32, min: 64 })
+        );
+        assert!(matches!(
+            Region::from_static(&mut buffer(128)[1..97]),
+            Err(Error::RegionMisaligned { align: 16, .. })
+        ));
+        assert!(matches!(
+            Region::from_static(&mut buffer(128)[..100]),
+            Err(Error::RegionMisaligned { value: 100, .. })
+        ));
+    }
+
+    #[test]
+    fn region_accessors_are_bounds_checked() {
+        let mut region = Region::from_static(buffer(64)).unwrap();
+        region.write_u32(60, 0xdead_beef).unwrap();
+        assert_eq!(region.read_u32(60).unwrap(), 0xdead_beef);
+        assert!(region.read_u32(61).unwrap_err().is_corruption());
+        assert!(region.write_u32(u32::MAX, 1).unwrap_err().is_corruption());
+        assert!(region.slice(32, 40, "x").is_err());
+        assert!(region.copy_within(0, 40, 32).is_err());
+        region.copy_within(56, 0, 8).unwrap();
+        assert_eq!(region.read_u32(4).unwrap(), 0xdead_beef);
+    }
+
+    #[test]
+    fn region_extend_checks_alignment_and_limit() {
+        let memory = buffer(128).as_mut_ptr();
+        // SAFETY: the leaked buffer is 128 bytes, 'static and used by nothing else; the region
+        // takes its first 64 bytes and then, by extension, the next 64.
+        let mut region = unsafe { Region::from_raw_parts(memory, 64) }.unwrap();
+        // SAFETY: as above.
+        unsafe {
+            assert!(region.extend(8).is_err());
+            region.extend(64).unwrap();
+            assert!(matches!(region.extend(usize::MAX - 15), Err(Error::RegionTooLarge { .. })));
+        }
+        assert_eq!(region.len(), 128);
+        region.write_u32(124, 7).unwrap();
+    }
+}
