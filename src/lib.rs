@@ -9,6 +9,8 @@ pub mod error;
 pub mod free_list;
 pub mod gc_ref;
 pub mod header;
+#[cfg(feature = "portable-tests")]
+pub mod portable_tests;
 mod region;
 
 pub use error::{Error, Result};
