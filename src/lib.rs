@@ -12,6 +12,7 @@ pub mod header;
 #[cfg(feature = "portable-tests")]
 pub mod portable_tests;
 mod region;
+pub mod types;
 
 pub use error::{Error, Result};
 pub use gc_ref::GcRef;

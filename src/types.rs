@@ -1,0 +1,468 @@
+//! Type registry and object layouts.
+//!
+//! The embedder declares the struct and array types its Wasm modules use; the registry gives
+//! each a [`TypeIndex`] (stored in every object's header) and computes its layout once:
+//!
+//! * **Structs**: fields are placed after the 16-byte header in order of decreasing alignment
+//!   (declaration order among equals), each at its natural alignment, so that JIT code can use
+//!   aligned accesses. [`StructLayout::reference_offsets`] lists where the references are: this
+//!   is how the heap finds the references inside any object without type-specific code.
+//! * **Arrays**: a `u32` length at offset 16, then the elements from
+//!   [`ArrayLayout::elements_offset`] (16 + 4 rounded up to the element's alignment).
+//!
+//! # Subtyping
+//! A type may name a supertype of the same kind that is not final. A struct subtype's fields
+//! start with exactly its supertype's fields; an array subtype has the same element type. Field
+//! references name a [`HeapType`]; [`TypeRegistry::is_subtype`] walks the supertype chain.
+//!
+//! # Acyclic ("green") types
+//! A type is acyclic when no object of it can ever lie on a reference cycle: all its reference
+//! fields can only hold externrefs, i31s or null, or objects of *final* acyclic types declared
+//! before it. The analysis is conservative and stays valid whatever types are registered later.
+//! The cycle collector never buffers objects of acyclic types.
+//!
+//! # Invariants
+//! Type indices are dense (`0..len`), types are never removed, and a layout's sizes never
+//! exceed [`MAX_OBJECT_SIZE`].
+
+use crate::error::{Error, Result};
+use crate::header::{ARRAY_LENGTH_OFFSET, HEADER_SIZE};
+use alloc::vec::Vec;
+
+/// The largest object the heap supports, header included.
+pub const MAX_OBJECT_SIZE: u32 = u32::MAX & !15;
+
+/// The index of a registered type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TypeIndex(pub u32);
+
+/// The abstract or concrete type a reference points to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HeapType {
+    /// `extern`: externrefs.
+    Extern,
+    /// `any`: structs, arrays and i31s.
+    Any,
+    /// `eq`: structs, arrays and i31s.
+    Eq,
+    /// `i31`.
+    I31,
+    /// `struct`: any struct.
+    Struct,
+    /// `array`: any array.
+    Array,
+    /// `none`: the bottom of `any`; only null.
+    None,
+    /// `noextern`: the bottom of `extern`; only null.
+    NoExtern,
+    /// A registered type and its subtypes.
+    Concrete(TypeIndex),
+}
+
+/// A reference type: nullability and what it points to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RefType {
+    /// Whether null is a value of this type.
+    pub nullable: bool,
+    /// What non-null values point to.
+    pub heap_type: HeapType,
+}
+
+impl RefType {
+    /// A nullable reference to `heap_type`.
+    pub const fn nullable(heap_type: HeapType) -> RefType {
+        RefType { nullable: true, heap_type }
+    }
+
+    /// A non-nullable reference to `heap_type`.
+    pub const fn non_null(heap_type: HeapType) -> RefType {
+        RefType { nullable: false, heap_type }
+    }
+}
+
+/// The storage type of a struct field or array element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StorageType {
+    /// Packed 8-bit integer.
+    I8,
+    /// Packed 16-bit integer.
+    I16,
+    /// 32-bit integer.
+    I32,
+    /// 64-bit integer.
+    I64,
+    /// 32-bit float.
+    F32,
+    /// 64-bit float.
+    F64,
+    /// 128-bit vector.
+    V128,
+    /// A reference, stored as a 32-bit word.
+    Ref(RefType),
+}
+
+impl StorageType {
+    /// Size in bytes.
+    pub const fn size(self) -> u32 {
+        match self {
+            StorageType::I8 => 1,
+            StorageType::I16 => 2,
+            StorageType::I32 | StorageType::F32 | StorageType::Ref(_) => 4,
+            StorageType::I64 | StorageType::F64 => 8,
+            StorageType::V128 => 16,
+        }
+    }
+
+    /// Natural alignment in bytes (equal to the size).
+    pub const fn align(self) -> u32 {
+        self.size()
+    }
+
+    /// Whether values of this type are references.
+    pub const fn is_ref(self) -> bool {
+        matches!(self, StorageType::Ref(_))
+    }
+
+    /// The type's name, for error messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            StorageType::I8 => "i8",
+            StorageType::I16 => "i16",
+            StorageType::I32 => "i32",
+            StorageType::I64 => "i64",
+            StorageType::F32 => "f32",
+            StorageType::F64 => "f64",
+            StorageType::V128 => "v128",
+            StorageType::Ref(_) => "ref",
+        }
+    }
+}
+
+/// A struct type declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StructType {
+    /// Field storage types in declaration order.
+    pub fields: Vec<StorageType>,
+    /// The declared supertype, if any.
+    pub supertype: Option<TypeIndex>,
+    /// Whether subtypes of this type are forbidden.
+    pub is_final: bool,
+}
+
+impl StructType {
+    /// A final struct type without a supertype.
+    pub fn new(fields: &[StorageType]) -> StructType {
+        StructType { fields: fields.to_vec(), supertype: None, is_final: true }
+    }
+}
+
+/// An array type declaration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArrayType {
+    /// The element storage type.
+    pub element: StorageType,
+    /// The declared supertype, if any.
+    pub supertype: Option<TypeIndex>,
+    /// Whether subtypes of this type are forbidden.
+    pub is_final: bool,
+}
+
+impl ArrayType {
+    /// A final array type without a supertype.
+    pub fn new(element: StorageType) -> ArrayType {
+        ArrayType { element, supertype: None, is_final: true }
+    }
+}
+
+/// Where a struct's fields are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StructLayout {
+    /// Object size in bytes, header included, before rounding to a block.
+    pub size: u32,
+    /// Field offsets from the object start, by field index.
+    pub field_offsets: Vec<u32>,
+    /// Offsets of the reference fields, ascending.
+    pub reference_offsets: Vec<u32>,
+}
+
+/// Where an array's elements are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArrayLayout {
+    /// Offset of element 0 from the object start.
+    pub elements_offset: u32,
+    /// Size of one element.
+    pub element_size: u32,
+    /// Whether the elements are references.
+    pub elements_are_refs: bool,
+}
+
+impl ArrayLayout {
+    /// Object size of an array of `len` elements, or `None` when larger than
+    /// [`MAX_OBJECT_SIZE`].
+    #[inline]
+    pub fn size(&self, len: u32) -> Option<u32> {
+        let size = self.elements_offset as u64 + len as u64 * self.element_size as u64;
+        if size > MAX_OBJECT_SIZE as u64 {
+            None
+        } else {
+            Some(size as u32)
+        }
+    }
+
+    /// Offset of element `index`; the caller has checked `index` against the length.
+    #[inline]
+    pub fn element_offset(&self, index: u32) -> u32 {
+        self.elements_offset + index * self.element_size
+    }
+}
+
+/// A registered type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TypeDefinition {
+    /// A struct type and its layout.
+    Struct(StructType, StructLayout),
+    /// An array type and its layout.
+    Array(ArrayType, ArrayLayout),
+}
+
+struct Entry {
+    definition: TypeDefinition,
+    acyclic: bool,
+}
+
+/// The registry of struct and array types.
+#[derive(Default)]
+pub struct TypeRegistry {
+    entries: Vec<Entry>,
+}
+
+impl TypeRegistry {
+    /// An empty registry.
+    pub fn new() -> TypeRegistry {
+        TypeRegistry { entries: Vec::new() }
+    }
+
+    /// Number of registered types.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no type is registered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The definition and layout of a registered type.
+    #[inline]
+    pub fn get(&self, index: TypeIndex) -> Result<&TypeDefinition> {
+        self.entries
+            .get(index.0 as usize)
+            .map(|entry| &entry.definition)
+            .ok_or(Error::UnknownType(index.0))
+    }
+
+    /// Whether objects of this type can never be part of a reference cycle.
+    pub fn is_acyclic(&self, index: TypeIndex) -> Result<bool> {
+        self.entries.get(index.0 as usize).map(|e| e.acyclic).ok_or(Error::UnknownType(index.0))
+    }
+
+    /// The struct layout of `index`, or an error if it is not a struct type.
+    #[inline]
+    pub fn struct_layout(&self, index: TypeIndex) -> Result<(&StructType, &StructLayout)> {
+        match self.get(index)? {
+            TypeDefinition::Struct(ty, layout) => Ok((ty, layout)),
+            TypeDefinition::Array(..) => Err(Error::WrongTypeKind { type_index: index.0, expected: "a struct type" }),
+        }
+    }
+
+    /// The array layout of `index`, or an error if it is not an array type.
+    #[inline]
+    pub fn array_layout(&self, index: TypeIndex) -> Result<(&ArrayType, &ArrayLayout)> {
+        match self.get(index)? {
+            TypeDefinition::Array(ty, layout) => Ok((ty, layout)),
+            TypeDefinition::Struct(..) => Err(Error::WrongTypeKind { type_index: index.0, expected: "an array type" }),
+        }
+    }
+
+    /// Registers a struct type and computes its layout.
+    pub fn register_struct(&mut self, ty: StructType) -> Result<TypeIndex> {
+        if let Some(supertype) = ty.supertype {
+            let (parent, _) = self.struct_layout(supertype)?;
+            if parent.is_final {
+                return Err(Error::WrongTypeKind { type_index: supertype.0, expected: "a non-final supertype" });
+            }
+            if !ty.fields.starts_with(&parent.fields) {
+                return Err(Error::TypeMismatch { expected: "the supertype's fields as a prefix", found: "different fields" });
+            }
+        }
+        let mut order: Vec<usize> = (0..ty.fields.len()).collect();
+        order.sort_by_key(|&field| core::cmp::Reverse(ty.fields[field].align()));
+        let mut field_offsets = alloc::vec![0u32; ty.fields.len()];
+        let mut offset = HEADER_SIZE as u64;
+        for field in order {
+            let storage = ty.fields[field];
+            offset = offset.next_multiple_of(storage.align() as u64);
+            if offset + storage.size() as u64 > MAX_OBJECT_SIZE as u64 {
+                return Err(Error::AllocationTooLarge { requested: usize::MAX, max: MAX_OBJECT_SIZE as usize });
+            }
+            field_offsets[field] = offset as u32;
+            offset += storage.size() as u64;
+        }
+        let mut reference_offsets: Vec<u32> = ty
+            .fields
+            .iter()
+            .zip(&field_offsets)
+            .filter(|(storage, _)| storage.is_ref())
+            .map(|(_, &offset)| offset)
+            .collect();
+        reference_offsets.sort_unstable();
+        let acyclic = ty.fields.iter().all(|&storage| self.storage_is_acyclic(storage));
+        let layout = StructLayout { size: offset as u32, field_offsets, reference_offsets };
+        self.push(TypeDefinition::Struct(ty, layout), acyclic)
+    }
+
+    /// Registers an array type and computes its layout.
+    pub fn register_array(&mut self, ty: ArrayType) -> Result<TypeIndex> {
+        if let Some(supertype) = ty.supertype {
+            let (parent, _) = self.array_layout(supertype)?;
+            if parent.is_final {
+                return Err(Error::WrongTypeKind { type_index: supertype.0, expected: "a non-final supertype" });
+            }
+            if parent.element != ty.element {
+                return Err(Error::TypeMismatch { expected: "the supertype's element type", found: "a different element type" });
+            }
+        }
+        let elements_offset = (ARRAY_LENGTH_OFFSET + 4).next_multiple_of(ty.element.align());
+        let layout = ArrayLayout {
+            elements_offset,
+            element_size: ty.element.size(),
+            elements_are_refs: ty.element.is_ref(),
+        };
+        let acyclic = self.storage_is_acyclic(ty.element);
+        self.push(TypeDefinition::Array(ty, layout), acyclic)
+    }
+
+    fn push(&mut self, definition: TypeDefinition, acyclic: bool) -> Result<TypeIndex> {
+        let index = u32::try_from(self.entries.len()).map_err(|_| Error::UnknownType(u32::MAX))?;
+        self.entries.push(Entry { definition, acyclic });
+        Ok(TypeIndex(index))
+    }
+
+    fn storage_is_acyclic(&self, storage: StorageType) -> bool {
+        let StorageType::Ref(ref_type) = storage else { return true };
+        match ref_type.heap_type {
+            HeapType::Extern | HeapType::NoExtern | HeapType::I31 | HeapType::None => true,
+            HeapType::Any | HeapType::Eq | HeapType::Struct | HeapType::Array => false,
+            HeapType::Concrete(target) => match self.entries.get(target.0 as usize) {
+                Some(entry) => entry.acyclic && self.is_final(target),
+                None => false,
+            },
+        }
+    }
+
+    fn is_final(&self, index: TypeIndex) -> bool {
+        match self.get(index) {
+            Ok(TypeDefinition::Struct(ty, _)) => ty.is_final,
+            Ok(TypeDefinition::Array(ty, _)) => ty.is_final,
+            Err(_) => false,
+        }
+    }
+
+    /// Whether `sub` is `sup` or declares it, directly or transitively, as a supertype.
+    pub fn is_subtype(&self, sub: TypeIndex, sup: TypeIndex) -> bool {
+        let mut current = Some(sub);
+        // Supertypes are registered before their subtypes, so each step lowers the index and
+        // the walk ends; the bound is a second guard.
+        for _ in 0..=self.entries.len() {
+            match current {
+                Some(index) if index == sup => return true,
+                Some(index) => {
+                    current = match self.get(index) {
+                        Ok(TypeDefinition::Struct(ty, _)) => ty.supertype,
+                        Ok(TypeDefinition::Array(ty, _)) => ty.supertype,
+                        Err(_) => None,
+                    }
+                }
+                None => return false,
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    const ANYREF: StorageType = StorageType::Ref(RefType::nullable(HeapType::Any));
+
+    #[test]
+    fn struct_fields_are_naturally_aligned_and_refs_are_listed() {
+        let mut types = TypeRegistry::new();
+        let index = types
+            .register_struct(StructType::new(&[StorageType::I8, ANYREF, StorageType::I64, StorageType::V128, StorageType::I16, ANYREF]))
+            .unwrap();
+        let (_, layout) = types.struct_layout(index).unwrap();
+        // v128 first (align 16), then i64, the two refs, i16, i8.
+        assert_eq!(layout.field_offsets, vec![50, 40, 32, 16, 48, 44]);
+        assert_eq!(layout.reference_offsets, vec![40, 44]);
+        assert_eq!(layout.size, 51);
+        assert!(!types.is_acyclic(index).unwrap());
+    }
+
+    #[test]
+    fn array_elements_follow_the_length_at_their_alignment() {
+        let mut types = TypeRegistry::new();
+        let bytes = types.register_array(ArrayType::new(StorageType::I8)).unwrap();
+        let vectors = types.register_array(ArrayType::new(StorageType::V128)).unwrap();
+        let refs = types.register_array(ArrayType::new(ANYREF)).unwrap();
+        assert_eq!(types.array_layout(bytes).unwrap().1.elements_offset, 20);
+        assert_eq!(types.array_layout(vectors).unwrap().1.elements_offset, 32);
+        let (_, layout) = types.array_layout(refs).unwrap();
+        assert!(layout.elements_are_refs);
+        assert_eq!(layout.size(3), Some(32));
+        assert_eq!(layout.size(u32::MAX), None);
+        assert!(types.is_acyclic(bytes).unwrap() && !types.is_acyclic(refs).unwrap());
+    }
+
+    #[test]
+    fn acyclic_analysis_respects_finality() {
+        let mut types = TypeRegistry::new();
+        let leaf = types.register_struct(StructType::new(&[StorageType::I32])).unwrap();
+        let open_leaf = types
+            .register_struct(StructType { fields: vec![StorageType::I32], supertype: None, is_final: false })
+            .unwrap();
+        let to_leaf = types
+            .register_struct(StructType::new(&[StorageType::Ref(RefType::nullable(HeapType::Concrete(leaf)))]))
+            .unwrap();
+        let to_open = types
+            .register_struct(StructType::new(&[StorageType::Ref(RefType::nullable(HeapType::Concrete(open_leaf)))]))
+            .unwrap();
+        let externs = types.register_array(ArrayType::new(StorageType::Ref(RefType::nullable(HeapType::Extern)))).unwrap();
+        assert!(types.is_acyclic(to_leaf).unwrap());
+        assert!(!types.is_acyclic(to_open).unwrap(), "a subtype of the open type may have ref fields");
+        assert!(types.is_acyclic(externs).unwrap());
+    }
+
+    #[test]
+    fn subtypes_extend_their_supertype_and_are_checked() {
+        let mut types = TypeRegistry::new();
+        let base = types
+            .register_struct(StructType { fields: vec![StorageType::I32], supertype: None, is_final: false })
+            .unwrap();
+        let derived = types
+            .register_struct(StructType { fields: vec![StorageType::I32, ANYREF], supertype: Some(base), is_final: true })
+            .unwrap();
+        assert!(types.is_subtype(derived, base) && !types.is_subtype(base, derived));
+        assert!(types
+            .register_struct(StructType { fields: vec![StorageType::I64], supertype: Some(base), is_final: true })
+            .is_err());
+        assert!(matches!(
+            types.register_struct(StructType { fields: vec![StorageType::I32], supertype: Some(derived), is_final: true }),
+            Err(Error::WrongTypeKind { .. })
+        ));
+        assert_eq!(types.struct_layout(TypeIndex(9)).err(), Some(Error::UnknownType(9)));
+        assert!(matches!(types.array_layout(base), Err(Error::WrongTypeKind { .. })));
+    }
+}
