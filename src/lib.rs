@@ -5,12 +5,14 @@
 
 extern crate alloc;
 
+pub mod activations_table;
 pub mod error;
 pub mod free_list;
 pub mod gc_ref;
 pub mod header;
 #[cfg(feature = "portable-tests")]
 pub mod portable_tests;
+mod host_data;
 mod region;
 pub mod types;
 
