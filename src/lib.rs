@@ -1,4 +1,56 @@
-//! drc-heap (work in progress; crate docs follow)
+//! # drc-heap
+//!
+//! A `#![no_std]` garbage-collected heap for WebAssembly GC objects (externrefs, structs,
+//! arrays, i31refs), managed by **deferred reference counting**, placed over memory the caller
+//! hands it: a static array or a page-mapped region. No mmap, no OS; `alloc` is used only for
+//! bookkeeping outside the region (the type registry, the activations table's hash sets, the
+//! release worklist, host data).
+//!
+//! ## Architecture
+//! * [`region`](crate::Heap::new): the caller's memory, addressed by `u32` offsets through
+//!   bounds-checked accessors; no native pointer is ever stored in it.
+//! * [`gc_ref`]: references are non-zero `u32` offsets; i31 values are tagged in the low bit.
+//! * [`header`]: the 16-byte object header (kind, flags, type index, size, count).
+//! * [`types`]: the registry of struct and array types and their layouts.
+//! * [`free_list`]: segregated exact size classes plus two-level large bins, O(1) alloc and
+//!   free, batch coalescing.
+//! * [`heap`]: allocation, barriers, typed access, and release of what a dead object held,
+//!   through a worklist (no recursion).
+//! * [`activations_table`]: the bump chunk JIT code writes and the root hash sets.
+//! * [`collector`]: trace the Wasm-stack roots, sweep the table, in steps.
+//! * [`verify`], [`stats`]: recompute every count from the heap's contents; counters.
+//! * [`shared`]: a spin-locked heap for several cores.
+//!
+//! ## The heap is a sandbox
+//! Everything read from the region (headers, sizes, links, reference words, host data ids) is
+//! validated before use. Corrupted bytes give [`Error::Corrupted`], never undefined behaviour.
+//!
+//! ## Example
+//! ```
+//! use drc_heap::types::{HeapType, RefType, StorageType, StructType};
+//! use drc_heap::{Heap, HeapMemory, Root, ValueRef};
+//!
+//! // A unikernel would use a `static`; a hosted program can leak a buffer.
+//! let memory: &'static mut HeapMemory<65536> = Box::leak(Box::new(HeapMemory::new()));
+//! let mut heap: Heap<&str> = Heap::new(memory.bytes())?;
+//! let node = heap.register_struct(StructType::new(&[
+//!     StorageType::I32,
+//!     StorageType::Ref(RefType::nullable(HeapType::Any)),
+//! ]))?;
+//! let leaf = heap.struct_new(node, &[ValueRef::I32(1), ValueRef::Ref(None)])?;
+//! let parent = heap.struct_new(node, &[ValueRef::I32(2), ValueRef::Ref(Some(&leaf))])?;
+//! heap.drop_ref(leaf)?; // the parent's field keeps the leaf alive
+//! assert_eq!(heap.stats()?.live_objects, 2);
+//!
+//! // Hand `parent` to Wasm: the activations table keeps it alive while Wasm frames use it.
+//! let word = parent.as_raw_u32();
+//! heap.expose_gc_ref_to_wasm(parent)?;
+//! heap.collect_all([Root::wasm_stack(word)])?; // still on the Wasm stack: survives
+//! assert_eq!(heap.stats()?.live_objects, 2);
+//! heap.collect_all([])?; // gone from the stack: freed with the leaf it held
+//! assert_eq!(heap.stats()?.live_objects, 0);
+//! # Ok::<(), drc_heap::Error>(())
+//! ```
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -6,16 +58,30 @@
 extern crate alloc;
 
 pub mod activations_table;
+pub mod collector;
 pub mod error;
 pub mod free_list;
 pub mod gc_ref;
 pub mod header;
+pub mod heap;
+mod host_data;
 #[cfg(feature = "portable-tests")]
 pub mod portable_tests;
-mod host_data;
 mod region;
+pub mod shared;
+pub mod stats;
 pub mod types;
+pub mod value;
+pub mod verify;
 
+pub use collector::{Collection, Progress, Root};
 pub use error::{Error, Result};
 pub use gc_ref::GcRef;
-pub use region::{MAX_REGION_LEN, MIN_REGION_LEN, REGION_ALIGN};
+pub use header::Kind;
+pub use heap::{Heap, HeapConfig};
+pub use region::{HeapMemory, MAX_REGION_LEN, MIN_REGION_LEN, REGION_ALIGN};
+pub use shared::SharedHeap;
+pub use stats::HeapStats;
+pub use types::TypeIndex;
+pub use value::{Value, ValueRef};
+pub use verify::VerifyReport;

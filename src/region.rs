@@ -28,6 +28,36 @@ pub const MAX_REGION_LEN: usize = (u32::MAX as usize) & !(REGION_ALIGN - 1);
 // Offsets are `u32` and are widened to `usize` without checks, which needs a 32-bit usize at least.
 const _: () = assert!(usize::BITS >= 32);
 
+/// A 16-byte aligned byte array to place a heap in, as a `static` or a leaked box.
+///
+/// ```
+/// static mut MEMORY: drc_heap::HeapMemory<{ 1 << 16 }> = drc_heap::HeapMemory::new();
+/// // SAFETY: this is the only place that takes a reference to MEMORY.
+/// let memory = unsafe { &mut *core::ptr::addr_of_mut!(MEMORY) };
+/// let heap: drc_heap::Heap<()> = drc_heap::Heap::new(memory.bytes()).unwrap();
+/// # drop(heap);
+/// ```
+#[repr(C, align(16))]
+pub struct HeapMemory<const N: usize>([u8; N]);
+
+impl<const N: usize> HeapMemory<N> {
+    /// Zeroed memory.
+    pub const fn new() -> Self {
+        HeapMemory([0; N])
+    }
+
+    /// The bytes, for [`crate::Heap::new`].
+    pub fn bytes(&'static mut self) -> &'static mut [u8] {
+        &mut self.0
+    }
+}
+
+impl<const N: usize> Default for HeapMemory<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The caller's memory, addressed by `u32` offsets with checked accessors.
 pub(crate) struct Region {
     base: NonNull<u8>,
@@ -156,11 +186,6 @@ impl Region {
             }
             None => Err(Error::corrupted(offset, "write out of region bounds")),
         }
-    }
-
-    #[inline]
-    pub(crate) fn read_u8(&self, offset: u32) -> Result<u8> {
-        Ok(self.read::<1>(offset)?[0])
     }
 
     #[inline]

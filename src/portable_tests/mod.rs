@@ -14,6 +14,7 @@
 use crate::GcRef;
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 /// The outcome of one portable test.
 pub type TestResult = Result<(), String>;
@@ -45,12 +46,15 @@ macro_rules! ensure {
     };
 }
 
-/// Every portable test.
-pub fn all() -> &'static [PortableTest] {
-    TESTS
+/// Every portable test, from every table below.
+pub fn all() -> Vec<&'static PortableTest> {
+    TABLES.iter().flat_map(|table| table.iter()).collect()
 }
 
-static TESTS: &[PortableTest] = &[
+/// The tables: one per area, each owned by the module that tests that area.
+static TABLES: &[&[PortableTest]] = &[BASICS];
+
+static BASICS: &[PortableTest] = &[
     PortableTest { name: "i31_refs_round_trip_without_the_heap", run: i31_refs_round_trip_without_the_heap },
     #[cfg(feature = "deliberately-failing-test")]
     PortableTest { name: "deliberately_failing_test", run: deliberately_failing_test },

@@ -1,0 +1,209 @@
+//! Collection: turning the activations table's over-approximation into the precise set.
+//!
+//! Between collections, references enter the activations table (JIT code's bump chunk and the
+//! over-approximated set) and never leave it, so objects that Wasm frames dropped stay alive.
+//! A collection fixes that, in steps an embedder may interleave with other work:
+//!
+//! 1. **Trace**: the embedder's roots are walked (its stack-map walk yields each reference slot
+//!    with a flag saying whether it is in a Wasm frame). Only Wasm-stack roots matter here: host
+//!    roots already own counts. Each distinct object on the Wasm stack goes into the precise set
+//!    and takes one count. Roots are consumed [`TRACE_STEP`] at a time.
+//! 2. **Sweep**: every bump-chunk entry and every entry of the old over-approximated set releases
+//!    its count (freeing what only Wasm frames held), the precise set becomes the new
+//!    over-approximation, and the bump chunk is empty again.
+//! 3. **Coalesce** (only when worth it): when more than half of the used part of the region is
+//!    in free blocks, adjacent free blocks are merged.
+//!
+//! A collection inside a no-GC scope is [`Error::InNoGcScope`]. A collection that is dropped
+//! before it completes leaves the heap consistent: the precise set's counts are folded back into
+//! the over-approximation when the next collection starts.
+//!
+//! # Policy
+//! The heap never collects on its own, because only the embedder can walk its stack. It tells
+//! the embedder when to: an allocation returns [`Error::OutOfMemory`] (collect, then retry),
+//! [`crate::Heap::need_gc_before_entering_wasm`] says the bump chunk is too full for a call,
+//! and [`crate::Heap::collection_recommended`] says the over-approximated set has doubled since
+//! the last collection (without that trigger, sweeping cost grows without bound).
+
+use crate::error::{Error, Result};
+use crate::heap::Heap;
+
+/// Roots consumed per trace step.
+pub const TRACE_STEP: usize = 16 * 1024;
+
+/// A root the embedder found: a reference word and where it lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Root {
+    raw: u32,
+    on_wasm_stack: bool,
+}
+
+impl Root {
+    /// A reference word in a Wasm frame (found through a stack map).
+    pub const fn wasm_stack(raw: u32) -> Root {
+        Root { raw, on_wasm_stack: true }
+    }
+
+    /// A reference held by the host (a global, a table, a host local): it owns a count.
+    pub const fn host(raw: u32) -> Root {
+        Root { raw, on_wasm_stack: false }
+    }
+
+    /// The reference word.
+    pub const fn raw(&self) -> u32 {
+        self.raw
+    }
+
+    /// Whether the root is in a Wasm frame.
+    pub const fn is_on_wasm_stack(&self) -> bool {
+        self.on_wasm_stack
+    }
+}
+
+/// Whether a collection has more steps to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Call [`Collection::step`] again.
+    Continue,
+    /// The collection is complete.
+    Complete,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Trace,
+    Sweep,
+    Coalesce,
+    Done,
+}
+
+/// A collection in progress. Run it with [`Collection::step`] or [`Collection::finish`].
+pub struct Collection<'h, H, I> {
+    heap: &'h mut Heap<H>,
+    roots: I,
+    phase: Phase,
+}
+
+impl<H> Heap<H> {
+    /// Starts a collection with the embedder's roots.
+    pub fn collect<I: IntoIterator<Item = Root>>(&mut self, roots: I) -> Result<Collection<'_, H, I::IntoIter>> {
+        if self.in_no_gc_scope() {
+            return Err(Error::InNoGcScope);
+        }
+        self.fold_abandoned_precise_set()?;
+        Ok(Collection { heap: self, roots: roots.into_iter(), phase: Phase::Trace })
+    }
+
+    /// Runs a whole collection.
+    pub fn collect_all<I: IntoIterator<Item = Root>>(&mut self, roots: I) -> Result<()> {
+        self.collect(roots)?.finish()
+    }
+
+    /// Whether the embedder should collect soon: the over-approximated set has doubled since the
+    /// last collection, or the bump chunk is full.
+    pub fn collection_recommended(&self) -> bool {
+        let table = &self.activations;
+        table.bump_capacity_remaining() == 0
+            || table.over_approximated.len() > 2 * self.precise_roots_at_last_collection.max(512)
+    }
+
+    /// A collection dropped between trace and sweep leaves counted entries in the precise set:
+    /// move them to the over-approximation (releasing duplicates) so every count stays owned.
+    fn fold_abandoned_precise_set(&mut self) -> Result<()> {
+        if self.activations.precise.is_empty() {
+            return Ok(());
+        }
+        let mut precise = core::mem::take(&mut self.activations.precise);
+        for raw in precise.drain() {
+            if !self.activations.over_approximated.insert(raw) {
+                self.release(raw)?;
+            }
+        }
+        self.activations.precise = precise;
+        Ok(())
+    }
+
+    fn trace_root(&mut self, root: Root) -> Result<()> {
+        let raw = root.raw();
+        if !root.is_on_wasm_stack() || raw == 0 || raw & 1 == 1 {
+            return Ok(());
+        }
+        // Validate before inserting, so that the set only ever holds counted objects.
+        self.object(raw)?;
+        if self.activations.precise.insert(raw) {
+            if let Err(error) = self.increment(raw) {
+                self.activations.precise.remove(&raw);
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    fn sweep(&mut self) -> Result<()> {
+        let filled = self.activations.filled_chunk().len();
+        for slot in 0..filled {
+            let raw = core::mem::take(&mut self.activations.chunk[slot]);
+            self.release(raw)?;
+        }
+        self.activations.reset_chunk();
+        let table = &mut *self.activations;
+        core::mem::swap(&mut table.precise, &mut table.over_approximated);
+        self.precise_roots_at_last_collection = table.over_approximated.len();
+        let mut old = core::mem::take(&mut table.precise);
+        for raw in old.drain() {
+            self.release(raw)?;
+        }
+        self.activations.precise = old;
+        self.counters.collections += 1;
+        Ok(())
+    }
+
+    /// Whether free blocks make up more than half of the used part of the region.
+    fn coalescing_worthwhile(&self) -> bool {
+        let unused_tail = (self.region.len() - self.free_list.top()) as u64;
+        let listed = self.free_list.free_bytes(&self.region) - unused_tail;
+        listed > 0 && listed * 2 > self.free_list.top() as u64
+    }
+}
+
+impl<H, I: Iterator<Item = Root>> Collection<'_, H, I> {
+    /// Runs the next step.
+    pub fn step(&mut self) -> Result<Progress> {
+        match self.phase {
+            Phase::Trace => {
+                log::trace!("collection: trace step");
+                let mut traced = 0;
+                while traced < TRACE_STEP {
+                    let Some(root) = self.roots.next() else {
+                        self.phase = Phase::Sweep;
+                        break;
+                    };
+                    self.heap.trace_root(root)?;
+                    traced += 1;
+                }
+                Ok(Progress::Continue)
+            }
+            Phase::Sweep => {
+                log::trace!("collection: sweep");
+                self.heap.sweep()?;
+                self.phase = Phase::Coalesce;
+                Ok(Progress::Continue)
+            }
+            Phase::Coalesce => {
+                if self.heap.coalescing_worthwhile() {
+                    log::trace!("collection: coalesce");
+                    self.heap.coalesce()?;
+                }
+                self.phase = Phase::Done;
+                Ok(Progress::Complete)
+            }
+            Phase::Done => Ok(Progress::Complete),
+        }
+    }
+
+    /// Runs the remaining steps.
+    pub fn finish(mut self) -> Result<()> {
+        while self.step()? == Progress::Continue {}
+        Ok(())
+    }
+}

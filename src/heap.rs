@@ -1,0 +1,845 @@
+//! The heap: objects in the region, their reference counts, and typed access to them.
+//!
+//! [`Heap`] ties the parts together: the [`crate::region`] it lives in, the
+//! [`crate::free_list`] that hands out blocks, the [`crate::types`] registry that lays objects
+//! out, the [`crate::host_data`] of externrefs, and the [`crate::activations_table`] shared with
+//! JIT code. Collection is in [`crate::collector`], verification in [`crate::verify`].
+//!
+//! # Reference counting
+//! Every object's header holds the number of references to it from: reference fields and
+//! elements of other objects, owned [`GcRef`]s held by the host (globals, tables, locals of
+//! host code), and entries of the activations table. References in Wasm frames are not
+//! counted; the activations table stands in for them (deferred reference counting).
+//!
+//! Every path that stores a reference goes through a barrier that increments the new value
+//! before decrementing the old one ([`Heap::write_gc_ref`], the struct and array setters, fill
+//! and copy). When a count reaches zero the object is freed and every reference it holds is
+//! released in turn, through an explicit worklist: no recursion, and a reference array is walked
+//! in chunks of [`RELEASE_CHUNK`] elements so the worklist never holds a whole array's worth.
+//!
+//! # Sandbox
+//! Every reference word and every header is validated when it is read
+//! ([`crate::header::ObjectHeader::decode`], [`Heap::object`]): corrupted bytes give
+//! [`Error::Corrupted`] or [`Error::InvalidReference`], never an access outside the region.
+
+use crate::activations_table::ActivationsTable;
+use crate::error::{Error, Result};
+use crate::free_list::FreeList;
+use crate::gc_ref::raw_of;
+use crate::header::{
+    HeaderFlags, Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, EXTERNREF_HOST_DATA_OFFSET, EXTERNREF_SIZE,
+    HEADER_SIZE, REF_COUNT_OFFSET,
+};
+use crate::host_data::HostDataTable;
+use crate::region::Region;
+use crate::stats::Counters;
+use crate::types::{
+    ArrayLayout, ArrayType, HeapType, RefType, StorageType, StructType, TypeIndex, TypeRegistry, MAX_OBJECT_SIZE,
+};
+use crate::value::{read_scalar, write_scalar, Value, ValueRef};
+use crate::GcRef;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+/// Elements of a reference array released per worklist step.
+pub const RELEASE_CHUNK: u32 = 1024;
+
+/// Settings of a heap.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct HeapConfig {}
+
+/// One pending piece of release work.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ReleaseWork {
+    /// An object whose count reached zero: release its references, then free it.
+    Object(u32),
+    /// A reference array whose elements from `next` on are still to be released.
+    ArrayTail { array: u32, next: u32 },
+}
+
+/// A deferred reference-counting heap over a caller-supplied region. `H` is the type of
+/// externref host data.
+pub struct Heap<H = Box<dyn core::any::Any + Send>> {
+    pub(crate) region: Region,
+    pub(crate) free_list: FreeList,
+    pub(crate) types: TypeRegistry,
+    pub(crate) host_data: HostDataTable<H>,
+    pub(crate) activations: Box<ActivationsTable>,
+    pub(crate) no_gc_depth: u32,
+    pub(crate) release_worklist: Vec<ReleaseWork>,
+    pub(crate) counters: Counters,
+    /// Size of the precise set at the end of the last collection (see
+    /// [`Heap::collection_recommended`]).
+    pub(crate) precise_roots_at_last_collection: usize,
+    #[allow(dead_code)]
+    pub(crate) config: HeapConfig,
+}
+
+/// Removes one count from the object `raw` names in `region` (objects lie below `top`);
+/// returns whether it reached zero. Nothing for null and i31 words.
+#[inline]
+pub(crate) fn decrement_count(region: &mut Region, top: u32, raw: u32) -> Result<bool> {
+    if raw == 0 || raw & 1 == 1 {
+        return Ok(false);
+    }
+    if raw >= top {
+        return Err(Error::InvalidReference(raw));
+    }
+    let header = ObjectHeader::decode(region, raw)?;
+    let count = header
+        .ref_count
+        .checked_sub(1)
+        .ok_or(Error::corrupted(raw, "released an object with a zero count"))?;
+    region.write_u32(raw + REF_COUNT_OFFSET, count)?;
+    Ok(count == 0)
+}
+
+fn kind_error(expected: &'static str, found: Kind) -> Error {
+    Error::WrongObjectKind { expected, found: found.name() }
+}
+
+impl<H> Heap<H> {
+    /// A heap over a static byte array.
+    ///
+    /// The slice must be 16-byte aligned, a multiple of 16 long, and between
+    /// [`crate::MIN_REGION_LEN`] and [`crate::MAX_REGION_LEN`] bytes.
+    pub fn new(region: &'static mut [u8]) -> Result<Heap<H>> {
+        Heap::with_config(region, HeapConfig::default())
+    }
+
+    /// A heap over a static byte array, with settings.
+    pub fn with_config(region: &'static mut [u8], config: HeapConfig) -> Result<Heap<H>> {
+        Ok(Heap::over(Region::from_static(region)?, config))
+    }
+
+    /// A heap over `len` bytes at `base`, such as page-mapped memory.
+    ///
+    /// # Safety
+    /// `base` must be valid for reads and writes of `len` bytes for the life of the heap, and
+    /// nothing else may access that memory while the heap exists.
+    pub unsafe fn from_raw_parts(base: *mut u8, len: usize, config: HeapConfig) -> Result<Heap<H>> {
+        // SAFETY: forwarded from this function's contract.
+        let region = unsafe { Region::from_raw_parts(base, len) }?;
+        Ok(Heap::over(region, config))
+    }
+
+    fn over(region: Region, config: HeapConfig) -> Heap<H> {
+        Heap {
+            region,
+            free_list: FreeList::new(),
+            types: TypeRegistry::new(),
+            host_data: HostDataTable::new(),
+            activations: Box::new(ActivationsTable::new()),
+            no_gc_depth: 0,
+            release_worklist: Vec::new(),
+            counters: Counters::default(),
+            precise_roots_at_last_collection: 0,
+            config,
+        }
+    }
+
+    /// Grows the heap by `additional` bytes that the caller has mapped right after the region.
+    ///
+    /// # Safety
+    /// The `additional` bytes following the region must be valid for reads and writes for the
+    /// life of the heap, and nothing else may access them.
+    pub unsafe fn extend(&mut self, additional: usize) -> Result<()> {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.region.extend(additional) }
+    }
+
+    /// The region's base address: object `r` starts at `base + r.as_raw_u32()`.
+    pub fn region_base(&self) -> *mut u8 {
+        self.region.base()
+    }
+
+    /// The region's length in bytes.
+    pub fn region_len(&self) -> u32 {
+        self.region.len()
+    }
+
+    /// The type registry.
+    pub fn types(&self) -> &TypeRegistry {
+        &self.types
+    }
+
+    /// Registers a struct type.
+    pub fn register_struct(&mut self, ty: StructType) -> Result<TypeIndex> {
+        self.types.register_struct(ty)
+    }
+
+    /// Registers an array type.
+    pub fn register_array(&mut self, ty: ArrayType) -> Result<TypeIndex> {
+        self.types.register_array(ty)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Headers and counts.
+
+    /// Reads and validates the header of the object at `index`.
+    #[inline]
+    pub(crate) fn object(&self, index: u32) -> Result<ObjectHeader> {
+        if index >= self.free_list.top() {
+            return Err(Error::InvalidReference(index));
+        }
+        ObjectHeader::decode(&self.region, index)
+    }
+
+    /// The object index of a reference, or an error for an i31.
+    #[inline]
+    fn object_index(r: &GcRef, expected: &'static str) -> Result<u32> {
+        r.object_index().ok_or(Error::WrongObjectKind { expected, found: "i31" })
+    }
+
+    /// Adds one count to the object `raw` names (nothing for null and i31 words).
+    #[inline]
+    pub(crate) fn increment(&mut self, raw: u32) -> Result<()> {
+        if raw == 0 || raw & 1 == 1 {
+            return Ok(());
+        }
+        let header = self.object(raw)?;
+        if header.ref_count == 0 {
+            return Err(Error::corrupted(raw, "live reference to an object with a zero count"));
+        }
+        let count = header.ref_count.checked_add(1).ok_or(Error::RefCountOverflow)?;
+        self.region.write_u32(raw + REF_COUNT_OFFSET, count)
+    }
+
+    /// Adds `n` counts to the object `raw` names.
+    fn increment_by(&mut self, raw: u32, n: u32) -> Result<()> {
+        if raw == 0 || raw & 1 == 1 || n == 0 {
+            return Ok(());
+        }
+        let header = self.object(raw)?;
+        if header.ref_count == 0 {
+            return Err(Error::corrupted(raw, "live reference to an object with a zero count"));
+        }
+        let count = header.ref_count.checked_add(n).ok_or(Error::RefCountOverflow)?;
+        self.region.write_u32(raw + REF_COUNT_OFFSET, count)
+    }
+
+    /// Removes one count; returns whether it reached zero (the caller then frees the object).
+    #[inline]
+    pub(crate) fn decrement(&mut self, raw: u32) -> Result<bool> {
+        decrement_count(&mut self.region, self.free_list.top(), raw)
+    }
+
+    /// Releases one count of `raw`, freeing everything that becomes unreachable.
+    #[inline]
+    pub(crate) fn release(&mut self, raw: u32) -> Result<()> {
+        if self.decrement(raw)? {
+            self.release_worklist.push(ReleaseWork::Object(raw));
+            self.drain_release_worklist()?;
+        }
+        Ok(())
+    }
+
+    /// Runs the release worklist until it is empty.
+    pub(crate) fn drain_release_worklist(&mut self) -> Result<()> {
+        while let Some(work) = self.release_worklist.pop() {
+            match work {
+                ReleaseWork::Object(index) => {
+                    let header = self.object(index)?;
+                    match header.kind {
+                        Kind::STRUCT => {
+                            let Heap { region, types, free_list, release_worklist, .. } = self;
+                            let (_, layout) = types.struct_layout(TypeIndex(header.type_index))?;
+                            for &offset in &layout.reference_offsets {
+                                let child = region.read_u32(index + offset)?;
+                                if decrement_count(region, free_list.top(), child)? {
+                                    release_worklist.push(ReleaseWork::Object(child));
+                                }
+                            }
+                            self.free_object(index, header)?;
+                        }
+                        Kind::ARRAY => {
+                            self.release_worklist.push(ReleaseWork::ArrayTail { array: index, next: 0 });
+                        }
+                        _ => {
+                            let id = self.region.read_u32(index + EXTERNREF_HOST_DATA_OFFSET)?;
+                            let data = self.host_data.take(id)?;
+                            self.free_object(index, header)?;
+                            drop(data);
+                        }
+                    }
+                }
+                ReleaseWork::ArrayTail { array, next } => {
+                    let header = self.object(array)?;
+                    let (layout, len) = self.array_layout_of(array, &header)?;
+                    if layout.elements_are_refs && next < len {
+                        let end = len.min(next.saturating_add(RELEASE_CHUNK));
+                        if end < len {
+                            self.release_worklist.push(ReleaseWork::ArrayTail { array, next: end });
+                        }
+                        for i in next..end {
+                            let child = self.region.read_u32(array + layout.element_offset(i))?;
+                            if self.decrement(child)? {
+                                self.release_worklist.push(ReleaseWork::Object(child));
+                            }
+                        }
+                        if end < len {
+                            continue;
+                        }
+                    }
+                    self.free_object(array, header)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns a dead object's block to the free list.
+    fn free_object(&mut self, index: u32, header: ObjectHeader) -> Result<()> {
+        self.counters.objects_freed += 1;
+        self.counters.live_objects = self
+            .counters
+            .live_objects
+            .checked_sub(1)
+            .ok_or(Error::corrupted(index, "freed more objects than were allocated"))?;
+        self.counters.live_bytes = self.counters.live_bytes.saturating_sub(header.size as u64);
+        if self.counters.live_objects == 0 {
+            // Nothing is left: the whole region is one free block again, in O(1).
+            self.free_list.reset();
+            return Ok(());
+        }
+        self.free_list.free(&mut self.region, index, header.size)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Owned references.
+
+    /// A second owned reference to the same object (one more count).
+    pub fn clone_ref(&mut self, r: &GcRef) -> Result<GcRef> {
+        self.increment(r.as_raw_u32())?;
+        Ok(r.unchecked_copy())
+    }
+
+    /// Releases an owned reference; frees the object and what only it reached when the count
+    /// reaches zero.
+    pub fn drop_ref(&mut self, r: GcRef) -> Result<()> {
+        self.release(r.as_raw_u32())
+    }
+
+    /// Takes a new count on the object a raw word names (a reference Wasm hands back to the
+    /// host, for example) after validating it. `Ok(None)` for the null word.
+    pub fn retain_raw(&mut self, raw: u32) -> Result<Option<GcRef>> {
+        self.increment(raw)?;
+        Ok(GcRef::from_raw_u32(raw))
+    }
+
+    /// An owned copy of a value, with a new count for a reference.
+    pub fn to_owned_value(&mut self, value: ValueRef<'_>) -> Result<Value> {
+        Ok(match value {
+            ValueRef::I8(v) => Value::I8(v),
+            ValueRef::I16(v) => Value::I16(v),
+            ValueRef::I32(v) => Value::I32(v),
+            ValueRef::I64(v) => Value::I64(v),
+            ValueRef::F32(v) => Value::F32(v),
+            ValueRef::F64(v) => Value::F64(v),
+            ValueRef::V128(v) => Value::V128(v),
+            ValueRef::Ref(None) => Value::Ref(None),
+            ValueRef::Ref(Some(r)) => Value::Ref(Some(self.clone_ref(r)?)),
+        })
+    }
+
+    /// Releases the reference a value holds, if any.
+    pub fn release_value(&mut self, value: Value) -> Result<()> {
+        match value {
+            Value::Ref(Some(r)) => self.drop_ref(r),
+            _ => Ok(()),
+        }
+    }
+
+    /// The write barrier for a host-side slot (a global, a table element): stores `source`
+    /// (taking a count on it) and releases what the slot held.
+    pub fn write_gc_ref(&mut self, destination: &mut Option<GcRef>, source: Option<&GcRef>) -> Result<()> {
+        self.increment(raw_of(source))?;
+        let old = core::mem::replace(destination, source.map(GcRef::unchecked_copy));
+        match old {
+            Some(old) => self.drop_ref(old),
+            None => Ok(()),
+        }
+    }
+
+    /// The current count of the object `r` names (0 for an i31).
+    pub fn ref_count(&self, r: &GcRef) -> Result<u32> {
+        match r.object_index() {
+            Some(index) => Ok(self.object(index)?.ref_count),
+            None => Ok(0),
+        }
+    }
+
+    /// The kind of the object `r` names; `None` for an i31.
+    pub fn kind_of(&self, r: &GcRef) -> Result<Option<Kind>> {
+        match r.object_index() {
+            Some(index) => Ok(Some(self.object(index)?.kind)),
+            None => Ok(None),
+        }
+    }
+
+    /// The registered type of the struct or array `r` names.
+    pub fn type_of(&self, r: &GcRef) -> Result<Option<TypeIndex>> {
+        match r.object_index() {
+            Some(index) => {
+                let header = self.object(index)?;
+                Ok((header.kind != Kind::EXTERN).then_some(TypeIndex(header.type_index)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Whether the reference (or null) is a value of `ref_type` (Wasm's `ref.test`).
+    pub fn matches(&self, r: Option<&GcRef>, ref_type: RefType) -> Result<bool> {
+        match self.check_ref_type(raw_of(r), ref_type) {
+            Ok(()) => Ok(true),
+            Err(Error::TypeMismatch { .. } | Error::NullReference) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Checks that the word `raw` may be stored where `ref_type` is expected.
+    fn check_ref_type(&self, raw: u32, ref_type: RefType) -> Result<()> {
+        if raw == 0 {
+            return if ref_type.nullable { Ok(()) } else { Err(Error::NullReference) };
+        }
+        let ok = if raw & 1 == 1 {
+            matches!(ref_type.heap_type, HeapType::Any | HeapType::Eq | HeapType::I31)
+        } else {
+            let header = self.object(raw)?;
+            match ref_type.heap_type {
+                HeapType::Extern => header.kind == Kind::EXTERN,
+                HeapType::Any => header.kind.matches(Kind::ANY),
+                HeapType::Eq => header.kind.matches(Kind::EQ),
+                HeapType::Struct => header.kind == Kind::STRUCT,
+                HeapType::Array => header.kind == Kind::ARRAY,
+                HeapType::I31 | HeapType::None | HeapType::NoExtern => false,
+                HeapType::Concrete(target) => {
+                    header.kind != Kind::EXTERN && self.types.is_subtype(TypeIndex(header.type_index), target)
+                }
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::TypeMismatch { expected: "a reference of the field's type", found: "a reference of another type" })
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Allocation.
+
+    /// Allocates a block for an object of `size` bytes and writes its header (count 1).
+    fn alloc_object(&mut self, kind: Kind, type_index: u32, size: u32, flags: HeaderFlags) -> Result<u32> {
+        let block = FreeList::block_size(size)
+            .filter(|&block| block <= MAX_OBJECT_SIZE && block <= self.region.len() - HEADER_SIZE)
+            .ok_or(Error::AllocationTooLarge {
+                requested: size as usize,
+                max: (self.region.len() - HEADER_SIZE) as usize,
+            })?;
+        let index = match self.free_list.alloc(&mut self.region, block)? {
+            Some(index) => index,
+            None => self.alloc_slow(block)?,
+        };
+        ObjectHeader::new(kind, type_index, block, flags).encode(&mut self.region, index)?;
+        self.counters.objects_allocated += 1;
+        self.counters.live_objects += 1;
+        self.counters.live_bytes += block as u64;
+        Ok(index)
+    }
+
+    #[cold]
+    fn alloc_slow(&mut self, block: u32) -> Result<u32> {
+        self.free_list.coalesce(&mut self.region)?;
+        self.counters.coalesces += 1;
+        match self.free_list.alloc(&mut self.region, block)? {
+            Some(index) => Ok(index),
+            None => Err(Error::OutOfMemory { requested: block as usize }),
+        }
+    }
+
+    /// Zeroes the bytes of a fresh object after its header.
+    fn zero_body(&mut self, index: u32, size: u32) -> Result<()> {
+        self.region.fill(index + HEADER_SIZE, size - HEADER_SIZE, 0)
+    }
+
+    /// Allocates an externref holding `data`. On failure the data is handed back with the error.
+    pub fn alloc_externref(&mut self, data: H) -> core::result::Result<GcRef, (Error, H)> {
+        let index = match self.alloc_object(Kind::EXTERN, 0, EXTERNREF_SIZE, HeaderFlags::ACYCLIC) {
+            Ok(index) => index,
+            Err(error) => return Err((error, data)),
+        };
+        let id = self.host_data.insert(data);
+        match self.region.write_u32(index + EXTERNREF_HOST_DATA_OFFSET, id) {
+            Ok(()) => Ok(GcRef::from_raw_u32(index).unwrap_or_else(|| unreachable!("objects are never at 0"))),
+            Err(error) => {
+                let data = self.host_data.take(id).map_err(|_| error.clone());
+                match data {
+                    Ok(data) => Err((error, data)),
+                    Err(_) => unreachable!("the id was just inserted"),
+                }
+            }
+        }
+    }
+
+    fn externref_id(&self, r: &GcRef) -> Result<u32> {
+        let index = Heap::<H>::object_index(r, "externref")?;
+        let header = self.object(index)?;
+        if header.kind != Kind::EXTERN {
+            return Err(kind_error("externref", header.kind));
+        }
+        self.region.read_u32(index + EXTERNREF_HOST_DATA_OFFSET)
+    }
+
+    /// The host data of an externref.
+    pub fn externref_data(&self, r: &GcRef) -> Result<&H> {
+        self.host_data.get(self.externref_id(r)?)
+    }
+
+    /// The host data of an externref, mutably.
+    pub fn externref_data_mut(&mut self, r: &GcRef) -> Result<&mut H> {
+        let id = self.externref_id(r)?;
+        self.host_data.get_mut(id)
+    }
+
+    /// Number of host data values alive (one per live externref).
+    pub fn host_data_count(&self) -> usize {
+        self.host_data.len()
+    }
+
+    fn new_object_flags(&self, ty: TypeIndex) -> Result<HeaderFlags> {
+        Ok(if self.types.is_acyclic(ty)? { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() })
+    }
+
+    /// Allocates a struct of type `ty` with every field zero or null.
+    pub fn struct_new_default(&mut self, ty: TypeIndex) -> Result<GcRef> {
+        let size = self.types.struct_layout(ty)?.1.size;
+        let flags = self.new_object_flags(ty)?;
+        let index = self.alloc_object(Kind::STRUCT, ty.0, size, flags)?;
+        self.zero_body(index, FreeList::block_size(size).unwrap_or(size))?;
+        Ok(GcRef::from_raw_u32(index).unwrap_or_else(|| unreachable!("objects are never at 0")))
+    }
+
+    /// Allocates a struct of type `ty` with the given field values (one per field, in field
+    /// order). References are cloned; the caller keeps its own.
+    pub fn struct_new(&mut self, ty: TypeIndex, fields: &[ValueRef<'_>]) -> Result<GcRef> {
+        let (struct_type, _) = self.types.struct_layout(ty)?;
+        if struct_type.fields.len() != fields.len() {
+            return Err(Error::FieldOutOfBounds { field: fields.len() as u32, fields: struct_type.fields.len() as u32 });
+        }
+        // Check every value before allocating, so that a mismatch changes nothing.
+        for (field, value) in fields.iter().enumerate() {
+            let storage = self.types.struct_layout(ty)?.0.fields[field];
+            self.check_storage(storage, *value)?;
+        }
+        let object = self.struct_new_default(ty)?;
+        for (field, value) in fields.iter().enumerate() {
+            self.struct_set(&object, field as u32, *value)?;
+        }
+        Ok(object)
+    }
+
+    /// Checks that `value` may be written where `storage` is.
+    fn check_storage(&self, storage: StorageType, value: ValueRef<'_>) -> Result<()> {
+        match (storage, value) {
+            (StorageType::Ref(ref_type), ValueRef::Ref(r)) => self.check_ref_type(raw_of(r), ref_type),
+            (StorageType::Ref(_), _) | (_, ValueRef::Ref(_)) => {
+                Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The offset and storage type of field `field` of struct `r`.
+    fn struct_field(&self, r: &GcRef, field: u32) -> Result<(u32, StorageType)> {
+        let index = Heap::<H>::object_index(r, "struct")?;
+        let header = self.object(index)?;
+        if header.kind != Kind::STRUCT {
+            return Err(kind_error("struct", header.kind));
+        }
+        let (ty, layout) = self.types.struct_layout(TypeIndex(header.type_index))?;
+        if FreeList::block_size(layout.size) != Some(header.size) {
+            return Err(Error::corrupted(index, "struct size disagrees with its type"));
+        }
+        let storage = *ty
+            .fields
+            .get(field as usize)
+            .ok_or(Error::FieldOutOfBounds { field, fields: ty.fields.len() as u32 })?;
+        Ok((index + layout.field_offsets[field as usize], storage))
+    }
+
+    /// Reads a struct field. A reference comes with a new count.
+    pub fn struct_get(&mut self, r: &GcRef, field: u32) -> Result<Value> {
+        let (offset, storage) = self.struct_field(r, field)?;
+        self.read_value(offset, storage)
+    }
+
+    /// Writes a struct field through the write barrier.
+    pub fn struct_set(&mut self, r: &GcRef, field: u32, value: ValueRef<'_>) -> Result<()> {
+        let (offset, storage) = self.struct_field(r, field)?;
+        self.write_value(offset, storage, value)
+    }
+
+    fn read_value(&mut self, offset: u32, storage: StorageType) -> Result<Value> {
+        match read_scalar(&self.region, offset, storage)? {
+            Ok(value) => Ok(value),
+            Err(raw) => Ok(Value::Ref(self.retain_raw(raw)?)),
+        }
+    }
+
+    fn write_value(&mut self, offset: u32, storage: StorageType, value: ValueRef<'_>) -> Result<()> {
+        match (storage, value) {
+            (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
+                let new = raw_of(r);
+                self.check_ref_type(new, ref_type)?;
+                self.increment(new)?;
+                let old = self.region.read_u32(offset)?;
+                self.region.write_u32(offset, new)?;
+                self.release(old)
+            }
+            _ => write_scalar(&mut self.region, offset, storage, value),
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Arrays.
+
+    /// The layout and length of the array at `index` (whose header was just read), validated
+    /// against its block size.
+    pub(crate) fn array_layout_of(&self, index: u32, header: &ObjectHeader) -> Result<(ArrayLayout, u32)> {
+        let (_, layout) = self.types.array_layout(TypeIndex(header.type_index))?;
+        let len = self.region.read_u32(index + ARRAY_LENGTH_OFFSET)?;
+        match layout.size(len).and_then(FreeList::block_size) {
+            Some(block) if block == header.size => Ok((*layout, len)),
+            _ => Err(Error::corrupted(index, "array length disagrees with its block size")),
+        }
+    }
+
+    /// Index, layout, element type and length of the array `r`.
+    fn array_info(&self, r: &GcRef) -> Result<(u32, ArrayLayout, StorageType, u32)> {
+        let index = Heap::<H>::object_index(r, "array")?;
+        let header = self.object(index)?;
+        if header.kind != Kind::ARRAY {
+            return Err(kind_error("array", header.kind));
+        }
+        let (layout, len) = self.array_layout_of(index, &header)?;
+        let element = self.types.array_layout(TypeIndex(header.type_index))?.0.element;
+        Ok((index, layout, element, len))
+    }
+
+    fn check_range(index: u32, count: u32, len: u32) -> Result<()> {
+        if index as u64 + count as u64 > len as u64 {
+            Err(Error::IndexOutOfBounds { index, count, len })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Allocates an array of `len` elements, each a copy of `init`.
+    pub fn array_new(&mut self, ty: TypeIndex, len: u32, init: ValueRef<'_>) -> Result<GcRef> {
+        let (array_type, layout) = self.types.array_layout(ty)?;
+        let (element, layout) = (array_type.element, *layout);
+        self.check_storage(element, init)?;
+        let size = layout.size(len).ok_or(Error::AllocationTooLarge {
+            requested: (layout.elements_offset as usize).saturating_add((len as usize).saturating_mul(layout.element_size as usize)),
+            max: MAX_OBJECT_SIZE as usize,
+        })?;
+        let flags = self.new_object_flags(ty)?;
+        let index = self.alloc_object(Kind::ARRAY, ty.0, size, flags)?;
+        let block = FreeList::block_size(size).unwrap_or(size);
+        self.zero_body(index, block)?;
+        self.region.write_u32(index + ARRAY_LENGTH_OFFSET, len)?;
+        let array = GcRef::from_raw_u32(index).unwrap_or_else(|| unreachable!("objects are never at 0"));
+        if !matches!(init, ValueRef::Ref(None)) && len > 0 {
+            self.array_fill(&array, 0, init, len)?;
+        }
+        Ok(array)
+    }
+
+    /// Allocates an array holding copies of `elements`.
+    pub fn array_new_fixed(&mut self, ty: TypeIndex, elements: &[ValueRef<'_>]) -> Result<GcRef> {
+        let element = self.types.array_layout(ty)?.0.element;
+        for &value in elements {
+            self.check_storage(element, value)?;
+        }
+        let len = u32::try_from(elements.len())
+            .map_err(|_| Error::AllocationTooLarge { requested: usize::MAX, max: MAX_OBJECT_SIZE as usize })?;
+        let array = self.array_new(ty, len, ValueRef::default_for(element))?;
+        for (i, value) in elements.iter().enumerate() {
+            self.array_set(&array, i as u32, *value)?;
+        }
+        Ok(array)
+    }
+
+    /// The length of the array `r`.
+    pub fn array_len(&self, r: &GcRef) -> Result<u32> {
+        Ok(self.array_info(r)?.3)
+    }
+
+    /// Reads element `i`. A reference comes with a new count.
+    pub fn array_get(&mut self, r: &GcRef, i: u32) -> Result<Value> {
+        let (index, layout, element, len) = self.array_info(r)?;
+        Heap::<H>::check_range(i, 1, len)?;
+        self.read_value(index + layout.element_offset(i), element)
+    }
+
+    /// Writes element `i` through the write barrier.
+    pub fn array_set(&mut self, r: &GcRef, i: u32, value: ValueRef<'_>) -> Result<()> {
+        let (index, layout, element, len) = self.array_info(r)?;
+        Heap::<H>::check_range(i, 1, len)?;
+        self.write_value(index + layout.element_offset(i), element, value)
+    }
+
+    /// Writes `value` to elements `start..start + count` (Wasm's `array.fill`).
+    pub fn array_fill(&mut self, r: &GcRef, start: u32, value: ValueRef<'_>, count: u32) -> Result<()> {
+        let (index, layout, element, len) = self.array_info(r)?;
+        Heap::<H>::check_range(start, count, len)?;
+        if let (StorageType::Ref(ref_type), ValueRef::Ref(new)) = (element, value) {
+            let new = raw_of(new);
+            self.check_ref_type(new, ref_type)?;
+            self.increment_by(new, count)?;
+            for i in start..start + count {
+                let offset = index + layout.element_offset(i);
+                let old = self.region.read_u32(offset)?;
+                self.region.write_u32(offset, new)?;
+                self.release(old)?;
+            }
+            return Ok(());
+        }
+        if count == 0 {
+            return self.check_storage(element, value);
+        }
+        let first = index + layout.element_offset(start);
+        write_scalar(&mut self.region, first, element, value)?;
+        let size = layout.element_size;
+        for i in 1..count {
+            self.region.copy_within(first, first + i * size, size)?;
+        }
+        Ok(())
+    }
+
+    /// Copies `count` elements from `source[source_start..]` to `destination[destination_start..]`
+    /// (Wasm's `array.copy`; the ranges may overlap when both are the same array).
+    pub fn array_copy(
+        &mut self,
+        destination: &GcRef,
+        destination_start: u32,
+        source: &GcRef,
+        source_start: u32,
+        count: u32,
+    ) -> Result<()> {
+        let (dst, dst_layout, dst_element, dst_len) = self.array_info(destination)?;
+        let (src, src_layout, src_element, src_len) = self.array_info(source)?;
+        Heap::<H>::check_range(destination_start, count, dst_len)?;
+        Heap::<H>::check_range(source_start, count, src_len)?;
+        if dst_element.size() != src_element.size() || dst_element.is_ref() != src_element.is_ref() {
+            return Err(Error::TypeMismatch { expected: dst_element.name(), found: src_element.name() });
+        }
+        if !dst_element.is_ref() {
+            let size = dst_layout.element_size;
+            return self.region.copy_within(
+                src + src_layout.element_offset(source_start),
+                dst + dst_layout.element_offset(destination_start),
+                count * size,
+            );
+        }
+        let StorageType::Ref(ref_type) = dst_element else { unreachable!("checked above") };
+        // Copy element by element in the direction that reads each source element before it
+        // can be overwritten, taking the new count before releasing the old.
+        let backwards = dst == src && destination_start > source_start;
+        for step in 0..count {
+            let i = if backwards { count - 1 - step } else { step };
+            let new = self.region.read_u32(src + src_layout.element_offset(source_start + i))?;
+            if dst_element != src_element {
+                self.check_ref_type(new, ref_type)?;
+            }
+            self.increment(new)?;
+            let offset = dst + dst_layout.element_offset(destination_start + i);
+            let old = self.region.read_u32(offset)?;
+            self.region.write_u32(offset, new)?;
+            self.release(old)?;
+        }
+        Ok(())
+    }
+
+    /// The bytes of the object `r` names, header included (a typed view for embedders that read
+    /// object data directly). Writing references behind the heap's back would break counts, so
+    /// the view is read-only.
+    pub fn object_bytes(&self, r: &GcRef) -> Result<&[u8]> {
+        let index = Heap::<H>::object_index(r, "a heap object")?;
+        let header = self.object(index)?;
+        self.region.slice(index, header.size, "object out of region bounds")
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // No-GC scopes and the Wasm boundary.
+
+    /// Enters a scope in which collecting is an error. Scopes nest.
+    pub fn enter_no_gc_scope(&mut self) {
+        self.no_gc_depth += 1;
+    }
+
+    /// Leaves the innermost no-GC scope.
+    pub fn exit_no_gc_scope(&mut self) -> Result<()> {
+        self.no_gc_depth = self.no_gc_depth.checked_sub(1).ok_or(Error::NotInNoGcScope)?;
+        Ok(())
+    }
+
+    /// Whether a no-GC scope is open.
+    pub fn in_no_gc_scope(&self) -> bool {
+        self.no_gc_depth > 0
+    }
+
+    /// Moves an owned reference into the activations table before handing its word to Wasm.
+    /// The table keeps the reference alive until a collection finds it off the Wasm stack.
+    pub fn expose_gc_ref_to_wasm(&mut self, r: GcRef) -> Result<()> {
+        if r.is_i31() {
+            return Ok(());
+        }
+        if let Some(duplicate) = self.activations.insert(r.as_raw_u32()) {
+            self.release(duplicate)?;
+        }
+        Ok(())
+    }
+
+    /// Whether exposing `count` more references would overflow the bump chunk, so that the
+    /// embedder should collect before entering Wasm.
+    pub fn need_gc_before_entering_wasm(&self, count: usize) -> bool {
+        count > self.activations.bump_capacity_remaining()
+    }
+
+    /// The activations table's address, for JIT code (see [`crate::activations_table`]).
+    pub fn activations_table_ptr(&mut self) -> *mut ActivationsTable {
+        &mut *self.activations
+    }
+
+    /// Number of entries in the activations table (bump chunk and over-approximated set).
+    pub fn activations_table_len(&self) -> usize {
+        self.activations.len()
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Whole-heap operations.
+
+    /// Merges adjacent free blocks now (it also happens on its own when an allocation finds no
+    /// block, and at the end of collections).
+    pub fn coalesce(&mut self) -> Result<()> {
+        self.counters.coalesces += 1;
+        self.free_list.coalesce(&mut self.region)
+    }
+
+    /// Returns the heap to empty: every object is gone, every host data value is dropped, the
+    /// activations table is cleared, and the no-GC scope depth is zero. Types stay registered,
+    /// owned `GcRef`s from before are stale (using them gives an error, never undefined
+    /// behaviour).
+    pub fn reset(&mut self) {
+        self.free_list.reset();
+        self.host_data.clear();
+        *self.activations = ActivationsTable::new();
+        self.no_gc_depth = 0;
+        self.release_worklist.clear();
+        self.counters.live_objects = 0;
+        self.counters.live_bytes = 0;
+        self.precise_roots_at_last_collection = 0;
+    }
+}

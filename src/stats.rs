@@ -1,0 +1,75 @@
+//! Statistics: what the heap holds and what it has done.
+//!
+//! [`Counters`] are kept up to date by the heap as it works (in the heap struct, outside the
+//! region, so they are trusted); [`HeapStats`] is the snapshot [`crate::Heap::stats`] returns,
+//! adding what is computed from the free list on demand. The work counters are independent of
+//! time, so tests and benchmarks can compare them exactly.
+
+use crate::error::Result;
+use crate::heap::Heap;
+
+/// Counters the heap maintains as it works.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counters {
+    pub live_objects: u64,
+    pub live_bytes: u64,
+    pub objects_allocated: u64,
+    pub objects_freed: u64,
+    pub collections: u64,
+    pub coalesces: u64,
+}
+
+/// A snapshot of the heap's statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HeapStats {
+    /// Size of the region in bytes.
+    pub region_bytes: u64,
+    /// Objects currently allocated.
+    pub live_objects: u64,
+    /// Bytes of the blocks of live objects (headers and rounding included).
+    pub live_bytes: u64,
+    /// Bytes that can still be allocated (free blocks and the never-used tail).
+    pub free_bytes: u64,
+    /// Number of free blocks (the never-used tail counts as one).
+    pub free_blocks: u64,
+    /// The largest block that can be allocated without coalescing.
+    pub largest_free_block: u64,
+    /// The high-water mark: the end of the highest block ever handed out since the last time
+    /// the heap was empty or coalesced its tail.
+    pub high_water_bytes: u64,
+    /// Objects allocated since the heap was created.
+    pub objects_allocated: u64,
+    /// Objects freed since the heap was created.
+    pub objects_freed: u64,
+    /// Completed collections.
+    pub collections: u64,
+    /// Coalescing passes over the free blocks.
+    pub coalesces: u64,
+    /// Entries in the activations table (each owning a count).
+    pub activations_table_entries: u64,
+    /// Live host data values (one per live externref).
+    pub host_data_values: u64,
+}
+
+impl<H> Heap<H> {
+    /// A snapshot of the statistics.
+    pub fn stats(&self) -> Result<HeapStats> {
+        let c = &self.counters;
+        Ok(HeapStats {
+            region_bytes: self.region.len() as u64,
+            live_objects: c.live_objects,
+            live_bytes: c.live_bytes,
+            free_bytes: self.free_list.free_bytes(&self.region),
+            free_blocks: self.free_list.free_blocks(&self.region),
+            largest_free_block: self.free_list.largest_free_block(&self.region)? as u64,
+            high_water_bytes: self.free_list.top() as u64,
+            objects_allocated: c.objects_allocated,
+            objects_freed: c.objects_freed,
+            collections: c.collections,
+            coalesces: c.coalesces,
+            activations_table_entries: self.activations.len() as u64,
+            host_data_values: self.host_data.len() as u64,
+        })
+    }
+}

@@ -1,0 +1,159 @@
+//! Values of fields and array elements, and their encoding in the region.
+//!
+//! Values have one variant per [`StorageType`]; writing a value whose variant does not match the
+//! field's storage type is a [`Error::TypeMismatch`]. They come in two forms, so that ownership
+//! of references is always visible:
+//! * [`Value`] is what getters return. A reference in it is an owned `GcRef` (a new count):
+//!   release it with [`crate::Heap::release_value`] or keep it.
+//! * [`ValueRef`] is what setters and constructors take. A reference in it is borrowed; the heap
+//!   takes its own count for the field, and the caller still owns (and must release) its own.
+//!
+//! Scalars are stored in native byte order at their field offset; floats by their bits, so NaN
+//! payloads survive a round trip.
+
+use crate::error::{Error, Result};
+use crate::region::Region;
+use crate::types::StorageType;
+use crate::GcRef;
+
+/// The value of a field or array element.
+#[derive(Debug, PartialEq)]
+pub enum Value {
+    /// An `i8` field (packed).
+    I8(i8),
+    /// An `i16` field (packed).
+    I16(i16),
+    /// An `i32` field.
+    I32(i32),
+    /// An `i64` field.
+    I64(i64),
+    /// An `f32` field.
+    F32(f32),
+    /// An `f64` field.
+    F64(f64),
+    /// A `v128` field.
+    V128(u128),
+    /// A reference field: null, an object or an i31.
+    Ref(Option<GcRef>),
+}
+
+impl Value {
+    /// The name of the value's storage type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::I8(_) => "i8",
+            Value::I16(_) => "i16",
+            Value::I32(_) => "i32",
+            Value::I64(_) => "i64",
+            Value::F32(_) => "f32",
+            Value::F64(_) => "f64",
+            Value::V128(_) => "v128",
+            Value::Ref(_) => "ref",
+        }
+    }
+
+    /// The reference, if this is a non-null reference value.
+    pub fn as_gc_ref(&self) -> Option<&GcRef> {
+        match self {
+            Value::Ref(r) => r.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The same value with its reference borrowed, to pass to a setter.
+    pub fn borrow(&self) -> ValueRef<'_> {
+        match self {
+            Value::I8(v) => ValueRef::I8(*v),
+            Value::I16(v) => ValueRef::I16(*v),
+            Value::I32(v) => ValueRef::I32(*v),
+            Value::I64(v) => ValueRef::I64(*v),
+            Value::F32(v) => ValueRef::F32(*v),
+            Value::F64(v) => ValueRef::F64(*v),
+            Value::V128(v) => ValueRef::V128(*v),
+            Value::Ref(r) => ValueRef::Ref(r.as_ref()),
+        }
+    }
+}
+
+/// A value to write: like [`Value`], with the reference borrowed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ValueRef<'a> {
+    /// An `i8` field (packed).
+    I8(i8),
+    /// An `i16` field (packed).
+    I16(i16),
+    /// An `i32` field.
+    I32(i32),
+    /// An `i64` field.
+    I64(i64),
+    /// An `f32` field.
+    F32(f32),
+    /// An `f64` field.
+    F64(f64),
+    /// A `v128` field.
+    V128(u128),
+    /// A reference field: null, an object or an i31.
+    Ref(Option<&'a GcRef>),
+}
+
+impl ValueRef<'_> {
+    /// The name of the value's storage type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ValueRef::I8(_) => "i8",
+            ValueRef::I16(_) => "i16",
+            ValueRef::I32(_) => "i32",
+            ValueRef::I64(_) => "i64",
+            ValueRef::F32(_) => "f32",
+            ValueRef::F64(_) => "f64",
+            ValueRef::V128(_) => "v128",
+            ValueRef::Ref(_) => "ref",
+        }
+    }
+
+    /// The default value of a storage type: zero, or null.
+    pub fn default_for(storage: StorageType) -> ValueRef<'static> {
+        match storage {
+            StorageType::I8 => ValueRef::I8(0),
+            StorageType::I16 => ValueRef::I16(0),
+            StorageType::I32 => ValueRef::I32(0),
+            StorageType::I64 => ValueRef::I64(0),
+            StorageType::F32 => ValueRef::F32(0.0),
+            StorageType::F64 => ValueRef::F64(0.0),
+            StorageType::V128 => ValueRef::V128(0),
+            StorageType::Ref(_) => ValueRef::Ref(None),
+        }
+    }
+}
+
+fn mismatch(storage: StorageType, value: ValueRef<'_>) -> Error {
+    Error::TypeMismatch { expected: storage.name(), found: value.type_name() }
+}
+
+/// Writes a scalar value at `offset`. Reference values are the caller's (they need barriers).
+pub(crate) fn write_scalar(region: &mut Region, offset: u32, storage: StorageType, value: ValueRef<'_>) -> Result<()> {
+    match (storage, value) {
+        (StorageType::I8, ValueRef::I8(v)) => region.write(offset, v.to_ne_bytes()),
+        (StorageType::I16, ValueRef::I16(v)) => region.write(offset, v.to_ne_bytes()),
+        (StorageType::I32, ValueRef::I32(v)) => region.write(offset, v.to_ne_bytes()),
+        (StorageType::I64, ValueRef::I64(v)) => region.write(offset, v.to_ne_bytes()),
+        (StorageType::F32, ValueRef::F32(v)) => region.write(offset, v.to_bits().to_ne_bytes()),
+        (StorageType::F64, ValueRef::F64(v)) => region.write(offset, v.to_bits().to_ne_bytes()),
+        (StorageType::V128, ValueRef::V128(v)) => region.write(offset, v.to_ne_bytes()),
+        _ => Err(mismatch(storage, value)),
+    }
+}
+
+/// Reads a scalar value at `offset`; for a reference field, returns its raw word instead.
+pub(crate) fn read_scalar(region: &Region, offset: u32, storage: StorageType) -> Result<Result<Value, u32>> {
+    Ok(Ok(match storage {
+        StorageType::I8 => Value::I8(i8::from_ne_bytes(region.read(offset)?)),
+        StorageType::I16 => Value::I16(i16::from_ne_bytes(region.read(offset)?)),
+        StorageType::I32 => Value::I32(i32::from_ne_bytes(region.read(offset)?)),
+        StorageType::I64 => Value::I64(i64::from_ne_bytes(region.read(offset)?)),
+        StorageType::F32 => Value::F32(f32::from_bits(u32::from_ne_bytes(region.read(offset)?))),
+        StorageType::F64 => Value::F64(f64::from_bits(u64::from_ne_bytes(region.read(offset)?))),
+        StorageType::V128 => Value::V128(u128::from_ne_bytes(region.read(offset)?)),
+        StorageType::Ref(_) => return Ok(Err(region.read_u32(offset)?)),
+    }))
+}

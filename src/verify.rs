@@ -1,0 +1,147 @@
+//! Verification: recompute everything the heap keeps track of from the heap's own contents.
+//!
+//! [`crate::Heap::verify`] walks every block in address order and checks that
+//! * the blocks tile the used part of the region, every object header decodes (known kind and
+//!   flags, size in bounds), and each object's size agrees with its type (struct layout, array
+//!   length, externref);
+//! * every reference field and element names the start of a live object (or is null or i31);
+//! * every object's count equals the references to it that the heap can see, plus the entries
+//!   of the activations table, plus the host roots the caller passes in (one per owned `GcRef`
+//!   it holds);
+//! * each externref names a distinct live host data value, and there are no others;
+//! * the free lists hold exactly the free blocks of the walk, each of the right size;
+//! * the live object and byte counters agree with the walk.
+//!
+//! It allocates (a map from object to recomputed count) and costs O(objects + references): a
+//! debugging and testing tool, run after every step of the integration tests and by the zeal
+//! configuration.
+
+use crate::error::{Error, Result};
+use crate::free_list::FreeList;
+use crate::header::{Kind, ObjectHeader, EXTERNREF_HOST_DATA_OFFSET, EXTERNREF_SIZE};
+use crate::heap::Heap;
+use crate::types::TypeIndex;
+use alloc::vec::Vec;
+use hashbrown::HashMap;
+
+/// What [`crate::Heap::verify`] saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Live objects.
+    pub objects: u64,
+    /// Free blocks below the never-used tail.
+    pub free_blocks: u64,
+    /// References found inside objects.
+    pub heap_references: u64,
+}
+
+type Counts = HashMap<u32, u32, core::hash::BuildHasherDefault<crate::activations_table::RefHasher>>;
+
+fn mismatch(offset: u32, what: &'static str, found: u64, expected: u64) -> Error {
+    Error::VerifyFailed { offset, what, found, expected }
+}
+
+fn count_reference(counts: &mut Counts, raw: u32, from: u32) -> Result<()> {
+    if raw == 0 || raw & 1 == 1 {
+        return Ok(());
+    }
+    match counts.get_mut(&raw) {
+        Some(count) => {
+            *count += 1;
+            Ok(())
+        }
+        None => Err(mismatch(from, "reference to something that is not a live object", raw as u64, 0)),
+    }
+}
+
+impl<H> Heap<H> {
+    /// Checks the whole heap; `host_roots` are the words of every owned `GcRef` the caller holds
+    /// (globals, tables, host locals). See the module documentation.
+    pub fn verify<I: IntoIterator<Item = u32>>(&self, host_roots: I) -> Result<VerifyReport> {
+        let mut objects: Vec<(u32, ObjectHeader)> = Vec::new();
+        let mut counts = Counts::default();
+        let mut free_blocks = 0u64;
+        let mut live_bytes = 0u64;
+        self.free_list.walk(&self.region, |block| {
+            if block.free {
+                free_blocks += 1;
+                return Ok(());
+            }
+            let header = self.object(block.index)?;
+            objects.push((block.index, header));
+            counts.insert(block.index, 0);
+            live_bytes += header.size as u64;
+            Ok(())
+        })?;
+
+        let mut host_ids = crate::activations_table::RefSet::default();
+        let mut heap_references = 0u64;
+        for &(index, header) in &objects {
+            match header.kind {
+                Kind::STRUCT => {
+                    let (_, layout) = self.types.struct_layout(TypeIndex(header.type_index))?;
+                    if FreeList::block_size(layout.size) != Some(header.size) {
+                        return Err(mismatch(index, "struct block size", header.size as u64, layout.size as u64));
+                    }
+                    for &offset in &layout.reference_offsets {
+                        count_reference(&mut counts, self.region.read_u32(index + offset)?, index)?;
+                        heap_references += 1;
+                    }
+                }
+                Kind::ARRAY => {
+                    let (layout, len) = self.array_layout_of(index, &header)?;
+                    if layout.elements_are_refs {
+                        for i in 0..len {
+                            count_reference(&mut counts, self.region.read_u32(index + layout.element_offset(i))?, index)?;
+                        }
+                        heap_references += len as u64;
+                    }
+                }
+                _ => {
+                    if FreeList::block_size(EXTERNREF_SIZE) != Some(header.size) {
+                        return Err(mismatch(index, "externref block size", header.size as u64, EXTERNREF_SIZE as u64));
+                    }
+                    let id = self.region.read_u32(index + EXTERNREF_HOST_DATA_OFFSET)?;
+                    self.host_data.get(id)?;
+                    if !host_ids.insert(id) {
+                        return Err(mismatch(index, "host data id shared by two externrefs", id as u64, 0));
+                    }
+                }
+            }
+        }
+        if host_ids.len() != self.host_data.len() {
+            return Err(mismatch(0, "host data values without an externref", self.host_data.len() as u64, host_ids.len() as u64));
+        }
+
+        let table = &self.activations;
+        if !table.precise.is_empty() {
+            return Err(mismatch(0, "precise root set outside a collection", table.precise.len() as u64, 0));
+        }
+        for &raw in table.filled_chunk().iter().chain(table.over_approximated.iter()) {
+            count_reference(&mut counts, raw, 0)?;
+        }
+        for raw in host_roots {
+            if raw & 1 == 0 && raw != 0 && !counts.contains_key(&raw) {
+                return Err(Error::InvalidReference(raw));
+            }
+            count_reference(&mut counts, raw, 0)?;
+        }
+        for &(index, header) in &objects {
+            let expected = counts.get(&index).copied().unwrap_or(0);
+            if header.ref_count != expected {
+                return Err(mismatch(index, "reference count", header.ref_count as u64, expected as u64));
+            }
+        }
+
+        self.free_list.check_lists(&self.region, free_blocks)?;
+        let c = &self.counters;
+        if c.live_objects != objects.len() as u64 {
+            return Err(mismatch(0, "live object counter", c.live_objects, objects.len() as u64));
+        }
+        if c.live_bytes != live_bytes {
+            return Err(mismatch(0, "live byte counter", c.live_bytes, live_bytes));
+        }
+        Ok(VerifyReport { objects: objects.len() as u64, free_blocks, heap_references })
+    }
+}
