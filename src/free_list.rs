@@ -49,6 +49,8 @@ pub const GRANULE: u32 = 16;
 pub const SMALL_CLASSES: usize = 32;
 /// The largest small block.
 pub const SMALL_MAX: u32 = GRANULE * SMALL_CLASSES as u32;
+/// The largest block size: `u32::MAX` rounded down to the granularity.
+pub const MAX_BLOCK: u32 = !(GRANULE - 1);
 /// Offset of a free block's next link.
 const NEXT_OFFSET: u32 = TYPE_INDEX_OFFSET;
 /// Second-level bits of the large bins.
@@ -191,9 +193,17 @@ impl FreeList {
             }
         }
         // A large bin whose blocks all fit.
-        let first = if size <= SMALL_MAX { Some(0) } else { large_bin_fitting(size) };
+        let first = if size <= SMALL_MAX {
+            Some(0)
+        } else {
+            large_bin_fitting(size)
+        };
         let Some(first) = first else { return Ok(None) };
-        let candidates = if first >= 128 { 0 } else { self.large_bitmap >> first << first };
+        let candidates = if first >= 128 {
+            0
+        } else {
+            self.large_bitmap >> first << first
+        };
         if candidates == 0 {
             return Ok(None);
         }
@@ -215,18 +225,36 @@ impl FreeList {
     /// Reads and validates the head of a list: in bounds, aligned, marked free, of a size the
     /// list may hold. Returns the block's size and its next link.
     #[inline]
-    fn check_free_block(&self, region: &Region, index: u32, min: u64, max: u64) -> Result<(u32, u32)> {
+    fn check_free_block(
+        &self,
+        region: &Region,
+        index: u32,
+        min: u64,
+        max: u64,
+    ) -> Result<(u32, u32)> {
         if index < GRANULE || index % GRANULE != 0 || index >= self.top {
             return Err(Error::corrupted(index, "free-list link out of bounds"));
         }
         let bytes: [u8; 16] = region.read(index)?;
         if bytes[0] != FREE_KIND {
-            return Err(Error::corrupted(index, "free-list link to a block not marked free"));
+            return Err(Error::corrupted(
+                index,
+                "free-list link to a block not marked free",
+            ));
         }
-        let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let word = |at: usize| {
+            u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
         let size = word(SIZE_OFFSET as usize);
-        if (size as u64) < min || (size as u64) > max || size % GRANULE != 0 || index as u64 + size as u64 > self.top as u64 {
-            return Err(Error::corrupted(index, "free block size does not fit its list"));
+        if (size as u64) < min
+            || (size as u64) > max
+            || size % GRANULE != 0
+            || index as u64 + size as u64 > self.top as u64
+        {
+            return Err(Error::corrupted(
+                index,
+                "free block size does not fit its list",
+            ));
         }
         Ok((size, word(NEXT_OFFSET as usize)))
     }
@@ -247,7 +275,11 @@ impl FreeList {
 
     fn pop_large(&mut self, region: &mut Region, bin: usize) -> Result<(u32, u32)> {
         let index = self.large_heads[bin];
-        let max = if bin + 1 < LARGE_BINS { large_bin_min(bin + 1) - 1 } else { u32::MAX as u64 };
+        let max = if bin + 1 < LARGE_BINS {
+            large_bin_min(bin + 1) - 1
+        } else {
+            u32::MAX as u64
+        };
         let (size, next) = self.check_free_block(region, index, large_bin_min(bin), max)?;
         self.large_heads[bin] = next;
         if next == 0 {
@@ -283,15 +315,26 @@ impl FreeList {
 
     /// Calls `visit` for every block in `[16, top)` in address order, validating that the
     /// blocks tile that range.
-    pub(crate) fn walk(&self, region: &Region, mut visit: impl FnMut(Block) -> Result<()>) -> Result<()> {
+    pub(crate) fn walk(
+        &self,
+        region: &Region,
+        mut visit: impl FnMut(Block) -> Result<()>,
+    ) -> Result<()> {
         let mut index = GRANULE;
         while index < self.top {
             let bytes: [u8; 12] = region.read(index)?;
             let size = u32::from_ne_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
             if size < HEADER_SIZE || size % GRANULE != 0 || size > self.top - index {
-                return Err(Error::corrupted(index, "block size breaks the heap's tiling"));
+                return Err(Error::corrupted(
+                    index,
+                    "block size breaks the heap's tiling",
+                ));
             }
-            visit(Block { index, size, free: bytes[0] == FREE_KIND })?;
+            visit(Block {
+                index,
+                size,
+                free: bytes[0] == FREE_KIND,
+            })?;
             index += size;
         }
         Ok(())
@@ -346,7 +389,8 @@ impl FreeList {
             let mut index = self.large_heads[bin];
             let mut steps = 0u64;
             while index != 0 {
-                let (size, next) = self.check_free_block(region, index, large_bin_min(bin), u32::MAX as u64)?;
+                let (size, next) =
+                    self.check_free_block(region, index, large_bin_min(bin), u32::MAX as u64)?;
                 largest = largest.max(size);
                 index = next;
                 steps += 1;
@@ -364,14 +408,33 @@ impl FreeList {
         let mut seen = 0u64;
         let mut bytes = 0u64;
         let lists = (0..SMALL_CLASSES)
-            .map(|class| (self.small_heads[class], ((class as u64 + 1) * 16, (class as u64 + 1) * 16), self.small_bitmap & (1 << class) != 0))
+            .map(|class| {
+                (
+                    self.small_heads[class],
+                    ((class as u64 + 1) * 16, (class as u64 + 1) * 16),
+                    self.small_bitmap & (1 << class) != 0,
+                )
+            })
             .chain((0..LARGE_BINS).map(|bin| {
-                let max = if bin + 1 < LARGE_BINS { large_bin_min(bin + 1) - 1 } else { u32::MAX as u64 };
-                (self.large_heads[bin], (large_bin_min(bin), max), self.large_bitmap & (1 << bin) != 0)
+                let max = if bin + 1 < LARGE_BINS {
+                    large_bin_min(bin + 1) - 1
+                } else {
+                    u32::MAX as u64
+                };
+                (
+                    self.large_heads[bin],
+                    (large_bin_min(bin), max),
+                    self.large_bitmap & (1 << bin) != 0,
+                )
             }));
         for (head, (min, max), bit) in lists {
             if bit != (head != 0) {
-                return Err(Error::VerifyFailed { offset: head, what: "free-list bitmap disagrees with list head", found: bit as u64, expected: (head != 0) as u64 });
+                return Err(Error::VerifyFailed {
+                    offset: head,
+                    what: "free-list bitmap disagrees with list head",
+                    found: bit as u64,
+                    expected: (head != 0) as u64,
+                });
             }
             let mut index = head;
             while index != 0 {
@@ -379,15 +442,205 @@ impl FreeList {
                 seen += 1;
                 bytes += size as u64;
                 if seen > free_blocks_in_walk {
-                    return Err(Error::VerifyFailed { offset: index, what: "free lists hold more blocks than the heap walk found", found: seen, expected: free_blocks_in_walk });
+                    return Err(Error::VerifyFailed {
+                        offset: index,
+                        what: "free lists hold more blocks than the heap walk found",
+                        found: seen,
+                        expected: free_blocks_in_walk,
+                    });
                 }
                 index = next;
             }
         }
         if seen != free_blocks_in_walk || seen != self.listed_blocks || bytes != self.listed_bytes {
-            return Err(Error::VerifyFailed { offset: 0, what: "free-list block count", found: seen, expected: free_blocks_in_walk });
+            return Err(Error::VerifyFailed {
+                offset: 0,
+                what: "free-list block count",
+                found: seen,
+                expected: free_blocks_in_walk,
+            });
         }
         Ok(())
+    }
+}
+
+/// The kind byte [`BlockAllocator`] writes into the header of the blocks it hands out: that of
+/// a struct object, so a heap walk sees them as objects.
+pub const BLOCK_KIND: u8 = 0b0001_0110;
+
+/// The free list as a plain allocator over a caller region, for code outside the crate (the
+/// benchmarks compare it with other allocators through this).
+///
+/// Blocks are 16-byte granular and 16-aligned and are named by their offset in the region (never
+/// 0). [`BlockAllocator::alloc`] writes the minimal header the coalescing walk needs, as the
+/// heap's 16-byte object header would: [`BLOCK_KIND`] at offset 0, the block size at offset 8,
+/// zeros elsewhere; the caller owns the rest of the block, and may overwrite bytes 12..16 (the
+/// reference count of a GC object) but must leave bytes 0..12 alone while the block is in use.
+pub struct BlockAllocator {
+    region: Region,
+    list: FreeList,
+}
+
+impl BlockAllocator {
+    /// An allocator over `memory`, which must be 16-aligned, a multiple of 16 long, and between
+    /// [`crate::MIN_REGION_LEN`] and [`crate::MAX_REGION_LEN`] bytes.
+    pub fn new(memory: &'static mut [u8]) -> Result<BlockAllocator> {
+        Ok(BlockAllocator {
+            region: Region::from_static(memory)?,
+            list: FreeList::new(),
+        })
+    }
+
+    /// An allocator over the `len` bytes at `base` (same requirements as [`BlockAllocator::new`]).
+    ///
+    /// # Safety
+    /// `base` must be valid for reads and writes of `len` bytes for the life of the allocator,
+    /// and nothing else may access that memory meanwhile, except the bytes of blocks handed out
+    /// (between their `alloc` and their `free`) as documented on [`BlockAllocator`].
+    pub unsafe fn from_raw_parts(base: *mut u8, len: usize) -> Result<BlockAllocator> {
+        // SAFETY: the caller's contract is the region's.
+        let region = unsafe { Region::from_raw_parts(base, len) }?;
+        Ok(BlockAllocator {
+            region,
+            list: FreeList::new(),
+        })
+    }
+
+    /// The block size (a multiple of 16, at least 16) that a request of `size` bytes takes.
+    #[inline]
+    pub fn block_size(size: u32) -> Option<u32> {
+        FreeList::block_size(size)
+    }
+
+    /// Allocates a block of at least `size` bytes and returns its offset, or `Ok(None)` when
+    /// not even coalescing the free blocks makes room. Errors: [`Error::AllocationTooLarge`] if
+    /// the size cannot be rounded, [`Error::Corrupted`] if a free block failed validation.
+    #[inline]
+    pub fn alloc(&mut self, size: u32) -> Result<Option<u32>> {
+        let Some(block) = FreeList::block_size(size) else {
+            return Err(Error::AllocationTooLarge {
+                requested: size as usize,
+                max: MAX_BLOCK as usize,
+            });
+        };
+        let index = match self.list.alloc(&mut self.region, block)? {
+            Some(index) => index,
+            None => {
+                self.list.coalesce(&mut self.region)?;
+                match self.list.alloc(&mut self.region, block)? {
+                    Some(index) => index,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let mut header = [0u8; 16];
+        header[0] = BLOCK_KIND;
+        header[SIZE_OFFSET as usize..SIZE_OFFSET as usize + 4]
+            .copy_from_slice(&block.to_ne_bytes());
+        self.region.write(index, header)?;
+        Ok(Some(index))
+    }
+
+    /// Frees the block at `index` that was allocated for `size` bytes. The block's header is
+    /// checked first: [`Error::InvalidReference`] if `index` is not an allocated block of that
+    /// size (a double free, for example).
+    #[inline]
+    pub fn free(&mut self, index: u32, size: u32) -> Result<()> {
+        let block = FreeList::block_size(size).ok_or(Error::InvalidReference(index))?;
+        if index < GRANULE
+            || index % GRANULE != 0
+            || index as u64 + block as u64 > self.list.top() as u64
+        {
+            return Err(Error::InvalidReference(index));
+        }
+        let header: [u8; 12] = self.region.read(index)?;
+        let stored = u32::from_ne_bytes([header[8], header[9], header[10], header[11]]);
+        if header[0] == FREE_KIND || stored != block {
+            return Err(Error::InvalidReference(index));
+        }
+        self.list.free(&mut self.region, index, block)
+    }
+
+    /// Merges adjacent free blocks and gives a free run at the top back to the wilderness.
+    pub fn coalesce(&mut self) -> Result<()> {
+        self.list.coalesce(&mut self.region)
+    }
+
+    /// Bytes that can still be allocated: free blocks plus the never-used rest of the region.
+    pub fn free_bytes(&self) -> u64 {
+        self.list.free_bytes(&self.region)
+    }
+
+    /// Number of free blocks, counting the never-used rest of the region as one.
+    pub fn free_blocks(&self) -> u64 {
+        self.list.free_blocks(&self.region)
+    }
+
+    /// The high-water offset: every block handed out so far lies below it. It only falls when
+    /// coalescing returns a free run at the top to the wilderness.
+    pub fn top(&self) -> u32 {
+        self.list.top()
+    }
+
+    /// The largest block that could be allocated right now without coalescing.
+    pub fn largest_free_block(&self) -> Result<u32> {
+        self.list.largest_free_block(&self.region)
+    }
+
+    /// The region's length in bytes.
+    pub fn len(&self) -> u32 {
+        self.region.len()
+    }
+
+    /// Always false: a region is never empty.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The region's base address: block `index` starts at `as_mut_ptr() + index`.
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.region.base()
+    }
+
+    /// The bytes of the allocated block at `index` (its header included), bounds-checked.
+    pub fn block(&self, index: u32) -> Result<&[u8]> {
+        let size = self.block_len(index)?;
+        self.region.slice(index, size, "block out of region bounds")
+    }
+
+    /// The bytes of the allocated block at `index` (its header included), bounds-checked.
+    pub fn block_mut(&mut self, index: u32) -> Result<&mut [u8]> {
+        let size = self.block_len(index)?;
+        self.region
+            .slice_mut(index, size, "block out of region bounds")
+    }
+
+    fn block_len(&self, index: u32) -> Result<u32> {
+        if index < GRANULE || index % GRANULE != 0 || index >= self.list.top() {
+            return Err(Error::InvalidReference(index));
+        }
+        let header: [u8; 12] = self.region.read(index)?;
+        if header[0] == FREE_KIND {
+            return Err(Error::InvalidReference(index));
+        }
+        Ok(u32::from_ne_bytes([
+            header[8], header[9], header[10], header[11],
+        ]))
+    }
+
+    /// Walks every block and checks every free list (for tests and debugging).
+    pub fn check(&self) -> Result<()> {
+        let mut free = 0;
+        self.list.walk(&self.region, |block| {
+            free += block.free as u64;
+            Ok(())
+        })?;
+        self.list.check_lists(&self.region, free)
+    }
+
+    /// Forgets every block: the whole region is free again.
+    pub fn reset(&mut self) {
+        self.list.reset();
     }
 }
 
@@ -502,5 +755,87 @@ mod tests {
         r.write_u32(b + NEXT_OFFSET, 0xffff_fff0).unwrap();
         assert_eq!(list.alloc(&mut r, 32).unwrap(), Some(b));
         assert!(list.alloc(&mut r, 32).unwrap_err().is_corruption());
+    }
+
+    fn block_allocator(len: usize) -> BlockAllocator {
+        let words: &'static mut [u128] = Box::leak(vec![0u128; len / 16].into_boxed_slice());
+        // SAFETY: the leaked buffer is `len` bytes, 16-aligned, 'static and used by nothing else.
+        unsafe { BlockAllocator::from_raw_parts(words.as_mut_ptr().cast(), len) }.unwrap()
+    }
+
+    #[test]
+    fn block_allocator_writes_headers_and_checks_frees() {
+        let mut heap = block_allocator(1 << 12);
+        let a = heap.alloc(20).unwrap().unwrap();
+        let b = heap.alloc(1).unwrap().unwrap();
+        assert_eq!((a, b), (16, 48));
+        assert_eq!(heap.block(a).unwrap().len(), 32);
+        assert_eq!(heap.block(a).unwrap()[0], BLOCK_KIND);
+        assert_eq!(heap.block(a).unwrap()[8..12], 32u32.to_ne_bytes());
+        heap.block_mut(b).unwrap()[12..16].copy_from_slice(&[1, 2, 3, 4]);
+        heap.check().unwrap();
+        assert_eq!(
+            heap.free(a, 48),
+            Err(Error::InvalidReference(a)),
+            "wrong size"
+        );
+        assert_eq!(
+            heap.free(a + 16, 16),
+            Err(Error::InvalidReference(a + 16)),
+            "not a block start"
+        );
+        assert_eq!(
+            heap.free(4096, 16),
+            Err(Error::InvalidReference(4096)),
+            "out of bounds"
+        );
+        heap.free(a, 20).unwrap();
+        assert_eq!(
+            heap.free(a, 20),
+            Err(Error::InvalidReference(a)),
+            "double free"
+        );
+        assert_eq!(heap.block(a), Err(Error::InvalidReference(a)));
+        heap.free(b, 1).unwrap();
+        heap.check().unwrap();
+        heap.coalesce().unwrap();
+        assert_eq!(
+            (heap.top(), heap.free_blocks(), heap.free_bytes()),
+            (16, 1, 4096 - 16)
+        );
+        assert!(matches!(
+            heap.alloc(u32::MAX),
+            Err(Error::AllocationTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn block_allocator_coalesces_before_giving_up() {
+        let mut heap = block_allocator(16 + 64 * 8);
+        let blocks: Vec<u32> = (0..8).map(|_| heap.alloc(64).unwrap().unwrap()).collect();
+        assert_eq!(heap.alloc(16).unwrap(), None);
+        for &index in &blocks[2..6] {
+            heap.free(index, 64).unwrap();
+        }
+        // 256 contiguous free bytes, but only as four 64-byte blocks until coalesced.
+        let big = heap.alloc(256).unwrap().unwrap();
+        assert_eq!(big, blocks[2]);
+        assert_eq!(heap.alloc(16).unwrap(), None);
+        heap.check().unwrap();
+        assert_eq!(heap.largest_free_block().unwrap(), 0);
+    }
+
+    #[test]
+    fn block_allocator_rejects_bad_regions() {
+        let words: &'static mut [u128] = Box::leak(vec![0u128; 8].into_boxed_slice());
+        // SAFETY: as in `block_allocator`; the misaligned pointer stays inside the buffer.
+        let misaligned =
+            unsafe { BlockAllocator::from_raw_parts(words.as_mut_ptr().cast::<u8>().add(8), 64) };
+        assert!(matches!(
+            misaligned.err(),
+            Some(Error::RegionMisaligned { .. })
+        ));
+        let bytes: &'static mut [u8] = Box::leak(vec![0u8; 32].into_boxed_slice());
+        assert!(BlockAllocator::new(bytes).is_err());
     }
 }
