@@ -1,0 +1,56 @@
+//! The loop over the portable test table, shared by every build of the kernel.
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use drc_heap::portable_tests::all;
+
+/// Tests that have passed so far (read by the panic and trap paths to print a summary).
+static PASSED: AtomicUsize = AtomicUsize::new(0);
+/// Tests that have failed so far.
+static FAILED: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs every portable test, each over the region that `region` hands out, printing one line per
+/// test and then the summary line. Returns the number of tests that failed.
+pub fn run_all(out: &mut impl Write, mut region: impl FnMut() -> &'static mut [u8]) -> usize {
+    for test in all() {
+        // Printed before the run, so that a panic or a CPU exception completes this very line.
+        let _ = write!(out, "test {} ... ", test.name);
+        match (test.run)(region()) {
+            Ok(()) => {
+                PASSED.fetch_add(1, Ordering::Relaxed);
+                let _ = writeln!(out, "ok");
+            }
+            Err(message) => {
+                FAILED.fetch_add(1, Ordering::Relaxed);
+                let _ = writeln!(out, "FAILED: {message}");
+            }
+        }
+    }
+    #[cfg(feature = "self-test-panic")]
+    {
+        let _ = write!(out, "test kernel_self_test_panic ... ");
+        panic!("the kernel_self_test_panic test panics on purpose");
+    }
+    #[cfg(feature = "self-test-trap")]
+    {
+        let _ = write!(out, "test kernel_self_test_trap ... ");
+        crate::undefined_instruction();
+    }
+    let failed = FAILED.load(Ordering::Relaxed);
+    let _ = writeln!(out, "{} passed, {} failed", PASSED.load(Ordering::Relaxed), failed);
+    failed
+}
+
+/// Ends the current test line with `what` as its failure and prints a failing summary line that
+/// counts the test that was running. For panics and CPU exceptions, after which nothing runs on.
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+pub fn report_abort(out: &mut impl Write, what: core::fmt::Arguments<'_>) {
+    let _ = writeln!(out, "FAILED: {what}");
+    let _ = writeln!(
+        out,
+        "{} passed, {} failed",
+        PASSED.load(Ordering::Relaxed),
+        FAILED.load(Ordering::Relaxed) + 1
+    );
+}
