@@ -445,6 +445,8 @@ impl<H> Heap<H> {
         self.counters.objects_allocated += 1;
         self.counters.live_objects += 1;
         self.counters.live_bytes += block as u64;
+        self.counters.peak_live_bytes = self.counters.peak_live_bytes.max(self.counters.live_bytes);
+        self.counters.peak_used_bytes = self.counters.peak_used_bytes.max(self.free_list.top() as u64);
         Ok(index)
     }
 

@@ -188,7 +188,7 @@ impl Region {
         }
     }
 
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn write_u8(&mut self, offset: u32, value: u8) -> Result<()> {
         self.write(offset, [value])
     }

@@ -17,6 +17,8 @@ pub(crate) struct Counters {
     pub objects_freed: u64,
     pub collections: u64,
     pub coalesces: u64,
+    pub peak_live_bytes: u64,
+    pub peak_used_bytes: u64,
 }
 
 /// A snapshot of the heap's statistics.
@@ -35,9 +37,13 @@ pub struct HeapStats {
     pub free_blocks: u64,
     /// The largest block that can be allocated without coalescing.
     pub largest_free_block: u64,
-    /// The high-water mark: the end of the highest block ever handed out since the last time
-    /// the heap was empty or coalesced its tail.
-    pub high_water_bytes: u64,
+    /// The end of the highest block handed out since the heap was last empty or coalesced its
+    /// tail: the part of the region in use now.
+    pub used_bytes: u64,
+    /// The largest `used_bytes` ever reached: the region the workload actually needed.
+    pub peak_used_bytes: u64,
+    /// The largest `live_bytes` ever reached.
+    pub peak_live_bytes: u64,
     /// Objects allocated since the heap was created.
     pub objects_allocated: u64,
     /// Objects freed since the heap was created.
@@ -63,7 +69,9 @@ impl<H> Heap<H> {
             free_bytes: self.free_list.free_bytes(&self.region),
             free_blocks: self.free_list.free_blocks(&self.region),
             largest_free_block: self.free_list.largest_free_block(&self.region)? as u64,
-            high_water_bytes: self.free_list.top() as u64,
+            used_bytes: self.free_list.top() as u64,
+            peak_used_bytes: c.peak_used_bytes,
+            peak_live_bytes: c.peak_live_bytes,
             objects_allocated: c.objects_allocated,
             objects_freed: c.objects_freed,
             collections: c.collections,
