@@ -85,3 +85,8 @@ pub use stats::HeapStats;
 pub use types::TypeIndex;
 pub use value::{Value, ValueRef};
 pub use verify::VerifyReport;
+
+/// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
