@@ -206,19 +206,6 @@ impl<H> Heap<H> {
         self.region.write_u32(raw + REF_COUNT_OFFSET, count)
     }
 
-    /// Adds `n` counts to the object `raw` names.
-    fn increment_by(&mut self, raw: u32, n: u32) -> Result<()> {
-        if raw == 0 || raw & 1 == 1 || n == 0 {
-            return Ok(());
-        }
-        let header = self.object(raw)?;
-        if header.ref_count == 0 {
-            return Err(Error::corrupted(raw, "live reference to an object with a zero count"));
-        }
-        let count = header.ref_count.checked_add(n).ok_or(Error::RefCountOverflow)?;
-        self.region.write_u32(raw + REF_COUNT_OFFSET, count)
-    }
-
     /// Removes one count; returns whether it reached zero (the caller then frees the object).
     #[inline]
     pub(crate) fn decrement(&mut self, raw: u32) -> Result<bool> {
@@ -398,32 +385,54 @@ impl<H> Heap<H> {
         }
     }
 
+    /// Whether an object with this header (`None`: an i31 value) is a value of `heap_type`.
+    fn heap_type_accepts(&self, object: Option<&ObjectHeader>, heap_type: HeapType) -> bool {
+        let Some(header) = object else {
+            return matches!(heap_type, HeapType::Any | HeapType::Eq | HeapType::I31);
+        };
+        match heap_type {
+            HeapType::Extern => header.kind == Kind::EXTERN,
+            HeapType::Any => header.kind.matches(Kind::ANY),
+            HeapType::Eq => header.kind.matches(Kind::EQ),
+            HeapType::Struct => header.kind == Kind::STRUCT,
+            HeapType::Array => header.kind == Kind::ARRAY,
+            HeapType::I31 | HeapType::None | HeapType::NoExtern => false,
+            HeapType::Concrete(target) => {
+                header.kind != Kind::EXTERN && self.types.is_subtype(TypeIndex(header.type_index), target)
+            }
+        }
+    }
+
     /// Checks that the word `raw` may be stored where `ref_type` is expected.
     fn check_ref_type(&self, raw: u32, ref_type: RefType) -> Result<()> {
-        if raw == 0 {
-            return if ref_type.nullable { Ok(()) } else { Err(Error::NullReference) };
-        }
-        let ok = if raw & 1 == 1 {
-            matches!(ref_type.heap_type, HeapType::Any | HeapType::Eq | HeapType::I31)
-        } else {
-            let header = self.object(raw)?;
-            match ref_type.heap_type {
-                HeapType::Extern => header.kind == Kind::EXTERN,
-                HeapType::Any => header.kind.matches(Kind::ANY),
-                HeapType::Eq => header.kind.matches(Kind::EQ),
-                HeapType::Struct => header.kind == Kind::STRUCT,
-                HeapType::Array => header.kind == Kind::ARRAY,
-                HeapType::I31 | HeapType::None | HeapType::NoExtern => false,
-                HeapType::Concrete(target) => {
-                    header.kind != Kind::EXTERN && self.types.is_subtype(TypeIndex(header.type_index), target)
-                }
-            }
+        let header = match raw {
+            0 => return if ref_type.nullable { Ok(()) } else { Err(Error::NullReference) },
+            _ if raw & 1 == 1 => None,
+            _ => Some(self.object(raw)?),
         };
-        if ok {
+        if self.heap_type_accepts(header.as_ref(), ref_type.heap_type) {
             Ok(())
         } else {
             Err(Error::TypeMismatch { expected: "a reference of the field's type", found: "a reference of another type" })
         }
+    }
+
+    /// Checks that `raw` may be stored where `ref_type` is expected and takes `n` counts on it,
+    /// reading its header once (the barrier's fast path).
+    #[inline]
+    fn retain_as(&mut self, raw: u32, ref_type: RefType, n: u32) -> Result<()> {
+        if raw == 0 || raw & 1 == 1 {
+            return self.check_ref_type(raw, ref_type);
+        }
+        let header = self.object(raw)?;
+        if !self.heap_type_accepts(Some(&header), ref_type.heap_type) {
+            return Err(Error::TypeMismatch { expected: "a reference of the field's type", found: "a reference of another type" });
+        }
+        if header.ref_count == 0 {
+            return Err(Error::corrupted(raw, "live reference to an object with a zero count"));
+        }
+        let count = header.ref_count.checked_add(n).ok_or(Error::RefCountOverflow)?;
+        self.region.write_u32(raw + REF_COUNT_OFFSET, count)
     }
 
     // ---------------------------------------------------------------------------------------
@@ -523,22 +532,54 @@ impl<H> Heap<H> {
     }
 
     /// Allocates a struct of type `ty` with the given field values (one per field, in field
-    /// order). References are cloned; the caller keeps its own.
+    /// order). References are borrowed: the struct takes its own counts.
     pub fn struct_new(&mut self, ty: TypeIndex, fields: &[ValueRef<'_>]) -> Result<GcRef> {
-        let (struct_type, _) = self.types.struct_layout(ty)?;
-        if struct_type.fields.len() != fields.len() {
-            return Err(Error::FieldOutOfBounds { field: fields.len() as u32, fields: struct_type.fields.len() as u32 });
+        let field_count = self.types.struct_layout(ty)?.0.fields.len();
+        if field_count != fields.len() {
+            return Err(Error::FieldOutOfBounds { field: fields.len() as u32, fields: field_count as u32 });
         }
-        // Check every value before allocating, so that a mismatch changes nothing.
-        for (field, value) in fields.iter().enumerate() {
+        // Type-check every value and take the counts of references in one pass (one header read
+        // per reference); if anything fails, give back the counts taken so far.
+        for (field, &value) in fields.iter().enumerate() {
             let storage = self.types.struct_layout(ty)?.0.fields[field];
-            self.check_storage(storage, *value)?;
+            let checked = match (storage, value) {
+                (StorageType::Ref(ref_type), ValueRef::Ref(r)) => self.retain_as(raw_of(r), ref_type, 1),
+                _ if value.matches_storage(storage) => Ok(()),
+                _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
+            };
+            if let Err(error) = checked {
+                self.release_field_refs(&fields[..field])?;
+                return Err(error);
+            }
         }
-        let object = self.struct_new_default(ty)?;
-        for (field, value) in fields.iter().enumerate() {
-            self.struct_set(&object, field as u32, *value)?;
+        let object = match self.struct_new_default(ty) {
+            Ok(object) => object,
+            Err(error) => {
+                self.release_field_refs(fields)?;
+                return Err(error);
+            }
+        };
+        let index = object.as_raw_u32();
+        for (field, &value) in fields.iter().enumerate() {
+            let (struct_type, layout) = self.types.struct_layout(ty)?;
+            let (storage, offset) = (struct_type.fields[field], index + layout.field_offsets[field]);
+            match value {
+                // The field is still zero, so there is no old value to release.
+                ValueRef::Ref(r) => self.region.write_u32(offset, raw_of(r))?,
+                _ => write_scalar(&mut self.region, offset, storage, value)?,
+            }
         }
         Ok(object)
+    }
+
+    /// Gives back the counts [`Heap::struct_new`] took on the references among `values`.
+    fn release_field_refs(&mut self, values: &[ValueRef<'_>]) -> Result<()> {
+        for value in values {
+            if let ValueRef::Ref(r) = value {
+                self.release(raw_of(*r))?;
+            }
+        }
+        Ok(())
     }
 
     /// Checks that `value` may be written where `storage` is.
@@ -593,8 +634,7 @@ impl<H> Heap<H> {
         match (storage, value) {
             (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
                 let new = raw_of(r);
-                self.check_ref_type(new, ref_type)?;
-                self.increment(new)?;
+                self.retain_as(new, ref_type, 1)?;
                 let old = self.region.read_u32(offset)?;
                 self.region.write_u32(offset, new)?;
                 self.release(old)
@@ -698,8 +738,7 @@ impl<H> Heap<H> {
         Heap::<H>::check_range(start, count, len)?;
         if let (StorageType::Ref(ref_type), ValueRef::Ref(new)) = (element, value) {
             let new = raw_of(new);
-            self.check_ref_type(new, ref_type)?;
-            self.increment_by(new, count)?;
+            self.retain_as(new, ref_type, count)?;
             for i in start..start + count {
                 let offset = index + layout.element_offset(i);
                 let old = self.region.read_u32(offset)?;

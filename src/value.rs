@@ -111,6 +111,21 @@ impl ValueRef<'_> {
         }
     }
 
+    /// Whether this value's variant is the one for `storage`.
+    pub fn matches_storage(&self, storage: StorageType) -> bool {
+        matches!(
+            (storage, self),
+            (StorageType::I8, ValueRef::I8(_))
+                | (StorageType::I16, ValueRef::I16(_))
+                | (StorageType::I32, ValueRef::I32(_))
+                | (StorageType::I64, ValueRef::I64(_))
+                | (StorageType::F32, ValueRef::F32(_))
+                | (StorageType::F64, ValueRef::F64(_))
+                | (StorageType::V128, ValueRef::V128(_))
+                | (StorageType::Ref(_), ValueRef::Ref(_))
+        )
+    }
+
     /// The default value of a storage type: zero, or null.
     pub fn default_for(storage: StorageType) -> ValueRef<'static> {
         match storage {
