@@ -195,6 +195,8 @@ impl<H, I: Iterator<Item = Root>> Collection<'_, H, I> {
                     self.heap.coalesce()?;
                 }
                 self.phase = Phase::Done;
+                // Zeal: verify the heap as the collection left it (nothing when not configured).
+                self.heap.zeal_after_collection()?;
                 Ok(Progress::Complete)
             }
             Phase::Done => Ok(Progress::Complete),

@@ -47,7 +47,13 @@ pub const RELEASE_CHUNK: u32 = 1024;
 /// Settings of a heap.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
-pub struct HeapConfig {}
+pub struct HeapConfig {
+    /// Debugging checks that find heap bugs close to their cause: poisoning of freed memory,
+    /// verification after every collection, and forced collections (a forced retryable
+    /// [`Error::OutOfMemory`] every N allocations, which makes a correct embedder collect and
+    /// retry). Off (`None`) by default; see [`crate::zeal`].
+    pub zeal: Option<crate::zeal::Zeal>,
+}
 
 /// One pending piece of release work.
 #[derive(Clone, Copy, Debug)]
@@ -72,8 +78,9 @@ pub struct Heap<H = Box<dyn core::any::Any + Send>> {
     /// Size of the precise set at the end of the last collection (see
     /// [`Heap::collection_recommended`]).
     pub(crate) precise_roots_at_last_collection: usize,
-    #[allow(dead_code)]
     pub(crate) config: HeapConfig,
+    /// What the zeal checks keep track of (see [`crate::zeal`]).
+    pub(crate) zeal_state: crate::zeal::ZealState,
 }
 
 /// Removes one count from the object `raw` names in `region` (objects lie below `top`);
@@ -136,6 +143,7 @@ impl<H> Heap<H> {
             counters: Counters::default(),
             precise_roots_at_last_collection: 0,
             config,
+            zeal_state: crate::zeal::ZealState::default(),
         }
     }
 
@@ -285,7 +293,9 @@ impl<H> Heap<H> {
             .checked_sub(1)
             .ok_or(Error::corrupted(index, "freed more objects than were allocated"))?;
         self.counters.live_bytes = self.counters.live_bytes.saturating_sub(header.size as u64);
-        if self.counters.live_objects == 0 {
+        let last = self.counters.live_objects == 0;
+        self.zeal_poison_freed(index, header.size, last)?;
+        if last {
             // Nothing is left: the whole region is one free block again, in O(1).
             self.free_list.reset();
             return Ok(());
@@ -446,10 +456,12 @@ impl<H> Heap<H> {
                 requested: size as usize,
                 max: (self.region.len() - HEADER_SIZE) as usize,
             })?;
+        self.zeal_before_alloc(block)?;
         let index = match self.free_list.alloc(&mut self.region, block)? {
             Some(index) => index,
             None => self.alloc_slow(block)?,
         };
+        self.zeal_after_alloc(index, block)?;
         ObjectHeader::new(kind, type_index, block, flags).encode(&mut self.region, index)?;
         self.counters.objects_allocated += 1;
         self.counters.live_objects += 1;
@@ -874,6 +886,7 @@ impl<H> Heap<H> {
     /// owned `GcRef`s from before are stale (using them gives an error, never undefined
     /// behaviour).
     pub fn reset(&mut self) {
+        self.zeal_poison_before_reset();
         self.free_list.reset();
         self.host_data.clear();
         *self.activations = ActivationsTable::new();

@@ -20,6 +20,8 @@
 //! * [`collector`]: trace the Wasm-stack roots, sweep the table, in steps.
 //! * [`verify`], [`stats`]: recompute every count from the heap's contents; counters.
 //! * [`shared`]: a spin-locked heap for several cores.
+//! * [`zeal`]: debugging checks (poisoned freed memory, verification after every collection,
+//!   forced collections) that any embedder can turn on in [`HeapConfig`].
 //!
 //! ## The heap is a sandbox
 //! Everything read from the region (headers, sizes, links, reference words, host data ids) is
@@ -73,6 +75,7 @@ pub mod stats;
 pub mod types;
 pub mod value;
 pub mod verify;
+pub mod zeal;
 
 pub use collector::{Collection, Progress, Root};
 pub use error::{Error, Result};
