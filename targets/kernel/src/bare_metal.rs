@@ -100,6 +100,23 @@ fn abort(status: Exit, what: fmt::Arguments<'_>) -> ! {
     arch::exit(status)
 }
 
+extern "C" {
+    /// The guard below the stack (defined by the linker script): an access there faults.
+    static __stack_guard_start: u8;
+    static __stack_guard_end: u8;
+}
+
+/// A note for a fault report: says "stack overflow" if `address` lies in the stack's guard.
+pub fn stack_overflow_note(address: usize) -> &'static str {
+    let start = core::ptr::addr_of!(__stack_guard_start) as usize;
+    let end = core::ptr::addr_of!(__stack_guard_end) as usize;
+    if (start..end).contains(&address) {
+        " (in the guard below the stack: a stack overflow)"
+    } else {
+        ""
+    }
+}
+
 /// Reports a CPU exception or trap (called by the architecture's handlers) and exits non-zero.
 pub fn trap(what: fmt::Arguments<'_>) -> ! {
     abort(Exit::Trap, format_args!("CPU exception: {what}"))

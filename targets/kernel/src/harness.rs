@@ -37,6 +37,13 @@ pub fn run_all(out: &mut impl Write, mut region: impl FnMut() -> &'static mut [u
         let _ = write!(out, "test kernel_self_test_trap ... ");
         crate::undefined_instruction();
     }
+    #[cfg(feature = "self-test-stack-overflow")]
+    {
+        let _ = write!(out, "test kernel_self_test_stack_overflow ... ");
+        let depth = recurse_without_end(&mut [0; 256]);
+        let _ = writeln!(out, "FAILED: recursed {depth} times without a fault");
+        FAILED.fetch_add(1, Ordering::Relaxed);
+    }
     let failed = FAILED.load(Ordering::Relaxed);
     let _ = writeln!(out, "{} passed, {} failed", PASSED.load(Ordering::Relaxed), failed);
     failed
@@ -53,4 +60,14 @@ pub fn report_abort(out: &mut impl Write, what: core::fmt::Arguments<'_>) {
         PASSED.load(Ordering::Relaxed),
         FAILED.load(Ordering::Relaxed) + 1
     );
+}
+
+/// Recurses until the stack overflows, with 1 KiB frames the optimiser cannot remove.
+#[cfg(feature = "self-test-stack-overflow")]
+#[inline(never)]
+fn recurse_without_end(caller: &mut [u8; 256]) -> usize {
+    let mut frame = [0u8; 1024];
+    frame[caller[0] as usize] = caller[1].wrapping_add(1);
+    core::hint::black_box(&mut frame);
+    recurse_without_end(core::hint::black_box(&mut [frame[0]; 256])) + 1
 }

@@ -1,5 +1,7 @@
-//! QEMU `virt` with a Cortex-A53, entered at EL1 with the MMU off. Console: the PL011 UART at
-//! 0x0900_0000. Exit: semihosting SYS_EXIT (QEMU runs with `-semihosting-config enable=on`).
+//! QEMU `virt` with a Cortex-A53, entered at EL1 with the MMU off; the start-up code identity-maps
+//! devices and RAM, leaving a 2 MiB guard below the stack unmapped, and takes exceptions on a
+//! stack of their own. Console: the PL011 UART at 0x0900_0000. Exit: semihosting SYS_EXIT (QEMU
+//! runs with `-semihosting-config enable=on`).
 
 use core::arch::{asm, global_asm};
 
@@ -22,9 +24,6 @@ _start:
     add x0, x0, :lo12:exception_vectors
     msr vbar_el1, x0
     isb
-    adrp x0, __stack_top
-    add x0, x0, :lo12:__stack_top
-    mov sp, x0
     adrp x0, __bss_start
     add x0, x0, :lo12:__bss_start
     adrp x1, __bss_end
@@ -33,9 +32,70 @@ _start:
     b.hs 2f
     stp xzr, xzr, [x0], #16
     b 1b
-2:  bl kernel_main
-3:  wfe
-    b 3b
+2:
+    // Identity-map with a 39-bit address space (level 1 first, 4 KiB granule): the first GiB
+    // (devices) as one Device-nGnRnE block, the 128 MiB of RAM at 0x4000_0000 as 2 MiB blocks
+    // of write-back Normal memory, except the guard below the stack, which stays unmapped.
+    adrp x0, page_table_l1
+    add x0, x0, :lo12:page_table_l1
+    adrp x1, page_table_l2
+    add x1, x1, :lo12:page_table_l2
+    mov x2, #0x401                      // block, AF, AttrIndx 0 (Device)
+    str x2, [x0]
+    orr x2, x1, #0x3                    // table
+    str x2, [x0, #8]
+    mov x2, #0x40000000
+    mov x3, #0x705                      // block, AttrIndx 1 (Normal), inner shareable, AF
+    orr x2, x2, x3
+    mov x3, #64
+3:  str x2, [x1], #8
+    add x2, x2, #0x200000
+    subs x3, x3, #1
+    b.ne 3b
+    adrp x1, page_table_l2
+    add x1, x1, :lo12:page_table_l2
+    adrp x2, __stack_guard_start
+    add x2, x2, :lo12:__stack_guard_start
+    mov x3, #0x40000000
+    sub x2, x2, x3
+    lsr x2, x2, #21
+    str xzr, [x1, x2, lsl #3]
+    // MAIR: attribute 0 Device-nGnRnE, attribute 1 Normal write-back.
+    mov x1, #0xff00
+    msr mair_el1, x1
+    // TCR: T0SZ 25, write-back walks, inner shareable, 4 KiB granule, no TTBR1 walks, 4 GiB PA.
+    mov x1, #0x3519
+    movk x1, #0x80, lsl #16
+    msr tcr_el1, x1
+    msr ttbr0_el1, x0
+    isb
+    tlbi vmalle1
+    dsb ish
+    isb
+    // SCTLR: MMU, data and instruction caches on (alignment checking stays off).
+    mrs x1, sctlr_el1
+    mov x2, #0x1005
+    orr x1, x1, x2
+    msr sctlr_el1, x1
+    isb
+    // Exceptions run on SP_EL1, a stack of their own; the kernel runs on SP_EL0.
+    adrp x0, __exception_stack_top
+    add x0, x0, :lo12:__exception_stack_top
+    mov sp, x0
+    msr spsel, #0
+    adrp x0, __stack_top
+    add x0, x0, :lo12:__stack_top
+    mov sp, x0
+    bl kernel_main
+4:  wfe
+    b 4b
+
+    .section .bss.page_tables, "aw", @nobits
+    .balign 4096
+page_table_l1:
+    .skip 4096
+page_table_l2:
+    .skip 4096
 
     // 16 entries of 0x80 bytes: every exception is fatal and reports which entry was taken.
     .section .text.vectors, "ax"
@@ -57,8 +117,9 @@ exception_common:
 #[no_mangle]
 extern "C" fn aarch64_exception(entry: u64, esr: u64, elr: u64, far: u64) -> ! {
     crate::bare_metal::trap(format_args!(
-        "vector entry {entry}, ESR_EL1 {esr:#x} (class {:#x}), ELR_EL1 {elr:#x}, FAR_EL1 {far:#x}",
-        esr >> 26
+        "vector entry {entry}, ESR_EL1 {esr:#x} (class {:#x}), ELR_EL1 {elr:#x}, FAR_EL1 {far:#x}{}",
+        esr >> 26,
+        crate::bare_metal::stack_overflow_note(far as usize)
     ))
 }
 

@@ -1,7 +1,8 @@
 //! QEMU `mps2-an385` (Cortex-M3, thumbv7m) and `mps2-an386` (Cortex-M4F, thumbv7em hard-float).
 //! Console: CMSDK UART0 at 0x4000_4000. Exit: semihosting SYS_EXIT_EXTENDED (QEMU runs with
 //! `-semihosting-config enable=on`; plain SYS_EXIT only tells 0 from 1 on 32-bit Arm).
-//! RAM is 4 MiB: a 2 MiB allocator heap, a 1 MiB GC region and a 256 KiB stack fit.
+//! RAM is 4 MiB: a 2 MiB allocator heap, a 1 MiB GC region and a 256 KiB stack fit. An MPU
+//! region makes the 16 KiB below the stack a guard; faults are handled on a stack of their own.
 
 use core::arch::{asm, global_asm};
 
@@ -22,7 +23,7 @@ global_asm!(
     .section .vector_table, "a"
     .global vector_table
 vector_table:
-    .word __stack_top
+    .word __handler_stack_top
     .word reset
     .word fault_2       // NMI
     .word fault_3       // HardFault
@@ -72,7 +73,13 @@ reset:
     bhs 4f
     str r2, [r0], #4
     b 3b
-4:  bl kernel_main
+4:  // Thread mode runs on the process stack; exceptions keep the main stack for themselves.
+    ldr r0, =__stack_top
+    msr psp, r0
+    movs r0, #2
+    msr control, r0
+    isb
+    bl kernel_main
 5:  b 5b
     .ltorg
 
@@ -81,7 +88,7 @@ reset:
     .thumb_func
 fault_\n:
     movs r0, #\n
-    mov r1, sp
+    mov r1, lr
     b cortex_m_fault
     .endr
 
@@ -89,33 +96,79 @@ fault_\n:
     .thumb_func
 fault_irq:
     mrs r0, ipsr
-    mov r1, sp
+    mov r1, lr
     b cortex_m_fault
 "#
 );
 
-/// Every exception is fatal: reports the exception number, the fault status registers and the
-/// stacked program counter.
+/// Every exception is fatal: reports the exception number, the fault status registers and, when
+/// the core could push it, the stacked program counter. `exc_return` is the handler's `lr`.
 #[no_mangle]
-extern "C" fn cortex_m_fault(exception: u32, frame: *const u32) -> ! {
+extern "C" fn cortex_m_fault(exception: u32, exc_return: u32) -> ! {
     // SAFETY: the System Control Block registers are always readable and reading them has no
-    // side effect; `frame` is the stack pointer at exception entry, where the core pushed eight
-    // words (r0-r3, r12, lr, pc, xpsr), the seventh being the faulting pc.
-    let (cfsr, hfsr, mmfar, bfar, pc) = unsafe {
+    // side effect.
+    let (cfsr, hfsr, mmfar, bfar) = unsafe {
         (
             (0xE000_ED28 as *const u32).read_volatile(),
             (0xE000_ED2C as *const u32).read_volatile(),
             (0xE000_ED34 as *const u32).read_volatile(),
             (0xE000_ED38 as *const u32).read_volatile(),
-            frame.add(6).read_volatile(),
         )
     };
-    crate::bare_metal::trap(format_args!(
-        "exception {exception}, CFSR {cfsr:#x}, HFSR {hfsr:#x}, MMFAR {mmfar:#x}, BFAR {bfar:#x}, pc {pc:#x}"
-    ))
+    const STACKING_ERRORS: u32 = (1 << 4) | (1 << 12); // MSTKERR, STKERR
+    let frame: *const u32 = if exc_return & 4 != 0 {
+        let psp: *const u32;
+        // SAFETY: reading the process stack pointer has no side effect.
+        unsafe { asm!("mrs {}, psp", out(reg) psp, options(nomem, nostack)) };
+        psp
+    } else {
+        core::ptr::null()
+    };
+    let overflow = if cfsr & STACKING_ERRORS != 0 {
+        " (the core could not push the exception frame: a stack overflow)"
+    } else if cfsr & (1 << 7) != 0 {
+        // MMARVALID: MMFAR holds the address of the access the MPU refused.
+        crate::bare_metal::stack_overflow_note(mmfar as usize)
+    } else {
+        ""
+    };
+    let prefix = format_args!("exception {exception}, CFSR {cfsr:#x}, HFSR {hfsr:#x}, MMFAR {mmfar:#x}, BFAR {bfar:#x}");
+    if !frame.is_null() && cfsr & STACKING_ERRORS == 0 {
+        // SAFETY: the core pushed eight words (r0-r3, r12, lr, pc, xpsr) on the process stack
+        // at exception entry, without a stacking error, so the seventh, the pc, is readable.
+        let pc = unsafe { frame.add(6).read_volatile() };
+        crate::bare_metal::trap(format_args!("{prefix}, pc {pc:#x}{overflow}"))
+    } else {
+        crate::bare_metal::trap(format_args!("{prefix}{overflow}"))
+    }
 }
 
-pub fn init() {}
+extern "C" {
+    static __stack_guard_start: u8;
+}
+
+const MPU_CTRL: *mut u32 = 0xE000_ED94 as *mut u32;
+const MPU_RNR: *mut u32 = 0xE000_ED98 as *mut u32;
+const MPU_RBAR: *mut u32 = 0xE000_ED9C as *mut u32;
+const MPU_RASR: *mut u32 = 0xE000_EDA0 as *mut u32;
+
+/// Makes the 16 KiB guard below the stack inaccessible (MPU region 0, no access, never
+/// executable), with the default memory map everywhere else.
+pub fn init() {
+    let guard = core::ptr::addr_of!(__stack_guard_start) as u32;
+    // SAFETY: the MPU registers of the System Control Space, written once on the only core
+    // before anything touches the guard; region 0 covers only the 16 KiB guard (aligned to its
+    // size by the linker script), and PRIVDEFENA keeps the default map for everything else.
+    unsafe {
+        MPU_RNR.write_volatile(0);
+        MPU_RBAR.write_volatile(guard);
+        // XN, AP = no access, SIZE = 2^(13 + 1) bytes, enabled.
+        MPU_RASR.write_volatile((1 << 28) | (13 << 1) | 1);
+        // PRIVDEFENA, ENABLE.
+        MPU_CTRL.write_volatile((1 << 2) | 1);
+        asm!("dsb", "isb", options(nostack));
+    }
+}
 
 const UART_DATA: *mut u32 = 0x4000_4000 as *mut u32;
 const UART_STATE: *const u32 = 0x4000_4004 as *const u32;

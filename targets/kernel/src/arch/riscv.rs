@@ -1,5 +1,6 @@
 //! QEMU `virt` (riscv64 and riscv32) with `-bios none`: entered in M-mode at 0x8000_0000.
 //! Console: the 16550 UART at 0x1000_0000. Exit: the SiFive test device at 0x10_0000.
+//! A locked PMP entry makes the 64 KiB below the stack a guard that faults.
 
 use core::arch::global_asm;
 
@@ -28,6 +29,15 @@ _start:
     .option norelax
     la gp, __global_pointer$
     .option pop
+    // PMP entry 0, locked so that it binds M-mode too: no access to the NAPOT region that is
+    // the 64 KiB guard below the stack, so that an overflow faults instead of corrupting .bss.
+    la t0, __stack_guard_start
+    li t1, (0x10000 / 2 - 1)
+    add t0, t0, t1
+    srli t0, t0, 2
+    csrw pmpaddr0, t0
+    li t0, 0x98
+    csrw pmpcfg0, t0
     la sp, __stack_top
     la t0, __bss_start
     la t1, __bss_end
@@ -41,6 +51,8 @@ _start:
 
     .balign 4
 trap_entry:
+    // Every trap is fatal: report it on a stack of its own, which works after a stack overflow.
+    la sp, __trap_stack_top
     csrr a0, mcause
     csrr a1, mepc
     csrr a2, mtval
@@ -50,7 +62,10 @@ trap_entry:
 
 #[no_mangle]
 extern "C" fn riscv_trap(mcause: usize, mepc: usize, mtval: usize) -> ! {
-    crate::bare_metal::trap(format_args!("mcause {mcause:#x}, mepc {mepc:#x}, mtval {mtval:#x}"))
+    crate::bare_metal::trap(format_args!(
+        "mcause {mcause:#x}, mepc {mepc:#x}, mtval {mtval:#x}{}",
+        crate::bare_metal::stack_overflow_note(mtval)
+    ))
 }
 
 pub fn init() {}

@@ -1,6 +1,6 @@
 //! QEMU `q35` booting this ELF through its PVH note: entered in 32-bit protected mode with paging
-//! off at `pvh_start`, which identity-maps the first GiB with 2 MiB pages, enters long mode and
-//! calls `kernel_main`. Console: COM1 (port 0x3f8). Exit: `isa-debug-exit` at port 0xf4, which
+//! off at `pvh_start`, which identity-maps the first GiB with 2 MiB pages (but for a guard below
+//! the stack), enters long mode and calls `kernel_main`; exceptions run on a stack of their own. Console: COM1 (port 0x3f8). Exit: `isa-debug-exit` at port 0xf4, which
 //! makes QEMU exit with status `(value << 1) | 1`: the runner maps 33 (value 0x10) to a pass.
 
 use core::arch::{asm, global_asm};
@@ -73,6 +73,10 @@ pvh_start:
     add $0x200000, %eax
     add $8, %edi
     loop 1b
+    // Leave the 2 MiB guard below the stack unmapped, so that an overflow faults.
+    mov $__stack_guard_start, %eax
+    shr $21, %eax
+    movl $0, page_directory(,%eax,8)
     // CR4: PAE, OSFXSR, OSXMMEXCPT.
     mov %cr4, %eax
     or $0x620, %eax
@@ -142,9 +146,10 @@ extern "C" fn x86_64_exception(vector: u64, top: u64, next: u64) -> ! {
     let cr2: u64;
     // SAFETY: reading CR2 (the last page-fault address) at ring 0 has no side effect.
     unsafe { asm!("mov {}, cr2", out(reg) cr2, options(nomem, nostack)) };
+    let note = if vector == 14 { crate::bare_metal::stack_overflow_note(cr2 as usize) } else { "" };
     if WITH_ERROR_CODE.contains(&vector) {
         crate::bare_metal::trap(format_args!(
-            "vector {vector}, error code {top:#x}, rip {next:#x}, cr2 {cr2:#x}"
+            "vector {vector}, error code {top:#x}, rip {next:#x}, cr2 {cr2:#x}{note}"
         ))
     } else {
         crate::bare_metal::trap(format_args!("vector {vector}, rip {top:#x}, cr2 {cr2:#x}"))
@@ -174,8 +179,71 @@ static IDT: Idt = Idt(UnsafeCell::new(
     [Gate { offset_low: 0, selector: 0, options: 0, offset_middle: 0, offset_high: 0, reserved: 0 }; 32],
 ));
 
-/// Installs the IDT whose 32 exception gates report and exit.
+/// The 64-bit task-state segment: only its IST1 entry is used, the stack exceptions switch to.
+#[repr(C, packed(4))]
+struct Tss {
+    reserved0: u32,
+    rsp: [u64; 3],
+    reserved1: u64,
+    ist: [u64; 7],
+    reserved2: u64,
+    reserved3: u16,
+    iomap_base: u16,
+}
+
+#[repr(C, align(16))]
+struct Tables {
+    /// Null, 64-bit code (0x08), data (0x10), then the two halves of the TSS descriptor (0x18).
+    gdt: [u64; 5],
+    tss: Tss,
+}
+
+struct TablesCell(UnsafeCell<Tables>);
+
+// SAFETY: written once by `init` on the only core with interrupts off, before any exception;
+// only the CPU reads them afterwards.
+unsafe impl Sync for TablesCell {}
+
+static TABLES: TablesCell = TablesCell(UnsafeCell::new(Tables {
+    gdt: [0, 0x00af9a000000ffff, 0x00cf92000000ffff, 0, 0],
+    tss: Tss { reserved0: 0, rsp: [0; 3], reserved1: 0, ist: [0; 7], reserved2: 0, reserved3: 0, iomap_base: 104 },
+}));
+
+extern "C" {
+    static __exception_stack_top: u8;
+}
+
+#[repr(C, packed)]
+struct DescriptorPointer {
+    limit: u16,
+    base: u64,
+}
+
+/// Loads a GDT with a TSS whose IST1 is a stack of its own for exceptions, and the IDT whose 32
+/// exception gates report and exit on that stack (so that a stack overflow is reported too).
 pub fn init() {
+    // SAFETY: `init` runs once, first thing in `kernel_main` on the only core, with interrupts
+    // off: nothing else reads or writes TABLES while this reference lives.
+    let tables = unsafe { &mut *TABLES.0.get() };
+    tables.tss.ist[0] = core::ptr::addr_of!(__exception_stack_top) as u64;
+    let tss = core::ptr::addr_of!(tables.tss) as u64;
+    let limit = (core::mem::size_of::<Tss>() - 1) as u64;
+    // Available 64-bit TSS, present; base and limit split as the descriptor format wants.
+    tables.gdt[3] = (limit & 0xffff)
+        | ((tss & 0xff_ffff) << 16)
+        | (0x89 << 40)
+        | (((limit >> 16) & 0xf) << 48)
+        | (((tss >> 24) & 0xff) << 56);
+    tables.gdt[4] = tss >> 32;
+    let gdt = DescriptorPointer { limit: (core::mem::size_of::<[u64; 5]>() - 1) as u16, base: tables.gdt.as_ptr() as u64 };
+    // SAFETY: the new GDT has the same code (0x08) and data (0x10) descriptors as the boot GDT,
+    // so the loaded segment registers stay valid; 0x18 is the TSS just described, which lives
+    // in a static.
+    unsafe {
+        asm!("lgdt [{}]", in(reg) &gdt, options(readonly, nostack));
+        asm!("ltr {0:x}", in(reg) 0x18u16, options(nomem, nostack));
+    }
+
     // SAFETY: `exception_stubs` is an initialised table in .rodata defined by the assembly above.
     let stubs = unsafe { &*core::ptr::addr_of!(exception_stubs) };
     // SAFETY: `init` runs once, first thing in `kernel_main` on the only core, with interrupts
@@ -185,18 +253,13 @@ pub fn init() {
         *gate = Gate {
             offset_low: stub as u16,
             selector: 0x08,
-            options: 0x8E00, // present, ring 0, 64-bit interrupt gate
+            options: 0x8E01, // present, ring 0, 64-bit interrupt gate, on IST1
             offset_middle: (stub >> 16) as u16,
             offset_high: (stub >> 32) as u32,
             reserved: 0,
         };
     }
-    #[repr(C, packed)]
-    struct Pointer {
-        limit: u16,
-        base: u64,
-    }
-    let pointer = Pointer { limit: (core::mem::size_of::<[Gate; 32]>() - 1) as u16, base: IDT.0.get() as u64 };
+    let pointer = DescriptorPointer { limit: (core::mem::size_of::<[Gate; 32]>() - 1) as u16, base: IDT.0.get() as u64 };
     // SAFETY: `pointer` describes the static IDT just filled with valid gates that point to the
     // exception stubs in the 64-bit code segment 0x08; `lidt` only reads the pointer.
     unsafe { asm!("lidt [{}]", in(reg) &pointer, options(readonly, nostack)) };
