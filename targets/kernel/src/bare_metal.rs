@@ -11,7 +11,7 @@ use linked_list_allocator::LockedHeap;
 use crate::arch::{self, HEAP_SIZE, MACHINE, REGION_SIZE};
 
 const _: () = assert!(REGION_SIZE >= drc_heap::portable_tests::MIN_TEST_REGION);
-const _: () = assert!(REGION_SIZE % 16 == 0);
+const _: () = assert!(REGION_SIZE.is_multiple_of(16));
 
 /// How a run ends, as the process exit status that QEMU reports (see `arch::exit`).
 #[derive(Clone, Copy)]

@@ -27,6 +27,35 @@ pub fn run_all(out: &mut impl Write, mut region: impl FnMut() -> &'static mut [u
             }
         }
     }
+    self_tests(out);
+    let failed = FAILED.load(Ordering::Relaxed);
+    let _ = writeln!(out, "{} passed, {} failed", PASSED.load(Ordering::Relaxed), failed);
+    failed
+}
+
+/// Ends the current test line with `what` as its failure and prints a failing summary line that
+/// counts the test that was running. For panics and CPU exceptions, after which nothing runs on.
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+pub fn report_abort(out: &mut impl Write, what: core::fmt::Arguments<'_>) {
+    let _ = writeln!(out, "FAILED: {what}");
+    let _ = writeln!(out, "{} passed, {} failed", PASSED.load(Ordering::Relaxed), FAILED.load(Ordering::Relaxed) + 1);
+}
+
+/// Recurses until the stack overflows, with 1 KiB frames the optimiser cannot remove.
+#[cfg(feature = "self-test-stack-overflow")]
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn recurse_without_end(caller: &mut [u8; 256]) -> usize {
+    let mut frame = [0u8; 1024];
+    frame[caller[0] as usize] = caller[1].wrapping_add(1);
+    core::hint::black_box(&mut frame);
+    recurse_without_end(core::hint::black_box(&mut [frame[0]; 256])) + 1
+}
+
+/// The kernel's checks of itself (cargo features `self-test-*`): a last test that must end the run
+/// red. Each feature is meant to be used alone: the first one enabled ends the run.
+#[allow(unreachable_code, unused_variables)]
+fn self_tests(out: &mut impl Write) {
     #[cfg(feature = "self-test-panic")]
     {
         let _ = write!(out, "test kernel_self_test_panic ... ");
@@ -44,30 +73,4 @@ pub fn run_all(out: &mut impl Write, mut region: impl FnMut() -> &'static mut [u
         let _ = writeln!(out, "FAILED: recursed {depth} times without a fault");
         FAILED.fetch_add(1, Ordering::Relaxed);
     }
-    let failed = FAILED.load(Ordering::Relaxed);
-    let _ = writeln!(out, "{} passed, {} failed", PASSED.load(Ordering::Relaxed), failed);
-    failed
-}
-
-/// Ends the current test line with `what` as its failure and prints a failing summary line that
-/// counts the test that was running. For panics and CPU exceptions, after which nothing runs on.
-#[cfg_attr(not(target_os = "none"), allow(dead_code))]
-pub fn report_abort(out: &mut impl Write, what: core::fmt::Arguments<'_>) {
-    let _ = writeln!(out, "FAILED: {what}");
-    let _ = writeln!(
-        out,
-        "{} passed, {} failed",
-        PASSED.load(Ordering::Relaxed),
-        FAILED.load(Ordering::Relaxed) + 1
-    );
-}
-
-/// Recurses until the stack overflows, with 1 KiB frames the optimiser cannot remove.
-#[cfg(feature = "self-test-stack-overflow")]
-#[inline(never)]
-fn recurse_without_end(caller: &mut [u8; 256]) -> usize {
-    let mut frame = [0u8; 1024];
-    frame[caller[0] as usize] = caller[1].wrapping_add(1);
-    core::hint::black_box(&mut frame);
-    recurse_without_end(core::hint::black_box(&mut [frame[0]; 256])) + 1
 }

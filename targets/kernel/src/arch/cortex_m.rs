@@ -132,7 +132,8 @@ extern "C" fn cortex_m_fault(exception: u32, exc_return: u32) -> ! {
     } else {
         ""
     };
-    let prefix = format_args!("exception {exception}, CFSR {cfsr:#x}, HFSR {hfsr:#x}, MMFAR {mmfar:#x}, BFAR {bfar:#x}");
+    let prefix =
+        format_args!("exception {exception}, CFSR {cfsr:#x}, HFSR {hfsr:#x}, MMFAR {mmfar:#x}, BFAR {bfar:#x}");
     if !frame.is_null() && cfsr & STACKING_ERRORS == 0 {
         // SAFETY: the core pushed eight words (r0-r3, r12, lr, pc, xpsr) on the process stack
         // at exception entry, without a stacking error, so the seventh, the pc, is readable.

@@ -148,9 +148,7 @@ extern "C" fn x86_64_exception(vector: u64, top: u64, next: u64) -> ! {
     unsafe { asm!("mov {}, cr2", out(reg) cr2, options(nomem, nostack)) };
     let note = if vector == 14 { crate::bare_metal::stack_overflow_note(cr2 as usize) } else { "" };
     if WITH_ERROR_CODE.contains(&vector) {
-        crate::bare_metal::trap(format_args!(
-            "vector {vector}, error code {top:#x}, rip {next:#x}, cr2 {cr2:#x}{note}"
-        ))
+        crate::bare_metal::trap(format_args!("vector {vector}, error code {top:#x}, rip {next:#x}, cr2 {cr2:#x}{note}"))
     } else {
         crate::bare_metal::trap(format_args!("vector {vector}, rip {top:#x}, cr2 {cr2:#x}"))
     }
@@ -235,7 +233,8 @@ pub fn init() {
         | (((limit >> 16) & 0xf) << 48)
         | (((tss >> 24) & 0xff) << 56);
     tables.gdt[4] = tss >> 32;
-    let gdt = DescriptorPointer { limit: (core::mem::size_of::<[u64; 5]>() - 1) as u16, base: tables.gdt.as_ptr() as u64 };
+    let gdt =
+        DescriptorPointer { limit: (core::mem::size_of::<[u64; 5]>() - 1) as u16, base: tables.gdt.as_ptr() as u64 };
     // SAFETY: the new GDT has the same code (0x08) and data (0x10) descriptors as the boot GDT,
     // so the loaded segment registers stay valid; 0x18 is the TSS just described, which lives
     // in a static.
@@ -259,7 +258,8 @@ pub fn init() {
             reserved: 0,
         };
     }
-    let pointer = DescriptorPointer { limit: (core::mem::size_of::<[Gate; 32]>() - 1) as u16, base: IDT.0.get() as u64 };
+    let pointer =
+        DescriptorPointer { limit: (core::mem::size_of::<[Gate; 32]>() - 1) as u16, base: IDT.0.get() as u64 };
     // SAFETY: `pointer` describes the static IDT just filled with valid gates that point to the
     // exception stubs in the 64-bit code segment 0x08; `lidt` only reads the pointer.
     unsafe { asm!("lidt [{}]", in(reg) &pointer, options(readonly, nostack)) };
