@@ -1,7 +1,7 @@
 //! QEMU `mps2-an385` (Cortex-M3, thumbv7m) and `mps2-an386` (Cortex-M4F, thumbv7em hard-float).
 //! Console: CMSDK UART0 at 0x4000_4000. Exit: semihosting SYS_EXIT_EXTENDED (QEMU runs with
 //! `-semihosting-config enable=on`; plain SYS_EXIT only tells 0 from 1 on 32-bit Arm).
-//! RAM is 4 MiB: a 2 MiB allocator heap, a 1 MiB GC region and a 256 KiB stack fit. An MPU
+//! RAM is 4 MiB: a 2.5 MiB allocator heap, a 1 MiB GC region and a 256 KiB stack fit. An MPU
 //! region makes the 16 KiB below the stack a guard; faults are handled on a stack of their own.
 
 use core::arch::{asm, global_asm};
@@ -12,7 +12,7 @@ use crate::bare_metal::Exit;
 pub const MACHINE: &str = "thumbv7em QEMU mps2-an386 (Cortex-M4F)";
 #[cfg(not(target_abi = "eabihf"))]
 pub const MACHINE: &str = "thumbv7m QEMU mps2-an385 (Cortex-M3)";
-pub const HEAP_SIZE: usize = 2 * 1024 * 1024;
+pub const HEAP_SIZE: usize = 2560 * 1024;
 pub const REGION_SIZE: usize = drc_heap::portable_tests::TEST_REGION;
 
 global_asm!(
