@@ -598,10 +598,9 @@ impl<H> Heap<H> {
     fn check_storage(&self, storage: StorageType, value: ValueRef<'_>) -> Result<()> {
         match (storage, value) {
             (StorageType::Ref(ref_type), ValueRef::Ref(r)) => self.check_ref_type(raw_of(r), ref_type),
-            (StorageType::Ref(_), _) | (_, ValueRef::Ref(_)) => {
-                Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() })
-            }
-            _ => Ok(()),
+            // Scalars: the value's variant must be the storage type's (names are one-to-one).
+            _ if storage.name() == value.type_name() && !storage.is_ref() => Ok(()),
+            _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
         }
     }
 
@@ -691,9 +690,19 @@ impl<H> Heap<H> {
 
     /// Allocates an array of `len` elements, each a copy of `init`.
     pub fn array_new(&mut self, ty: TypeIndex, len: u32, init: ValueRef<'_>) -> Result<GcRef> {
-        let (array_type, layout) = self.types.array_layout(ty)?;
-        let (element, layout) = (array_type.element, *layout);
+        let element = self.types.array_layout(ty)?.0.element;
         self.check_storage(element, init)?;
+        let array = self.array_alloc(ty, len)?;
+        if !matches!(init, ValueRef::Ref(None)) && len > 0 {
+            self.array_fill(&array, 0, init, len)?;
+        }
+        Ok(array)
+    }
+
+    /// Allocates an array of `len` zero or null elements, whatever its element type (the
+    /// caller checks and writes the elements).
+    fn array_alloc(&mut self, ty: TypeIndex, len: u32) -> Result<GcRef> {
+        let layout = *self.types.array_layout(ty)?.1;
         let size = layout.size(len).ok_or(Error::AllocationTooLarge {
             requested: (layout.elements_offset as usize).saturating_add((len as usize).saturating_mul(layout.element_size as usize)),
             max: MAX_OBJECT_SIZE as usize,
@@ -703,11 +712,7 @@ impl<H> Heap<H> {
         let block = FreeList::block_size(size).unwrap_or(size);
         self.zero_body(index, block)?;
         self.region.write_u32(index + ARRAY_LENGTH_OFFSET, len)?;
-        let array = GcRef::from_raw_u32(index).unwrap_or_else(|| unreachable!("objects are never at 0"));
-        if !matches!(init, ValueRef::Ref(None)) && len > 0 {
-            self.array_fill(&array, 0, init, len)?;
-        }
-        Ok(array)
+        Ok(GcRef::from_raw_u32(index).unwrap_or_else(|| unreachable!("objects are never at 0")))
     }
 
     /// Allocates an array holding copies of `elements`.
@@ -718,7 +723,8 @@ impl<H> Heap<H> {
         }
         let len = u32::try_from(elements.len())
             .map_err(|_| Error::AllocationTooLarge { requested: usize::MAX, max: MAX_OBJECT_SIZE as usize })?;
-        let array = self.array_new(ty, len, ValueRef::default_for(element))?;
+        // Not `array_new` with a default value: null is not one for non-nullable elements.
+        let array = self.array_alloc(ty, len)?;
         for (i, value) in elements.iter().enumerate() {
             self.array_set(&array, i as u32, *value)?;
         }
@@ -764,9 +770,13 @@ impl<H> Heap<H> {
         }
         let first = index + layout.element_offset(start);
         write_scalar(&mut self.region, first, element, value)?;
+        // Double the filled run with each copy: O(log count) copies, not one per element.
         let size = layout.element_size;
-        for i in 1..count {
-            self.region.copy_within(first, first + i * size, size)?;
+        let mut filled = 1;
+        while filled < count {
+            let n = filled.min(count - filled);
+            self.region.copy_within(first, first + filled * size, n * size)?;
+            filled += n;
         }
         Ok(())
     }
@@ -785,7 +795,9 @@ impl<H> Heap<H> {
         let (src, src_layout, src_element, src_len) = self.array_info(source)?;
         Heap::<H>::check_range(destination_start, count, dst_len)?;
         Heap::<H>::check_range(source_start, count, src_len)?;
-        if dst_element.size() != src_element.size() || dst_element.is_ref() != src_element.is_ref() {
+        // Scalars need the same storage type (Wasm's rule: i32 bits do not go in an f32 array);
+        // references are checked element by element below when the types differ.
+        if dst_element.is_ref() != src_element.is_ref() || (!dst_element.is_ref() && dst_element != src_element) {
             return Err(Error::TypeMismatch { expected: dst_element.name(), found: src_element.name() });
         }
         if !dst_element.is_ref() {

@@ -114,7 +114,7 @@ impl Region {
         if additional % REGION_ALIGN != 0 {
             return Err(Error::RegionMisaligned { value: additional, align: REGION_ALIGN });
         }
-        let new_len = (self.len as usize).checked_add(additional).unwrap_or(usize::MAX);
+        let new_len = (self.len as usize).saturating_add(additional);
         if new_len > MAX_REGION_LEN {
             return Err(Error::RegionTooLarge { len: new_len, max: MAX_REGION_LEN });
         }

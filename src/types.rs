@@ -5,8 +5,10 @@
 //!
 //! * **Structs**: fields are placed after the 16-byte header in order of decreasing alignment
 //!   (declaration order among equals), each at its natural alignment, so that JIT code can use
-//!   aligned accesses. [`StructLayout::reference_offsets`] lists where the references are: this
-//!   is how the heap finds the references inside any object without type-specific code.
+//!   aligned accesses. A subtype keeps its supertype's field offsets and places the fields it
+//!   adds after the supertype's, in the same order. [`StructLayout::reference_offsets`] lists
+//!   where the references are: this is how the heap finds the references inside any object
+//!   without type-specific code.
 //! * **Arrays**: a `u32` length at offset 16, then the elements from
 //!   [`ArrayLayout::elements_offset`] (16 + 4 rounded up to the element's alignment).
 //!
@@ -30,7 +32,7 @@ use crate::header::{ARRAY_LENGTH_OFFSET, HEADER_SIZE};
 use alloc::vec::Vec;
 
 /// The largest object the heap supports, header included.
-pub const MAX_OBJECT_SIZE: u32 = u32::MAX & !15;
+pub const MAX_OBJECT_SIZE: u32 = !15; // u32::MAX rounded down to a multiple of 16
 
 /// The index of a registered type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -295,10 +297,18 @@ impl TypeRegistry {
                 return Err(Error::TypeMismatch { expected: "the supertype's fields as a prefix", found: "different fields" });
             }
         }
-        let mut order: Vec<usize> = (0..ty.fields.len()).collect();
+        // A subtype keeps its supertype's offsets for the inherited fields (JIT code compiled
+        // against the supertype accesses subtype objects with them) and places its own after.
+        let (inherited, mut field_offsets, mut offset) = match ty.supertype {
+            Some(supertype) => {
+                let (parent, layout) = self.struct_layout(supertype)?;
+                (parent.fields.len(), layout.field_offsets.clone(), layout.size as u64)
+            }
+            None => (0, Vec::new(), HEADER_SIZE as u64),
+        };
+        field_offsets.resize(ty.fields.len(), 0);
+        let mut order: Vec<usize> = (inherited..ty.fields.len()).collect();
         order.sort_by_key(|&field| core::cmp::Reverse(ty.fields[field].align()));
-        let mut field_offsets = alloc::vec![0u32; ty.fields.len()];
-        let mut offset = HEADER_SIZE as u64;
         for field in order {
             let storage = ty.fields[field];
             offset = offset.next_multiple_of(storage.align() as u64);

@@ -46,13 +46,18 @@ macro_rules! ensure {
     };
 }
 
+// Declared after `ensure!` so that the tables' modules can use it. The core table's module is
+// not named `core`: that would shadow the `core` crate in this file.
+#[path = "core.rs"]
+mod core_tests;
+
 /// Every portable test, from every table below.
 pub fn all() -> Vec<&'static PortableTest> {
     TABLES.iter().flat_map(|table| table.iter()).collect()
 }
 
 /// The tables: one per area, each owned by the module that tests that area.
-static TABLES: &[&[PortableTest]] = &[BASICS];
+static TABLES: &[&[PortableTest]] = &[BASICS, core_tests::CORE];
 
 static BASICS: &[PortableTest] = &[
     PortableTest { name: "i31_refs_round_trip_without_the_heap", run: i31_refs_round_trip_without_the_heap },
