@@ -13,8 +13,8 @@
 //!   16-aligned object index, and as a kind byte is no kind: using it fails validation at once.
 //!   Free blocks that the free list merged (coalescing) keep the 16-byte headers of the blocks
 //!   they were made of inside their bodies; the check accepts those (a granule whose bytes 0..4
-//!   and 12..16 are zero and whose size and link words are 16-aligned), so it needs no hook in
-//!   the free list. Bytes the heap has never handed out (above the high-water mark) are the
+//!   are zero and whose size and link words are 16-aligned), so it needs no hook in the free
+//!   list. Bytes the heap has never handed out (above the high-water mark) are the
 //!   caller's memory, never written, and never checked: zeal does not touch pages a big mapped
 //!   region has not used.
 //! * **Verify after every collection** ([`Zeal::verify_after_collection`]): when a collection
@@ -117,15 +117,16 @@ pub(crate) struct ZealState {
     high_water: u32,
 }
 
-/// Whether the 16 bytes are a free-block header (see [`crate::free_list`]): kind and flags
-/// zero, a 16-aligned next link, a non-zero 16-aligned size, and a zero last word.
+/// Whether the 16 bytes are a free-block header (see [`crate::free_list`]): kind, flags and
+/// reserved bytes zero, a non-zero 16-aligned size, and 16-aligned words at offsets 4 and 12
+/// (the free list's links, or zero).
 fn is_free_block_header(granule: &[u8]) -> bool {
     let word = |at: u32| {
         let at = at as usize;
         u32::from_ne_bytes([granule[at], granule[at + 1], granule[at + 2], granule[at + 3]])
     };
     word(0) == 0
-        && word(12) == 0
+        && word(12) % HEADER_SIZE == 0
         && word(TYPE_INDEX_OFFSET) % HEADER_SIZE == 0
         && word(SIZE_OFFSET) != 0
         && word(SIZE_OFFSET) % HEADER_SIZE == 0
