@@ -1,47 +1,77 @@
-//! The free list: an intrusive, segregated-fit allocator of 16-byte-granular blocks.
+//! The free list: an intrusive, segregated-fit allocator of 16-byte-granular blocks that merges
+//! a freed block with its free neighbours at once, in O(1).
 //!
 //! # Layout
 //! The region is `[0, 16)` (reserved, so that offset 0 is null), then blocks from offset 16 up
-//! to `top`, then the *wilderness* `[top, region end)`, never yet handed out (or returned by
-//! coalescing). Every block below `top` is either an object (see [`crate::header`]) or a free
-//! block, and both keep their size in the `u32` at offset 8, so the blocks tile `[16, top)` and
-//! can be walked in order. A free block is:
+//! to `top`, then the *wilderness* `[top, region end)`, never yet handed out (or given back).
+//! Every block below `top` is either an object (see [`crate::header`]) or a free block, and both
+//! keep their size in the `u32` at offset 8, so the blocks tile `[16, top)` and can be walked in
+//! order. A free block starts with its header:
 //!
-//! | offset | field                                          |
-//! |--------|------------------------------------------------|
-//! | 0      | kind byte [`FREE_KIND`] (0), then 3 zero bytes |
-//! | 4      | next free block of the same list (0 = end)     |
-//! | 8      | size in bytes                                  |
-//! | 12     | 0                                              |
+//! | offset | field                                                       |
+//! |--------|-------------------------------------------------------------|
+//! | 0      | kind byte [`FREE_KIND`] (0), then 3 zero bytes              |
+//! | 4      | next free block of the same list (0 = end)                  |
+//! | 8      | size in bytes                                               |
+//! | 12     | previous free block of the same list (stale at the head)    |
 //!
-//! Links are region offsets, never native pointers.
+//! A free block larger than 1024 bytes also ends with a *footer*: its last granule is
+//! `[0, 0, size, 0]` (as words). Inside free memory there are only such *plain* granules
+//! (links zero: old headers of merged blocks, footers) and bytes the free list never wrote, so
+//! the zeal poison check (`crate::zeal`) keeps working. Links are region offsets, never native
+//! pointers.
 //!
 //! # Lists
-//! * **Small classes**: one LIFO list per exact size 16, 32, ..., 512 ([`SMALL_CLASSES`]), with a
-//!   `u32` bitmap of the non-empty ones. Allocation pops, free pushes: O(1), no search.
-//! * **Large bins** for blocks above 512 bytes, two-level as in TLSF: the bin of a size is its
-//!   power of two and the next two bits below it, with a `u128` bitmap. A request is rounded up
-//!   to the next bin boundary, so the head of any non-empty bin at or above it fits: O(1).
+//! * **Small classes**: one list per exact size 16, 32, ..., 512 ([`SMALL_CLASSES`]), with a
+//!   `u32` bitmap of the non-empty ones.
+//! * **Large bins** for blocks above 512 bytes, two-level as in TLSF: a size's bin is its power
+//!   of two and the next four bits below it (sizes in one bin differ by less than 1/16), with a
+//!   bitmap of levels and one of bins per level.
+//!
+//! Every list is LIFO (push and pop at the head) and doubly linked, so a block can be taken out
+//! of the middle of its list when a neighbour is freed: O(1), nothing ever walks a list.
 //!
 //! # Allocation order
-//! Exact small class, then the wilderness (bump), then a larger small class or large bin whose
-//! block is split (the rest goes back to its list). Nothing walks a list.
+//! 1. The exact small class (the hot path: a pop).
+//! 2. A small request then takes the *designated victim* (a free block in no list, as in
+//!    dlmalloc) if it is large enough, carving it front first; else the smallest listed block
+//!    that fits (a larger small class, else the head of the request's own large bin if it fits,
+//!    else the first non-empty bin whose blocks all fit), whose rest becomes the new designated
+//!    victim. A large request takes the smallest listed block that fits the same way (its rest
+//!    is listed), else the designated victim.
+//! 3. The wilderness (bump).
 //!
-//! # Coalescing
-//! Frees do not merge with neighbours (that would need boundary tags and costs every free). The
-//! heap calls [`FreeList::coalesce`] in batches instead: when an allocation found nothing and at
-//! the end of collections. It walks `[16, top)` once, merges every run of adjacent free blocks,
-//! gives a run that ends at `top` back to the wilderness, and rebuilds the lists. A heap whose
-//! objects are all gone is therefore a single free block (the wilderness) again.
+//! This is an O(1) approximation of best fit, which on the allocator trace of `bench/` keeps the
+//! footprint below that of talc and rlsf.
+//!
+//! # Merging
+//! A free merges the block with a free neighbour on either side at once, and a block that then
+//! reaches `top` goes back to the wilderness; so no two free blocks are ever neighbours and a
+//! heap whose objects are all freed is one free block (the wilderness) again. Which neighbours
+//! are free is read from a bitmap in host memory (two bits per granule: "a listed free block
+//! starts here", "one ends here"), never from the region: an object's own bytes can imitate a
+//! free block, but cannot make the free list merge with it. The start of a free block before the
+//! freed one is found in that bitmap (at most three words back) or, for a block larger than
+//! 1024 bytes, from its footer, checked against the bitmap and the block's header. The bitmap
+//! grows with `top` (1/64 of the bytes below it); if the host cannot grow it, blocks above the
+//! covered part are not merged on free and [`FreeList::coalesce`] merges them in one pass.
 //!
 //! # Validation
-//! Every link, kind byte and size read from the region is checked before use: a head that is
-//! out of bounds, misaligned, not marked free, or of the wrong size for its list is reported as
+//! Every link, kind byte and size read from the region is checked before use: a block that is
+//! out of bounds, misaligned, not marked free, of the wrong size for its list, whose links
+//! disagree with its neighbours in the list, or that disagrees with the bitmap is reported as
 //! [`Error::Corrupted`].
+//!
+//! # [`BlockAllocator`]
+//! The free list as a plain public allocator over a caller region (`alloc`, `free`, `coalesce`,
+//! statistics and access to block bytes), so that code outside the crate, such as the
+//! benchmarks in `bench/`, can drive it. It writes the minimal header a GC object would (kind
+//! and size), as the heap does on every allocation.
 
 use crate::error::{Error, Result};
-use crate::header::{FREE_KIND, HEADER_SIZE, SIZE_OFFSET, TYPE_INDEX_OFFSET};
+use crate::header::{FREE_KIND, HEADER_SIZE, REF_COUNT_OFFSET, SIZE_OFFSET, TYPE_INDEX_OFFSET};
 use crate::region::Region;
+use alloc::vec::Vec;
 
 /// Block granularity and minimum block size.
 pub const GRANULE: u32 = 16;
@@ -53,25 +83,61 @@ pub const SMALL_MAX: u32 = GRANULE * SMALL_CLASSES as u32;
 pub const MAX_BLOCK: u32 = !(GRANULE - 1);
 /// Offset of a free block's next link.
 const NEXT_OFFSET: u32 = TYPE_INDEX_OFFSET;
-/// Second-level bits of the large bins.
-const LARGE_SUB_BITS: u32 = 2;
+/// Offset of a free block's previous link (meaningful except at the head of its list).
+const PREV_OFFSET: u32 = REF_COUNT_OFFSET;
+/// Second-level bits of the large bins: each power of two is cut into `1 << LARGE_SUB_BITS`
+/// bins, so the sizes in one bin differ by less than 1/16.
+const LARGE_SUB_BITS: u32 = 4;
+/// Bins per power of two.
+const LARGE_SUBS: usize = 1 << LARGE_SUB_BITS;
 /// log2 of the smallest large bin's lower bound (512).
 const LARGE_FIRST_LOG2: u32 = 9;
-/// Number of large bins: log2 levels 9..=31, four sub-bins each.
-const LARGE_BINS: usize = ((32 - LARGE_FIRST_LOG2) << LARGE_SUB_BITS) as usize;
+/// Number of powers of two the large bins cover: 2^9 ..= 2^31.
+const LARGE_LEVELS: usize = (32 - LARGE_FIRST_LOG2) as usize;
+/// Number of large bins.
+const LARGE_BINS: usize = LARGE_LEVELS * LARGE_SUBS;
+/// Number of lists: the small classes, then the large bins.
+const LISTS: usize = SMALL_CLASSES + LARGE_BINS;
+/// Granules per word of the boundary bitmap: two bits each, "a listed free block starts here"
+/// (the even bit) and "a listed free block ends here" (the odd bit), side by side so that one
+/// free or allocation of a small block touches one cache line of the bitmap.
+const WORD_GRANULES: usize = 32;
+/// The start bits of a bitmap word.
+const START_BITS: u64 = 0x5555_5555_5555_5555;
+/// Free blocks larger than this end with a footer (a plain granule holding their size), so a
+/// block freed after one finds its start. Smaller ones are found in the bitmap, at most three
+/// words back (64 granules = 1024 bytes, at least).
+const FOOTER_MIN: u32 = 2 * WORD_GRANULES as u32 * GRANULE;
 
-/// The allocator state. It lives outside the region and holds only offsets.
+/// The allocator state. It lives outside the region and holds only offsets, plus the one
+/// piece of state the region cannot be trusted with: where listed free blocks start and end.
 pub(crate) struct FreeList {
     /// Start of the wilderness.
     top: u32,
-    small_heads: [u32; SMALL_CLASSES],
+    /// Bit `c`: small class `c` is non-empty.
     small_bitmap: u32,
-    large_heads: [u32; LARGE_BINS],
-    large_bitmap: u128,
+    /// Bit `l`: some large bin of level `l` is non-empty.
+    large_levels: u32,
+    /// Bit `s` of entry `l`: large bin `l * LARGE_SUBS + s` is non-empty.
+    large_bitmaps: [u32; LARGE_LEVELS],
+    /// The head of every list (0 = empty): small classes, then large bins.
+    heads: [u32; LISTS],
     /// Bytes in listed free blocks (the wilderness excluded).
     listed_bytes: u64,
     /// Number of listed free blocks.
     listed_blocks: u64,
+    /// Number of calls to [`FreeList::coalesce`].
+    coalesces: u64,
+    /// The designated victim: a free block in no list that small requests missing their exact
+    /// class are carved from, front first (`dv_size` 0: none).
+    dv_start: u32,
+    dv_size: u32,
+    /// Bits `2g` and `2g + 1`: a listed free block starts (ends) at offset `16 * g`. Grows
+    /// with `top`.
+    bounds: Vec<u64>,
+    /// Some listed block has no bits in the bitmaps (they could not grow), so it may not have
+    /// been merged with its neighbours: [`FreeList::coalesce`] has work to do.
+    unmerged: bool,
 }
 
 /// One block met by [`FreeList::walk`].
@@ -85,38 +151,69 @@ pub(crate) struct Block {
     pub free: bool,
 }
 
+/// A listed block's header, as read (and validated) from the region.
+struct Listed {
+    size: u32,
+    next: u32,
+    prev: u32,
+}
+
+/// The list of free blocks of `size` (a multiple of 16, at least 16).
 #[inline]
-fn small_class(size: u32) -> usize {
-    (size / GRANULE - 1) as usize
+fn list_of(size: u32) -> usize {
+    if size <= SMALL_MAX {
+        (size / GRANULE - 1) as usize
+    } else {
+        SMALL_CLASSES + large_bin(size)
+    }
 }
 
 /// The bin holding free blocks of `size` (> 512).
 #[inline]
 fn large_bin(size: u32) -> usize {
     let log2 = 31 - size.leading_zeros();
-    let sub = (size >> (log2 - LARGE_SUB_BITS)) & ((1 << LARGE_SUB_BITS) - 1);
-    (((log2 - LARGE_FIRST_LOG2) << LARGE_SUB_BITS) | sub) as usize
+    let sub = (size >> (log2 - LARGE_SUB_BITS)) as usize & (LARGE_SUBS - 1);
+    (log2 - LARGE_FIRST_LOG2) as usize * LARGE_SUBS + sub
 }
 
 /// The lowest size that belongs to `bin`.
 #[inline]
 fn large_bin_min(bin: usize) -> u64 {
-    let log2 = (bin as u32 >> LARGE_SUB_BITS) + LARGE_FIRST_LOG2;
-    let sub = bin as u64 & ((1 << LARGE_SUB_BITS) - 1);
+    let log2 = (bin / LARGE_SUBS) as u32 + LARGE_FIRST_LOG2;
+    let sub = (bin % LARGE_SUBS) as u64;
     (1u64 << log2) + (sub << (log2 - LARGE_SUB_BITS))
 }
 
-/// The first bin whose every block is at least `size` bytes, if any.
+/// The largest size that belongs to `bin`.
 #[inline]
-fn large_bin_fitting(size: u32) -> Option<usize> {
-    let bin = large_bin(size);
-    if large_bin_min(bin) == size as u64 {
-        Some(bin)
-    } else if bin + 1 < LARGE_BINS {
-        Some(bin + 1)
+fn large_bin_max(bin: usize) -> u64 {
+    if bin + 1 < LARGE_BINS {
+        large_bin_min(bin + 1) - 1
     } else {
-        None
+        u32::MAX as u64
     }
+}
+
+/// The sizes `list` may hold.
+#[inline]
+fn list_range(list: usize) -> (u64, u64) {
+    if list < SMALL_CLASSES {
+        let size = (list as u64 + 1) * GRANULE as u64;
+        (size, size)
+    } else {
+        (large_bin_min(list - SMALL_CLASSES), large_bin_max(list - SMALL_CLASSES))
+    }
+}
+
+/// A free block's header: kind 0, `next`, `size`, `prev`. With both links 0 it is also the
+/// *plain* granule that free memory may hold anywhere (see the module docs).
+#[inline]
+fn free_header(size: u32, next: u32, prev: u32) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    bytes[NEXT_OFFSET as usize..NEXT_OFFSET as usize + 4].copy_from_slice(&next.to_ne_bytes());
+    bytes[SIZE_OFFSET as usize..SIZE_OFFSET as usize + 4].copy_from_slice(&size.to_ne_bytes());
+    bytes[PREV_OFFSET as usize..PREV_OFFSET as usize + 4].copy_from_slice(&prev.to_ne_bytes());
+    bytes
 }
 
 impl FreeList {
@@ -124,24 +221,51 @@ impl FreeList {
     pub(crate) fn new() -> FreeList {
         FreeList {
             top: GRANULE,
-            small_heads: [0; SMALL_CLASSES],
             small_bitmap: 0,
-            large_heads: [0; LARGE_BINS],
-            large_bitmap: 0,
+            large_levels: 0,
+            large_bitmaps: [0; LARGE_LEVELS],
+            heads: [0; LISTS],
             listed_bytes: 0,
             listed_blocks: 0,
+            coalesces: 0,
+            dv_start: 0,
+            dv_size: 0,
+            bounds: Vec::new(),
+            unmerged: false,
         }
     }
 
-    /// Forgets every block: the whole region is wilderness again.
+    /// Forgets every block: the whole region is wilderness again. Clears the boundary bitmaps
+    /// below the old `top` (two bits per granule) and keeps their memory.
     pub(crate) fn reset(&mut self) {
-        *self = FreeList::new();
+        self.clear_bitmaps();
+        self.clear_lists();
+        self.top = GRANULE;
+        self.unmerged = false;
+    }
+
+    /// Empties every list, keeping `top`, the counters and the bitmap's memory.
+    fn clear_lists(&mut self) {
+        self.dv_start = 0;
+        self.dv_size = 0;
+        self.small_bitmap = 0;
+        self.large_levels = 0;
+        self.large_bitmaps = [0; LARGE_LEVELS];
+        self.heads = [0; LISTS];
+        self.listed_bytes = 0;
+        self.listed_blocks = 0;
     }
 
     /// The offset where the wilderness begins; every block lies below it.
     #[inline]
     pub(crate) fn top(&self) -> u32 {
         self.top
+    }
+
+    /// How many times [`FreeList::coalesce`] was called.
+    #[inline]
+    pub(crate) fn coalesces(&self) -> u64 {
+        self.coalesces
     }
 
     /// Rounds an object size up to a block size, or `None` if that overflows `u32`.
@@ -151,6 +275,214 @@ impl FreeList {
         Some(rounded.max(GRANULE))
     }
 
+    // ---------------------------------------------------------------------------------------
+    // The block-start bitmap.
+
+    /// The word and bit of the start bit of offset `offset` (the end bit is the next one).
+    #[inline]
+    fn bound_bit(offset: u32) -> (usize, u32) {
+        let granule = (offset / GRANULE) as usize;
+        (granule / WORD_GRANULES, 2 * (granule % WORD_GRANULES) as u32)
+    }
+
+    #[inline]
+    fn is_listed_start(&self, offset: u32) -> bool {
+        let (word, bit) = Self::bound_bit(offset);
+        self.bounds.get(word).is_some_and(|w| w >> bit & 1 != 0)
+    }
+
+    #[inline]
+    fn is_listed_end(&self, offset: u32) -> bool {
+        let (word, bit) = Self::bound_bit(offset);
+        self.bounds.get(word).is_some_and(|w| w >> (bit + 1) & 1 != 0)
+    }
+
+    /// Records the listed free block `[index, end)` in the bitmap.
+    #[inline]
+    fn mark_listed(&mut self, index: u32, end: u32) {
+        let ((start_word, start_bit), (end_word, end_bit)) = (Self::bound_bit(index), Self::bound_bit(end));
+        if end_word < self.bounds.len() {
+            self.bounds[start_word] |= 1 << start_bit;
+            self.bounds[end_word] |= 2 << end_bit;
+        } else {
+            self.unmerged = true;
+        }
+    }
+
+    /// Forgets the listed free block `[index, end)` in the bitmap.
+    #[inline]
+    fn unmark_listed(&mut self, index: u32, end: u32) {
+        let ((start_word, start_bit), (end_word, end_bit)) = (Self::bound_bit(index), Self::bound_bit(end));
+        if end_word < self.bounds.len() {
+            self.bounds[start_word] &= !(1 << start_bit);
+            self.bounds[end_word] &= !(2 << end_bit);
+        }
+    }
+
+    /// The highest listed start below `offset` and at most [`FOOTER_MIN`] bytes below it, if
+    /// the bitmap has one within the three words it looks at.
+    #[inline]
+    fn listed_start_just_below(&self, offset: u32) -> Option<u32> {
+        let (word, bit) = Self::bound_bit(offset);
+        let mut found = None;
+        for back in 0..3 {
+            let Some(w) = word.checked_sub(back).and_then(|w| self.bounds.get(w)) else { break };
+            let mask = if back == 0 { START_BITS & ((1u64 << bit) - 1) } else { START_BITS };
+            let starts = w & mask;
+            if starts != 0 {
+                let granule = (word - back) * WORD_GRANULES + (63 - starts.leading_zeros() as usize) / 2;
+                found = Some(granule as u32 * GRANULE);
+                break;
+            }
+        }
+        found.filter(|&start| offset - start <= FOOTER_MIN)
+    }
+
+    /// Clears the bitmap below `top`.
+    fn clear_bitmaps(&mut self) {
+        let used_words = (self.top as usize / GRANULE as usize / WORD_GRANULES + 1).min(self.bounds.len());
+        self.bounds[..used_words].fill(0);
+    }
+
+    /// Grows the bitmap to cover the offsets `[0, end]`, at least doubling it. If the host
+    /// cannot give the memory, blocks above the covered part are simply not merged on free.
+    #[cold]
+    fn cover(&mut self, end: u32) {
+        let words = end as usize / GRANULE as usize / WORD_GRANULES + 1;
+        if words > self.bounds.len() {
+            let want = words.max(self.bounds.len() * 2).max(64);
+            if self.bounds.try_reserve_exact(want - self.bounds.len()).is_ok() {
+                self.bounds.resize(want, 0);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Lists.
+
+    #[inline]
+    fn mark_non_empty(&mut self, list: usize) {
+        if list < SMALL_CLASSES {
+            self.small_bitmap |= 1 << list;
+        } else {
+            let bin = list - SMALL_CLASSES;
+            self.large_bitmaps[bin / LARGE_SUBS] |= 1 << (bin % LARGE_SUBS);
+            self.large_levels |= 1 << (bin / LARGE_SUBS);
+        }
+    }
+
+    #[inline]
+    fn mark_empty(&mut self, list: usize) {
+        if list < SMALL_CLASSES {
+            self.small_bitmap &= !(1 << list);
+        } else {
+            let (level, sub) = ((list - SMALL_CLASSES) / LARGE_SUBS, (list - SMALL_CLASSES) % LARGE_SUBS);
+            self.large_bitmaps[level] &= !(1 << sub);
+            if self.large_bitmaps[level] == 0 {
+                self.large_levels &= !(1 << level);
+            }
+        }
+    }
+
+    /// Reads and validates a listed block: in bounds, aligned, marked free, of a size `list`
+    /// may hold, inside `[16, top)`.
+    #[inline]
+    fn read_listed(&self, region: &Region, index: u32, list: usize) -> Result<Listed> {
+        let listed = self.read_free(region, index)?;
+        let (min, max) = list_range(list);
+        if (listed.size as u64) < min || (listed.size as u64) > max {
+            return Err(Error::corrupted(index, "free block size does not fit its list"));
+        }
+        Ok(listed)
+    }
+
+    /// Reads and validates a free block's header: in bounds, aligned, marked free, a size that
+    /// is a multiple of 16 and ends at or below `top`.
+    #[inline]
+    fn read_free(&self, region: &Region, index: u32) -> Result<Listed> {
+        if index < GRANULE || index % GRANULE != 0 || index >= self.top {
+            return Err(Error::corrupted(index, "free-list link out of bounds"));
+        }
+        let bytes: [u8; 16] = region.read(index)?;
+        if bytes[0] != FREE_KIND {
+            return Err(Error::corrupted(index, "free-list link to a block not marked free"));
+        }
+        let word = |at: u32| {
+            let at = at as usize;
+            u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        let size = word(SIZE_OFFSET);
+        if size < GRANULE || size % GRANULE != 0 || size > self.top - index {
+            return Err(Error::corrupted(index, "free block size out of bounds"));
+        }
+        Ok(Listed { size, next: word(NEXT_OFFSET), prev: word(PREV_OFFSET) })
+    }
+
+    /// Takes the head of the non-empty `list`; returns its offset and size.
+    #[inline]
+    fn pop(&mut self, region: &Region, list: usize) -> Result<(u32, u32)> {
+        let index = self.heads[list];
+        let block = self.read_listed(region, index, list)?;
+        // The new head's prev link goes stale: a head is recognised as the head, never by it.
+        self.heads[list] = block.next;
+        if block.next == 0 {
+            self.mark_empty(list);
+        }
+        self.unmark_listed(index, index + block.size);
+        self.listed_bytes -= block.size as u64;
+        self.listed_blocks -= 1;
+        Ok((index, block.size))
+    }
+
+    /// Takes the listed block at `index` (already read as `block`) out of its list, in O(1).
+    fn unlink(&mut self, region: &mut Region, index: u32, block: &Listed) -> Result<()> {
+        let list = list_of(block.size);
+        if self.heads[list] == index {
+            self.heads[list] = block.next;
+            if block.next == 0 {
+                self.mark_empty(list);
+            }
+        } else {
+            // Not the head, so `prev` is its predecessor, which must link back to it.
+            if self.read_listed(region, block.prev, list)?.next != index {
+                return Err(Error::corrupted(index, "free-list links disagree"));
+            }
+            region.write_u32(block.prev + NEXT_OFFSET, block.next)?;
+            if block.next != 0 {
+                self.read_listed(region, block.next, list)?;
+                region.write_u32(block.next + PREV_OFFSET, block.prev)?;
+            }
+        }
+        self.unmark_listed(index, index + block.size);
+        self.listed_bytes -= block.size as u64;
+        self.listed_blocks -= 1;
+        Ok(())
+    }
+
+    /// Lists the free block of `size` bytes at `index` (its neighbours are not free): writes
+    /// its header and, if it is larger than [`FOOTER_MIN`], its footer.
+    #[inline]
+    fn push(&mut self, region: &mut Region, index: u32, size: u32) -> Result<()> {
+        debug_assert!(size >= GRANULE && size % GRANULE == 0 && index % GRANULE == 0);
+        let list = list_of(size);
+        let head = core::mem::replace(&mut self.heads[list], index);
+        self.mark_non_empty(list);
+        region.write(index, free_header(size, head, 0))?;
+        if size > FOOTER_MIN {
+            region.write(index + size - GRANULE, free_header(size, 0, 0))?;
+        }
+        if head != 0 {
+            region.write_u32(head + PREV_OFFSET, index)?;
+        }
+        self.mark_listed(index, index + size);
+        self.listed_bytes += size as u64;
+        self.listed_blocks += 1;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Allocation.
+
     /// Allocates a block of exactly `size` bytes (a non-zero multiple of 16) and returns its
     /// offset, or `Ok(None)` when no free block or wilderness is large enough right now. The
     /// block's bytes are unspecified; the caller writes a header at once.
@@ -158,241 +490,303 @@ impl FreeList {
     pub(crate) fn alloc(&mut self, region: &mut Region, size: u32) -> Result<Option<u32>> {
         debug_assert!(size >= GRANULE && size % GRANULE == 0);
         if size <= SMALL_MAX {
-            let class = small_class(size);
+            let class = (size / GRANULE - 1) as usize;
             if self.small_bitmap & (1 << class) != 0 {
-                return self.pop_small(region, class).map(Some);
+                return self.pop(region, class).map(|(index, _)| Some(index));
             }
         }
-        if let Some(index) = self.bump(region, size) {
-            return Ok(Some(index));
-        }
-        self.alloc_by_splitting(region, size)
+        self.alloc_slow(region, size)
     }
 
-    #[inline]
-    fn bump(&mut self, region: &Region, size: u32) -> Option<u32> {
-        let end = self.top.checked_add(size)?;
-        if end > region.len() {
-            return None;
-        }
-        let index = self.top;
-        self.top = end;
-        Some(index)
-    }
-
+    /// Everything but an exact small class. A small request is carved from the designated
+    /// victim if that is large enough, else from the smallest listed block that fits, whose
+    /// rest becomes the new designated victim. A large request takes the smallest listed block
+    /// that fits (the rest is listed), else the designated victim. Then the wilderness.
     #[cold]
-    fn alloc_by_splitting(&mut self, region: &mut Region, size: u32) -> Result<Option<u32>> {
-        // A larger small class.
-        if size < SMALL_MAX {
-            let above = self.small_bitmap & !((2u32 << small_class(size)) - 1);
-            if above != 0 {
-                let class = above.trailing_zeros() as usize;
-                let index = self.pop_small(region, class)?;
-                self.split(region, index, (class as u32 + 1) * GRANULE, size)?;
+    fn alloc_slow(&mut self, region: &mut Region, size: u32) -> Result<Option<u32>> {
+        if size <= SMALL_MAX {
+            if self.dv_size >= size {
+                return self.carve_dv(region, size).map(Some);
+            }
+            if let Some((index, block_size)) = self.take_fitting(region, size)? {
+                if block_size > size {
+                    // The block had no free neighbour, so neither has the rest.
+                    if self.dv_size != 0 {
+                        self.push(region, self.dv_start, self.dv_size)?;
+                    }
+                    self.dv_start = index + size;
+                    self.dv_size = block_size - size;
+                    region.write(self.dv_start, free_header(self.dv_size, 0, 0))?;
+                }
                 return Ok(Some(index));
             }
+        } else {
+            if let Some((index, block_size)) = self.take_fitting(region, size)? {
+                if block_size > size {
+                    self.push(region, index + size, block_size - size)?;
+                }
+                return Ok(Some(index));
+            }
+            if self.dv_size >= size {
+                return self.carve_dv(region, size).map(Some);
+            }
         }
-        // A large bin whose blocks all fit.
-        let first = if size <= SMALL_MAX {
-            Some(0)
-        } else {
-            large_bin_fitting(size)
-        };
-        let Some(first) = first else { return Ok(None) };
-        let candidates = if first >= 128 {
-            0
-        } else {
-            self.large_bitmap >> first << first
-        };
-        if candidates == 0 {
+        let Some(end) = self.top.checked_add(size).filter(|&end| end <= region.len()) else {
             return Ok(None);
+        };
+        let index = self.top;
+        self.top = end;
+        if (end as usize / GRANULE as usize) / WORD_GRANULES >= self.bounds.len() {
+            self.cover(end);
         }
-        let bin = candidates.trailing_zeros() as usize;
-        let (index, block_size) = self.pop_large(region, bin)?;
-        self.split(region, index, block_size, size)?;
         Ok(Some(index))
     }
 
-    /// Keeps the first `size` bytes of the block at `index` and frees the rest.
+    /// Takes the first `size` bytes of the designated victim (at least that large).
     #[inline]
-    fn split(&mut self, region: &mut Region, index: u32, block_size: u32, size: u32) -> Result<()> {
-        if block_size > size {
-            self.free(region, index + size, block_size - size)?;
+    fn carve_dv(&mut self, region: &mut Region, size: u32) -> Result<u32> {
+        let index = self.dv_start;
+        self.dv_size -= size;
+        if self.dv_size == 0 {
+            self.dv_start = 0;
+        } else {
+            self.dv_start += size;
+            region.write(self.dv_start, free_header(self.dv_size, 0, 0))?;
         }
-        Ok(())
-    }
-
-    /// Reads and validates the head of a list: in bounds, aligned, marked free, of a size the
-    /// list may hold. Returns the block's size and its next link.
-    #[inline]
-    fn check_free_block(
-        &self,
-        region: &Region,
-        index: u32,
-        min: u64,
-        max: u64,
-    ) -> Result<(u32, u32)> {
-        if index < GRANULE || index % GRANULE != 0 || index >= self.top {
-            return Err(Error::corrupted(index, "free-list link out of bounds"));
-        }
-        let bytes: [u8; 16] = region.read(index)?;
-        if bytes[0] != FREE_KIND {
-            return Err(Error::corrupted(
-                index,
-                "free-list link to a block not marked free",
-            ));
-        }
-        let word = |at: usize| {
-            u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-        };
-        let size = word(SIZE_OFFSET as usize);
-        if (size as u64) < min
-            || (size as u64) > max
-            || size % GRANULE != 0
-            || index as u64 + size as u64 > self.top as u64
-        {
-            return Err(Error::corrupted(
-                index,
-                "free block size does not fit its list",
-            ));
-        }
-        Ok((size, word(NEXT_OFFSET as usize)))
-    }
-
-    #[inline]
-    fn pop_small(&mut self, region: &mut Region, class: usize) -> Result<u32> {
-        let index = self.small_heads[class];
-        let size = (class as u32 + 1) * GRANULE;
-        let (_, next) = self.check_free_block(region, index, size as u64, size as u64)?;
-        self.small_heads[class] = next;
-        if next == 0 {
-            self.small_bitmap &= !(1 << class);
-        }
-        self.listed_bytes -= size as u64;
-        self.listed_blocks -= 1;
         Ok(index)
     }
 
-    fn pop_large(&mut self, region: &mut Region, bin: usize) -> Result<(u32, u32)> {
-        let index = self.large_heads[bin];
-        let max = if bin + 1 < LARGE_BINS {
-            large_bin_min(bin + 1) - 1
-        } else {
-            u32::MAX as u64
-        };
-        let (size, next) = self.check_free_block(region, index, large_bin_min(bin), max)?;
-        self.large_heads[bin] = next;
-        if next == 0 {
-            self.large_bitmap &= !(1 << bin);
+    /// Takes the smallest listed block of at least `size` bytes that the bitmaps find in O(1):
+    /// a larger small class, else the head of the large bin of `size` if it fits, else the
+    /// head of the first non-empty large bin whose blocks all fit.
+    fn take_fitting(&mut self, region: &mut Region, size: u32) -> Result<Option<(u32, u32)>> {
+        if size < SMALL_MAX {
+            let above = self.small_bitmap & !((2u32 << (size / GRANULE - 1)) - 1);
+            if above != 0 {
+                return self.pop(region, above.trailing_zeros() as usize).map(Some);
+            }
         }
-        self.listed_bytes -= size as u64;
-        self.listed_blocks -= 1;
-        Ok((index, size))
+        let first = if size <= SMALL_MAX {
+            0
+        } else {
+            let bin = large_bin(size);
+            if large_bin_min(bin) == size as u64 {
+                bin
+            } else {
+                let head = self.heads[SMALL_CLASSES + bin];
+                if head != 0 && self.read_listed(region, head, SMALL_CLASSES + bin)?.size >= size {
+                    return self.pop(region, SMALL_CLASSES + bin).map(Some);
+                }
+                bin + 1
+            }
+        };
+        match self.first_large_bin_from(first) {
+            Some(bin) => self.pop(region, SMALL_CLASSES + bin).map(Some),
+            None => Ok(None),
+        }
     }
 
-    /// Returns the block of `size` bytes at `index` to its list. The caller guarantees that the
-    /// block was allocated from this free list and is no longer used.
+    /// The first non-empty large bin at or above `first`.
+    #[inline]
+    fn first_large_bin_from(&self, first: usize) -> Option<usize> {
+        if first >= LARGE_BINS {
+            return None;
+        }
+        let level = first / LARGE_SUBS;
+        let subs = self.large_bitmaps[level] & (u32::MAX << (first % LARGE_SUBS));
+        if subs != 0 {
+            return Some(level * LARGE_SUBS + subs.trailing_zeros() as usize);
+        }
+        let levels = self.large_levels & u32::MAX.checked_shl(level as u32 + 1).unwrap_or(0);
+        if levels == 0 {
+            return None;
+        }
+        let level = levels.trailing_zeros() as usize;
+        Some(level * LARGE_SUBS + self.large_bitmaps[level].trailing_zeros() as usize)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Freeing.
+
+    /// Returns the block of `size` bytes at `index` to the free list, merged at once with a
+    /// free neighbour on either side; a block that then ends at `top` goes back to the
+    /// wilderness. O(1). The caller guarantees that the block was allocated from this free
+    /// list and is no longer used.
     #[inline]
     pub(crate) fn free(&mut self, region: &mut Region, index: u32, size: u32) -> Result<()> {
         debug_assert!(size >= GRANULE && size % GRANULE == 0 && index % GRANULE == 0);
-        let head = if size <= SMALL_MAX {
-            let class = small_class(size);
-            self.small_bitmap |= 1 << class;
-            core::mem::replace(&mut self.small_heads[class], index)
-        } else {
-            let bin = large_bin(size);
-            self.large_bitmap |= 1 << bin;
-            core::mem::replace(&mut self.large_heads[bin], index)
+        let end = index.checked_add(size).filter(|&end| end <= self.top);
+        let Some(end) = end.filter(|_| index >= GRANULE) else {
+            return Err(Error::corrupted(index, "freed block out of bounds"));
         };
-        let mut bytes = [0u8; 16];
-        bytes[NEXT_OFFSET as usize..NEXT_OFFSET as usize + 4].copy_from_slice(&head.to_ne_bytes());
-        bytes[SIZE_OFFSET as usize..SIZE_OFFSET as usize + 4].copy_from_slice(&size.to_ne_bytes());
-        region.write(index, bytes)?;
-        self.listed_bytes += size as u64;
-        self.listed_blocks += 1;
-        Ok(())
+        let (mut start, mut stop) = (index, end);
+        let dv_end = self.dv_start + self.dv_size;
+        let mut joins_dv = false;
+        // The next block, if free: the designated victim, or a listed block (the start bitmap,
+        // in host memory, says so).
+        if self.dv_size != 0 && end == self.dv_start {
+            (stop, joins_dv) = (dv_end, true);
+        } else if end < self.top && self.is_listed_start(end) {
+            let next = self.read_free(region, end)?;
+            self.unlink(region, end, &next)?;
+            // Its header is now inside a free block: leave it plain.
+            region.write(end, free_header(next.size, 0, 0))?;
+            stop = end + next.size;
+        }
+        // The previous block, if free: the designated victim, or a listed block (the end bitmap
+        // says so; its start is the last listed start within FOOTER_MIN bytes, or else its
+        // footer tells, as a larger block has one).
+        if self.dv_size != 0 && index == dv_end {
+            (start, joins_dv) = (self.dv_start, true);
+        } else if index > GRANULE && self.is_listed_end(index) {
+            let previous_start = match self.listed_start_just_below(index) {
+                Some(start) => start,
+                None => {
+                    let footer = region.read_u32(index - (GRANULE - SIZE_OFFSET))?;
+                    if footer <= FOOTER_MIN || footer % GRANULE != 0 || footer >= index {
+                        return Err(Error::corrupted(index - GRANULE, "free block footer out of bounds"));
+                    }
+                    index - footer
+                }
+            };
+            let previous = self.read_free(region, previous_start)?;
+            if !self.is_listed_start(previous_start) || previous_start + previous.size != index {
+                return Err(Error::corrupted(previous_start, "free block does not end where the bitmap says"));
+            }
+            self.unlink(region, previous_start, &previous)?;
+            start = previous_start;
+        }
+        if start != index {
+            // The freed block's header is now inside a free block: leave it plain.
+            region.write(index, free_header(size, 0, 0))?;
+        }
+        if joins_dv {
+            (self.dv_start, self.dv_size) = (start, stop - start);
+        }
+        if stop == self.top {
+            region.write(start, free_header(stop - start, 0, 0))?;
+            self.top = start;
+            if joins_dv {
+                (self.dv_start, self.dv_size) = (0, 0);
+            }
+            return Ok(());
+        }
+        if joins_dv {
+            return region.write(start, free_header(stop - start, 0, 0));
+        }
+        self.push(region, start, stop - start)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Whole-heap operations.
+
+    /// Reads the kind byte and size of the block at `index` (below `top`), checking that the
+    /// size keeps the blocks tiling `[16, top)`.
+    #[inline]
+    fn block_at(&self, region: &Region, index: u32) -> Result<Block> {
+        let bytes: [u8; 12] = region.read(index)?;
+        let size = u32::from_ne_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        if size < HEADER_SIZE || size % GRANULE != 0 || size > self.top - index {
+            return Err(Error::corrupted(index, "block size breaks the heap's tiling"));
+        }
+        Ok(Block { index, size, free: bytes[0] == FREE_KIND })
     }
 
     /// Calls `visit` for every block in `[16, top)` in address order, validating that the
     /// blocks tile that range.
-    pub(crate) fn walk(
-        &self,
-        region: &Region,
-        mut visit: impl FnMut(Block) -> Result<()>,
-    ) -> Result<()> {
+    pub(crate) fn walk(&self, region: &Region, mut visit: impl FnMut(Block) -> Result<()>) -> Result<()> {
         let mut index = GRANULE;
         while index < self.top {
-            let bytes: [u8; 12] = region.read(index)?;
-            let size = u32::from_ne_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-            if size < HEADER_SIZE || size % GRANULE != 0 || size > self.top - index {
-                return Err(Error::corrupted(
-                    index,
-                    "block size breaks the heap's tiling",
-                ));
-            }
-            visit(Block {
-                index,
-                size,
-                free: bytes[0] == FREE_KIND,
-            })?;
-            index += size;
+            let block = self.block_at(region, index)?;
+            visit(block)?;
+            index += block.size;
         }
         Ok(())
     }
 
     /// Merges every run of adjacent free blocks, returns a trailing run to the wilderness and
-    /// rebuilds the lists. O(blocks below `top`).
+    /// relists the runs in address order. Frees merge at once, so there is nothing to do
+    /// unless the block-start bitmap could not grow; then this is one pass over the blocks
+    /// below `top`. If a block fails validation, the error is returned and the blocks not yet
+    /// relisted stay unlisted (memory-safe, leaked until a reset).
     pub(crate) fn coalesce(&mut self, region: &mut Region) -> Result<()> {
-        let mut runs: alloc::vec::Vec<(u32, u32)> = alloc::vec::Vec::new();
-        let mut current: Option<(u32, u32)> = None;
-        self.walk(region, |block| {
-            if block.free {
-                current = Some(match current {
-                    Some((start, size)) => (start, size + block.size),
-                    None => (block.index, block.size),
-                });
-            } else if let Some(run) = current.take() {
-                runs.push(run);
-            }
-            Ok(())
-        })?;
-        let top = self.top;
-        self.reset();
-        self.top = top;
-        if let Some((start, _)) = current {
-            self.top = start;
+        self.coalesces += 1;
+        if !self.unmerged {
+            return Ok(());
         }
-        for (start, size) in runs {
-            self.free(region, start, size)?;
+        self.cover(self.top);
+        self.clear_bitmaps();
+        self.clear_lists();
+        self.unmerged = false;
+        let mut tails = [0u32; LISTS];
+        let mut run: Option<(u32, u32)> = None;
+        let mut index = GRANULE;
+        while index < self.top {
+            let block = self.block_at(region, index)?;
+            if block.free {
+                // Every free block's header becomes plain or is rewritten by `append`.
+                region.write(index, free_header(block.size, 0, 0))?;
+                run = Some(match run {
+                    Some((start, size)) => (start, size + block.size),
+                    None => (index, block.size),
+                });
+            } else if let Some((start, size)) = run.take() {
+                self.append(region, start, size, &mut tails)?;
+            }
+            index += block.size;
+        }
+        if let Some((start, _)) = run {
+            self.top = start;
         }
         Ok(())
     }
 
-    /// Bytes that can still be allocated: listed blocks plus the wilderness.
+    /// Lists the free block at `index` at the tail of its list (`tails` holds the tails of the
+    /// lists being rebuilt).
+    fn append(&mut self, region: &mut Region, index: u32, size: u32, tails: &mut [u32; LISTS]) -> Result<()> {
+        let list = list_of(size);
+        let tail = core::mem::replace(&mut tails[list], index);
+        region.write(index, free_header(size, 0, tail))?;
+        if size > FOOTER_MIN {
+            region.write(index + size - GRANULE, free_header(size, 0, 0))?;
+        }
+        if tail != 0 {
+            region.write_u32(tail + NEXT_OFFSET, index)?;
+        } else {
+            self.heads[list] = index;
+        }
+        self.mark_non_empty(list);
+        self.mark_listed(index, index + size);
+        self.listed_bytes += size as u64;
+        self.listed_blocks += 1;
+        Ok(())
+    }
+
+    /// Bytes that can still be allocated: free blocks plus the wilderness.
     pub(crate) fn free_bytes(&self, region: &Region) -> u64 {
-        self.listed_bytes + (region.len() - self.top) as u64
+        self.listed_bytes + self.dv_size as u64 + (region.len() - self.top) as u64
     }
 
     /// Number of free blocks, counting a non-empty wilderness as one.
     pub(crate) fn free_blocks(&self, region: &Region) -> u64 {
-        self.listed_blocks + u64::from(region.len() > self.top)
+        self.listed_blocks + u64::from(self.dv_size != 0) + u64::from(region.len() > self.top)
     }
 
-    /// The largest single block that could be allocated without coalescing.
+    /// The largest single block that could be allocated right now.
     pub(crate) fn largest_free_block(&self, region: &Region) -> Result<u32> {
-        let mut largest = region.len() - self.top;
+        let mut largest = (region.len() - self.top).max(self.dv_size);
         if self.small_bitmap != 0 {
             largest = largest.max((32 - self.small_bitmap.leading_zeros()) * GRANULE);
         }
-        if self.large_bitmap != 0 {
-            let bin = 127 - self.large_bitmap.leading_zeros() as usize;
-            let mut index = self.large_heads[bin];
+        if self.large_levels != 0 {
+            let level = 31 - self.large_levels.leading_zeros() as usize;
+            let bin = level * LARGE_SUBS + 31 - self.large_bitmaps[level].leading_zeros() as usize;
+            let mut index = self.heads[SMALL_CLASSES + bin];
             let mut steps = 0u64;
             while index != 0 {
-                let (size, next) =
-                    self.check_free_block(region, index, large_bin_min(bin), u32::MAX as u64)?;
-                largest = largest.max(size);
-                index = next;
+                let block = self.read_listed(region, index, SMALL_CLASSES + bin)?;
+                largest = largest.max(block.size);
+                index = block.next;
                 steps += 1;
                 if steps > self.listed_blocks {
                     return Err(Error::corrupted(index, "free list has a cycle"));
@@ -402,32 +796,28 @@ impl FreeList {
         Ok(largest)
     }
 
-    /// Checks every list: each entry is a valid free block of the right size class, no list
-    /// has a cycle, and the lists hold exactly `free_blocks_in_walk` blocks.
+    /// Checks every list: each entry is a valid free block of the right size class with its
+    /// bitmap bits set, every entry but the head links back to its predecessor, no list has a
+    /// cycle, the bitmaps agree with the heads, and the lists and the designated victim hold
+    /// exactly `free_blocks_in_walk` blocks.
     pub(crate) fn check_lists(&self, region: &Region, free_blocks_in_walk: u64) -> Result<()> {
+        if self.dv_size != 0 {
+            let dv = self.read_free(region, self.dv_start)?;
+            if dv.size != self.dv_size || self.is_listed_start(self.dv_start) {
+                return Err(Error::corrupted(self.dv_start, "designated victim header disagrees"));
+            }
+        }
+        let free_blocks_in_walk = free_blocks_in_walk.saturating_sub(u64::from(self.dv_size != 0));
         let mut seen = 0u64;
         let mut bytes = 0u64;
-        let lists = (0..SMALL_CLASSES)
-            .map(|class| {
-                (
-                    self.small_heads[class],
-                    ((class as u64 + 1) * 16, (class as u64 + 1) * 16),
-                    self.small_bitmap & (1 << class) != 0,
-                )
-            })
-            .chain((0..LARGE_BINS).map(|bin| {
-                let max = if bin + 1 < LARGE_BINS {
-                    large_bin_min(bin + 1) - 1
-                } else {
-                    u32::MAX as u64
-                };
-                (
-                    self.large_heads[bin],
-                    (large_bin_min(bin), max),
-                    self.large_bitmap & (1 << bin) != 0,
-                )
-            }));
-        for (head, (min, max), bit) in lists {
+        for list in 0..LISTS {
+            let bit = if list < SMALL_CLASSES {
+                self.small_bitmap & (1 << list) != 0
+            } else {
+                let bin = list - SMALL_CLASSES;
+                self.large_bitmaps[bin / LARGE_SUBS] & (1 << (bin % LARGE_SUBS)) != 0
+            };
+            let head = self.heads[list];
             if bit != (head != 0) {
                 return Err(Error::VerifyFailed {
                     offset: head,
@@ -436,11 +826,18 @@ impl FreeList {
                     expected: (head != 0) as u64,
                 });
             }
-            let mut index = head;
+            let (mut previous, mut index) = (0u32, head);
             while index != 0 {
-                let (size, next) = self.check_free_block(region, index, min, max)?;
+                let block = self.read_listed(region, index, list)?;
+                if previous != 0 && block.prev != previous {
+                    return Err(Error::corrupted(index, "free-list prev link disagrees with its list"));
+                }
+                let has_bits = self.is_listed_start(index) && self.is_listed_end(index + block.size);
+                if !has_bits && !self.unmerged {
+                    return Err(Error::corrupted(index, "listed free block without its bitmap bits"));
+                }
                 seen += 1;
-                bytes += size as u64;
+                bytes += block.size as u64;
                 if seen > free_blocks_in_walk {
                     return Err(Error::VerifyFailed {
                         offset: index,
@@ -449,15 +846,35 @@ impl FreeList {
                         expected: free_blocks_in_walk,
                     });
                 }
-                index = next;
+                (previous, index) = (index, block.next);
             }
         }
+        for level in 0..LARGE_LEVELS {
+            if (self.large_levels & (1 << level) != 0) != (self.large_bitmaps[level] != 0) {
+                return Err(Error::VerifyFailed {
+                    offset: 0,
+                    what: "free-list level bitmap disagrees with its bins",
+                    found: (self.large_levels >> level & 1) as u64,
+                    expected: (self.large_bitmaps[level] != 0) as u64,
+                });
+            }
+        }
+        let start_bits: u64 = self.bounds.iter().map(|word| (word & START_BITS).count_ones() as u64).sum();
+        let end_bits: u64 = self.bounds.iter().map(|word| (word & !START_BITS).count_ones() as u64).sum();
         if seen != free_blocks_in_walk || seen != self.listed_blocks || bytes != self.listed_bytes {
             return Err(Error::VerifyFailed {
                 offset: 0,
                 what: "free-list block count",
                 found: seen,
                 expected: free_blocks_in_walk,
+            });
+        }
+        if (start_bits != seen || end_bits != seen) && !self.unmerged {
+            return Err(Error::VerifyFailed {
+                offset: 0,
+                what: "free-block bitmap bits",
+                found: start_bits.max(end_bits),
+                expected: seen,
             });
         }
         Ok(())
@@ -485,10 +902,7 @@ impl BlockAllocator {
     /// An allocator over `memory`, which must be 16-aligned, a multiple of 16 long, and between
     /// [`crate::MIN_REGION_LEN`] and [`crate::MAX_REGION_LEN`] bytes.
     pub fn new(memory: &'static mut [u8]) -> Result<BlockAllocator> {
-        Ok(BlockAllocator {
-            region: Region::from_static(memory)?,
-            list: FreeList::new(),
-        })
+        Ok(BlockAllocator { region: Region::from_static(memory)?, list: FreeList::new() })
     }
 
     /// An allocator over the `len` bytes at `base` (same requirements as [`BlockAllocator::new`]).
@@ -500,10 +914,7 @@ impl BlockAllocator {
     pub unsafe fn from_raw_parts(base: *mut u8, len: usize) -> Result<BlockAllocator> {
         // SAFETY: the caller's contract is the region's.
         let region = unsafe { Region::from_raw_parts(base, len) }?;
-        Ok(BlockAllocator {
-            region,
-            list: FreeList::new(),
-        })
+        Ok(BlockAllocator { region, list: FreeList::new() })
     }
 
     /// The block size (a multiple of 16, at least 16) that a request of `size` bytes takes.
@@ -518,10 +929,7 @@ impl BlockAllocator {
     #[inline]
     pub fn alloc(&mut self, size: u32) -> Result<Option<u32>> {
         let Some(block) = FreeList::block_size(size) else {
-            return Err(Error::AllocationTooLarge {
-                requested: size as usize,
-                max: MAX_BLOCK as usize,
-            });
+            return Err(Error::AllocationTooLarge { requested: size as usize, max: MAX_BLOCK as usize });
         };
         let index = match self.list.alloc(&mut self.region, block)? {
             Some(index) => index,
@@ -535,8 +943,7 @@ impl BlockAllocator {
         };
         let mut header = [0u8; 16];
         header[0] = BLOCK_KIND;
-        header[SIZE_OFFSET as usize..SIZE_OFFSET as usize + 4]
-            .copy_from_slice(&block.to_ne_bytes());
+        header[SIZE_OFFSET as usize..SIZE_OFFSET as usize + 4].copy_from_slice(&block.to_ne_bytes());
         self.region.write(index, header)?;
         Ok(Some(index))
     }
@@ -547,10 +954,7 @@ impl BlockAllocator {
     #[inline]
     pub fn free(&mut self, index: u32, size: u32) -> Result<()> {
         let block = FreeList::block_size(size).ok_or(Error::InvalidReference(index))?;
-        if index < GRANULE
-            || index % GRANULE != 0
-            || index as u64 + block as u64 > self.list.top() as u64
-        {
+        if index < GRANULE || index % GRANULE != 0 || index as u64 + block as u64 > self.list.top() as u64 {
             return Err(Error::InvalidReference(index));
         }
         let header: [u8; 12] = self.region.read(index)?;
@@ -582,6 +986,11 @@ impl BlockAllocator {
         self.list.top()
     }
 
+    /// How many times the free blocks were coalesced, on request or on the allocator's own.
+    pub fn coalesces(&self) -> u64 {
+        self.list.coalesces()
+    }
+
     /// The largest block that could be allocated right now without coalescing.
     pub fn largest_free_block(&self) -> Result<u32> {
         self.list.largest_free_block(&self.region)
@@ -611,8 +1020,7 @@ impl BlockAllocator {
     /// The bytes of the allocated block at `index` (its header included), bounds-checked.
     pub fn block_mut(&mut self, index: u32) -> Result<&mut [u8]> {
         let size = self.block_len(index)?;
-        self.region
-            .slice_mut(index, size, "block out of region bounds")
+        self.region.slice_mut(index, size, "block out of region bounds")
     }
 
     fn block_len(&self, index: u32) -> Result<u32> {
@@ -623,9 +1031,7 @@ impl BlockAllocator {
         if header[0] == FREE_KIND {
             return Err(Error::InvalidReference(index));
         }
-        Ok(u32::from_ne_bytes([
-            header[8], header[9], header[10], header[11],
-        ]))
+        Ok(u32::from_ne_bytes([header[8], header[9], header[10], header[11]]))
     }
 
     /// Walks every block and checks every free list (for tests and debugging).
@@ -674,23 +1080,53 @@ mod tests {
     }
 
     #[test]
-    fn large_bins_round_up_so_heads_always_fit() {
-        for size in (SMALL_MAX + 16..1 << 20).step_by(16 * 37) {
-            let bin = large_bin_fitting(size).unwrap();
-            assert!(large_bin_min(bin) >= size as u64, "size {size} bin {bin}");
-            assert!(large_bin_min(large_bin(size)) <= size as u64);
-            assert!(large_bin_min(large_bin(size) + 1) > size as u64);
+    fn large_bins_partition_the_sizes() {
+        let sizes = (SMALL_MAX + 16..1 << 20).step_by(16 * 37).chain([SMALL_MAX + 16, 1 << 20, MAX_BLOCK]);
+        for size in sizes {
+            let bin = large_bin(size);
+            assert!(bin < LARGE_BINS, "size {size} bin {bin}");
+            assert!(large_bin_min(bin) <= size as u64 && size as u64 <= large_bin_max(bin), "size {size} bin {bin}");
+            // Every block of the next bin fits a request of `size`.
+            assert!(bin + 1 == LARGE_BINS || large_bin_min(bin + 1) > size as u64);
         }
+        assert_eq!(large_bin(SMALL_MAX + 16), 0);
+        assert_eq!(large_bin(MAX_BLOCK), LARGE_BINS - 1);
+        for bin in 0..LARGE_BINS - 1 {
+            assert_eq!(large_bin_max(bin) + 1, large_bin_min(bin + 1));
+        }
+    }
+
+    /// Allocates blocks of `sizes` in a row and marks them used.
+    fn alloc_all(list: &mut FreeList, r: &mut Region, sizes: &[u32]) -> Vec<u32> {
+        sizes
+            .iter()
+            .map(|&size| {
+                let index = list.alloc(r, size).unwrap().unwrap();
+                mark_used(r, index, size);
+                index
+            })
+            .collect()
+    }
+
+    /// The free blocks of the walk, as (index, size).
+    fn free_blocks_of(list: &FreeList, r: &Region) -> Vec<(u32, u32)> {
+        let mut free = Vec::new();
+        list.walk(r, |b| {
+            if b.free {
+                free.push((b.index, b.size));
+            }
+            Ok(())
+        })
+        .unwrap();
+        free
     }
 
     #[test]
     fn exact_class_reuse_is_lifo() {
         let mut r = region(4096);
         let mut list = FreeList::new();
-        let a = list.alloc(&mut r, 48).unwrap().unwrap();
-        let b = list.alloc(&mut r, 48).unwrap().unwrap();
-        mark_used(&mut r, a, 48);
-        mark_used(&mut r, b, 48);
+        // The guards keep the two blocks from merging with anything.
+        let [a, _, b, _] = alloc_all(&mut list, &mut r, &[48, 16, 48, 16])[..] else { unreachable!() };
         list.free(&mut r, a, 48).unwrap();
         list.free(&mut r, b, 48).unwrap();
         check(&list, &r);
@@ -747,14 +1183,178 @@ mod tests {
     fn corrupted_link_is_an_error_not_a_wild_access() {
         let mut r = region(1024);
         let mut list = FreeList::new();
-        let a = list.alloc(&mut r, 32).unwrap().unwrap();
-        let b = list.alloc(&mut r, 32).unwrap().unwrap();
-        mark_used(&mut r, b, 32);
+        let [a, _, b, _] = alloc_all(&mut list, &mut r, &[32, 16, 32, 16])[..] else { unreachable!() };
         list.free(&mut r, a, 32).unwrap();
         list.free(&mut r, b, 32).unwrap();
         r.write_u32(b + NEXT_OFFSET, 0xffff_fff0).unwrap();
         assert_eq!(list.alloc(&mut r, 32).unwrap(), Some(b));
         assert!(list.alloc(&mut r, 32).unwrap_err().is_corruption());
+    }
+
+    #[test]
+    fn frees_merge_with_both_neighbours_at_once() {
+        let mut r = region(1 << 14);
+        let mut list = FreeList::new();
+        let blocks = alloc_all(&mut list, &mut r, &[64, 2048, 48, 16]);
+        list.free(&mut r, blocks[0], 64).unwrap();
+        list.free(&mut r, blocks[2], 48).unwrap();
+        assert_eq!(free_blocks_of(&list, &r), [(blocks[0], 64), (blocks[2], 48)]);
+        check(&list, &r);
+        // The middle block joins both: one free block, one list entry.
+        list.free(&mut r, blocks[1], 2048).unwrap();
+        assert_eq!(free_blocks_of(&list, &r), [(blocks[0], 64 + 2048 + 48)]);
+        assert_eq!(list.listed_blocks, 1);
+        check(&list, &r);
+        // The headers left inside the merged block are plain (links zero), as zeal expects.
+        for inner in [blocks[1], blocks[2]] {
+            let granule: [u8; 16] = r.read(inner).unwrap();
+            assert_eq!(granule[0..4], [0; 4]);
+            assert_eq!(granule[12..16], [0; 4]);
+        }
+        // A large request takes it whole.
+        assert_eq!(list.alloc(&mut r, 64 + 2048 + 48).unwrap(), Some(blocks[0]));
+    }
+
+    #[test]
+    fn a_free_block_that_reaches_top_goes_back_to_the_wilderness() {
+        let mut r = region(1 << 12);
+        let mut list = FreeList::new();
+        let blocks = alloc_all(&mut list, &mut r, &[32, 64, 96]);
+        list.free(&mut r, blocks[1], 64).unwrap();
+        assert_eq!(list.top(), blocks[2] + 96);
+        list.free(&mut r, blocks[2], 96).unwrap();
+        // The freed block merged with its free neighbour and both went back.
+        assert_eq!(list.top(), blocks[1]);
+        assert_eq!(list.free_blocks(&r), 1);
+        check(&list, &r);
+        list.free(&mut r, blocks[0], 32).unwrap();
+        assert_eq!((list.top(), list.free_bytes(&r)), (16, 4096 - 16));
+    }
+
+    #[test]
+    fn a_large_free_block_is_found_through_its_footer() {
+        let mut r = region(1 << 15);
+        let mut list = FreeList::new();
+        let blocks = alloc_all(&mut list, &mut r, &[4096, 32, 16]);
+        list.free(&mut r, blocks[0], 4096).unwrap();
+        let footer: [u8; 16] = r.read(blocks[0] + 4096 - 16).unwrap();
+        assert_eq!(footer, free_header(4096, 0, 0));
+        list.free(&mut r, blocks[1], 32).unwrap();
+        assert_eq!(free_blocks_of(&list, &r), [(blocks[0], 4096 + 32)]);
+        check(&list, &r);
+    }
+
+    #[test]
+    fn object_bytes_that_look_like_a_free_block_are_never_merged() {
+        let mut r = region(1 << 14);
+        let mut list = FreeList::new();
+        let blocks = alloc_all(&mut list, &mut r, &[256, 2048, 32, 16]);
+        let (free, object, freed) = (blocks[0], blocks[1], blocks[2]);
+        list.free(&mut r, free, 256).unwrap();
+        // The object's body imitates a free block that would end where `freed` starts: a free
+        // header at `fake` and a footer of the right size in its last granule; a second fake
+        // footer points back at the real free block.
+        let fake = object + 1024;
+        r.write(fake, free_header(freed - fake, 0, 0)).unwrap();
+        r.write_u32(freed - 8, freed - fake).unwrap();
+        list.free(&mut r, freed, 32).unwrap();
+        assert_eq!(free_blocks_of(&list, &r), [(free, 256), (freed, 32)]);
+        check(&list, &r);
+        // Again with the object's last word pointing at the real free block before it.
+        assert_eq!(list.alloc(&mut r, 32).unwrap(), Some(freed));
+        mark_used(&mut r, freed, 32);
+        r.write_u32(freed - 8, freed - free).unwrap();
+        r.write_u32(free + SIZE_OFFSET, freed - free).unwrap();
+        list.free(&mut r, freed, 32).unwrap();
+        r.write_u32(free + SIZE_OFFSET, 256).unwrap();
+        assert_eq!(free_blocks_of(&list, &r), [(free, 256), (freed, 32)]);
+        check(&list, &r);
+    }
+
+    #[test]
+    fn a_header_that_disagrees_with_the_bitmap_is_corruption() {
+        let mut r = region(1 << 12);
+        let mut list = FreeList::new();
+        let blocks = alloc_all(&mut list, &mut r, &[64, 32, 16]);
+        list.free(&mut r, blocks[0], 64).unwrap();
+        r.write_u32(blocks[0] + SIZE_OFFSET, 48).unwrap();
+        assert!(list.free(&mut r, blocks[1], 32).unwrap_err().is_corruption());
+        let mut list = FreeList::new();
+        let mut r = region(1 << 12);
+        let blocks = alloc_all(&mut list, &mut r, &[64, 32, 16]);
+        list.free(&mut r, blocks[1], 32).unwrap();
+        r.write_u8(blocks[1], 0x16).unwrap();
+        assert!(list.free(&mut r, blocks[0], 64).unwrap_err().is_corruption());
+    }
+
+    #[test]
+    fn small_requests_carve_the_designated_victim() {
+        let mut r = region(1 << 14);
+        let mut list = FreeList::new();
+        let blocks = alloc_all(&mut list, &mut r, &[1024, 16]);
+        list.free(&mut r, blocks[0], 1024).unwrap();
+        // No 48-byte block: the 1024-byte one is split and the rest is carved in order.
+        let a = list.alloc(&mut r, 48).unwrap().unwrap();
+        let b = list.alloc(&mut r, 32).unwrap().unwrap();
+        assert_eq!((a, b), (blocks[0], blocks[0] + 48));
+        mark_used(&mut r, a, 48);
+        mark_used(&mut r, b, 32);
+        assert_eq!(list.free_blocks(&r), 2);
+        assert_eq!(list.largest_free_block(&r).unwrap(), (1 << 14) - list.top());
+        check(&list, &r);
+        // Freeing next to it grows it, on either side.
+        list.free(&mut r, b, 32).unwrap();
+        list.free(&mut r, a, 48).unwrap();
+        assert_eq!(free_blocks_of(&list, &r), [(blocks[0], 1024)]);
+        check(&list, &r);
+        assert_eq!(list.alloc(&mut r, 1024).unwrap(), Some(blocks[0]));
+    }
+
+    /// A deterministic random mix of allocations and frees, checked all along, then drained.
+    #[test]
+    fn random_churn_keeps_every_invariant_and_drains_to_one_block() {
+        let len = 1 << 20;
+        let mut r = region(len);
+        let mut list = FreeList::new();
+        let mut live: Vec<(u32, u32)> = Vec::new();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for step in 0..20_000 {
+            let roll = next();
+            if live.len() < 300 && roll % 3 != 0 || live.is_empty() {
+                let size = match roll >> 8 & 15 {
+                    0..=9 => 16 * (1 + (roll >> 16) % 4),
+                    10..=14 => 16 * (5 + (roll >> 16) % 28),
+                    _ => 16 * (33 + (roll >> 16) % 400),
+                } as u32;
+                if let Some(index) = list.alloc(&mut r, size).unwrap() {
+                    mark_used(&mut r, index, size);
+                    live.push((index, size));
+                }
+            } else {
+                let (index, size) = live.swap_remove((roll >> 20) as usize % live.len());
+                list.free(&mut r, index, size).unwrap();
+            }
+            if step % 500 == 0 {
+                check(&list, &r);
+                // Immediate merging: no two free blocks are neighbours, none touches `top`.
+                let free = free_blocks_of(&list, &r);
+                assert!(free.windows(2).all(|w| w[0].0 + w[0].1 != w[1].0));
+                assert!(free.last().is_none_or(|&(index, size)| index + size != list.top()));
+            }
+        }
+        for (index, size) in live.drain(..) {
+            list.free(&mut r, index, size).unwrap();
+        }
+        check(&list, &r);
+        assert_eq!((list.top(), list.free_blocks(&r)), (GRANULE, 1));
+        list.coalesce(&mut r).unwrap();
+        assert_eq!(list.free_bytes(&r), len as u64 - 16);
     }
 
     fn block_allocator(len: usize) -> BlockAllocator {
@@ -774,39 +1374,17 @@ mod tests {
         assert_eq!(heap.block(a).unwrap()[8..12], 32u32.to_ne_bytes());
         heap.block_mut(b).unwrap()[12..16].copy_from_slice(&[1, 2, 3, 4]);
         heap.check().unwrap();
-        assert_eq!(
-            heap.free(a, 48),
-            Err(Error::InvalidReference(a)),
-            "wrong size"
-        );
-        assert_eq!(
-            heap.free(a + 16, 16),
-            Err(Error::InvalidReference(a + 16)),
-            "not a block start"
-        );
-        assert_eq!(
-            heap.free(4096, 16),
-            Err(Error::InvalidReference(4096)),
-            "out of bounds"
-        );
+        assert_eq!(heap.free(a, 48), Err(Error::InvalidReference(a)), "wrong size");
+        assert_eq!(heap.free(a + 16, 16), Err(Error::InvalidReference(a + 16)), "not a block start");
+        assert_eq!(heap.free(4096, 16), Err(Error::InvalidReference(4096)), "out of bounds");
         heap.free(a, 20).unwrap();
-        assert_eq!(
-            heap.free(a, 20),
-            Err(Error::InvalidReference(a)),
-            "double free"
-        );
+        assert_eq!(heap.free(a, 20), Err(Error::InvalidReference(a)), "double free");
         assert_eq!(heap.block(a), Err(Error::InvalidReference(a)));
         heap.free(b, 1).unwrap();
         heap.check().unwrap();
         heap.coalesce().unwrap();
-        assert_eq!(
-            (heap.top(), heap.free_blocks(), heap.free_bytes()),
-            (16, 1, 4096 - 16)
-        );
-        assert!(matches!(
-            heap.alloc(u32::MAX),
-            Err(Error::AllocationTooLarge { .. })
-        ));
+        assert_eq!((heap.top(), heap.free_blocks(), heap.free_bytes()), (16, 1, 4096 - 16));
+        assert!(matches!(heap.alloc(u32::MAX), Err(Error::AllocationTooLarge { .. })));
     }
 
     #[test]
@@ -829,12 +1407,8 @@ mod tests {
     fn block_allocator_rejects_bad_regions() {
         let words: &'static mut [u128] = Box::leak(vec![0u128; 8].into_boxed_slice());
         // SAFETY: as in `block_allocator`; the misaligned pointer stays inside the buffer.
-        let misaligned =
-            unsafe { BlockAllocator::from_raw_parts(words.as_mut_ptr().cast::<u8>().add(8), 64) };
-        assert!(matches!(
-            misaligned.err(),
-            Some(Error::RegionMisaligned { .. })
-        ));
+        let misaligned = unsafe { BlockAllocator::from_raw_parts(words.as_mut_ptr().cast::<u8>().add(8), 64) };
+        assert!(matches!(misaligned.err(), Some(Error::RegionMisaligned { .. })));
         let bytes: &'static mut [u8] = Box::leak(vec![0u8; 32].into_boxed_slice());
         assert!(BlockAllocator::new(bytes).is_err());
     }

@@ -40,6 +40,7 @@ pub struct Config {
     cap: Duration,
     region_len: usize,
     traces: Vec<TraceSpec>,
+    only: Vec<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -51,45 +52,19 @@ struct TraceSpec {
 }
 
 impl Config {
-    pub fn new(quick: bool, runs: usize, cap: Duration) -> Config {
+    pub fn new(quick: bool, runs: usize, cap: Duration, only: Vec<String>) -> Config {
         let traces = if quick {
             vec![
-                TraceSpec {
-                    name: "5k live (quick)",
-                    live: 5_000,
-                    ops: 50_000,
-                    seed: 0x5eed_0001,
-                },
-                TraceSpec {
-                    name: "500 live (quick)",
-                    live: 500,
-                    ops: 50_000,
-                    seed: 0x5eed_0002,
-                },
+                TraceSpec { name: "5k live (quick)", live: 5_000, ops: 50_000, seed: 0x5eed_0001 },
+                TraceSpec { name: "500 live (quick)", live: 500, ops: 50_000, seed: 0x5eed_0002 },
             ]
         } else {
             vec![
-                TraceSpec {
-                    name: "100k live",
-                    live: 100_000,
-                    ops: 2_000_000,
-                    seed: 0x5eed_0001,
-                },
-                TraceSpec {
-                    name: "10k live",
-                    live: 10_000,
-                    ops: 2_000_000,
-                    seed: 0x5eed_0002,
-                },
+                TraceSpec { name: "100k live", live: 100_000, ops: 2_000_000, seed: 0x5eed_0001 },
+                TraceSpec { name: "10k live", live: 10_000, ops: 2_000_000, seed: 0x5eed_0002 },
             ]
         };
-        Config {
-            quick,
-            runs,
-            cap,
-            region_len: if quick { 16 << 20 } else { 64 << 20 },
-            traces,
-        }
+        Config { quick, runs, cap, region_len: if quick { 16 << 20 } else { 64 << 20 }, traces, only }
     }
 }
 
@@ -154,7 +129,7 @@ impl Trace {
         let mut rng = Rng::new(spec.seed);
         let mut ops = Vec::with_capacity(spec.ops);
         let mut live: Vec<u32> = Vec::with_capacity(spec.live + 1);
-        let mut free = |rng: &mut Rng, ops: &mut Vec<u32>, live: &mut Vec<u32>| {
+        let free = |rng: &mut Rng, ops: &mut Vec<u32>, live: &mut Vec<u32>| {
             let victim = rng.below(live.len() as u64) as usize;
             live.swap_remove(victim);
             ops.push(FREE | victim as u32);
@@ -177,11 +152,7 @@ impl Trace {
             free(&mut rng, &mut ops, &mut live);
         }
         let max_live = spec.live + 1;
-        Trace {
-            spec,
-            ops,
-            max_live,
-        }
+        Trace { spec, ops, max_live }
     }
 
     /// The peak of the live requested bytes over the first `done` operations.
@@ -213,8 +184,7 @@ impl Region {
     fn new(len: usize) -> Region {
         let layout = Layout::from_size_align(len, len).unwrap();
         // SAFETY: the layout has a non-zero size.
-        let base =
-            NonNull::new(unsafe { std::alloc::alloc(layout) }).expect("cannot allocate a region");
+        let base = NonNull::new(unsafe { std::alloc::alloc(layout) }).expect("cannot allocate a region");
         // SAFETY: `base` is valid for writes of `len` bytes (just allocated with that size).
         unsafe { base.as_ptr().write_bytes(0, len) };
         Region { base, len }
@@ -225,12 +195,7 @@ impl Drop for Region {
     fn drop(&mut self) {
         // SAFETY: allocated in `Region::new` with this very layout, and no allocator over it is
         // alive any more (each lives only for one run).
-        unsafe {
-            std::alloc::dealloc(
-                self.base.as_ptr(),
-                Layout::from_size_align(self.len, self.len).unwrap(),
-            )
-        };
+        unsafe { std::alloc::dealloc(self.base.as_ptr(), Layout::from_size_align(self.len, self.len).unwrap()) };
     }
 }
 
@@ -250,6 +215,10 @@ trait Subject: Sized {
     unsafe fn free(&mut self, ptr: NonNull<u8>, size: u32);
     /// Checks, after the trace freed every object, that the allocator holds no memory.
     fn check_drained(&mut self) -> Result<(), String>;
+    /// How many times the allocator coalesced its free blocks in a batch, if it does that.
+    fn coalesces(&self) -> Option<u64> {
+        None
+    }
 }
 
 #[inline(always)]
@@ -267,9 +236,7 @@ fn check_half_region<S: Subject>(subject: &mut S, len: usize) -> Result<(), Stri
             unsafe { subject.free(ptr, half) };
             Ok(())
         }
-        None => Err(format!(
-            "cannot allocate half of the region ({half} bytes) after the drain"
-        )),
+        None => Err(format!("cannot allocate half of the region ({half} bytes) after the drain")),
     }
 }
 
@@ -283,9 +250,7 @@ impl Subject for DrcHeap {
 
     unsafe fn new(base: NonNull<u8>, len: usize) -> Self {
         // SAFETY: the caller's contract is the allocator's.
-        let heap =
-            unsafe { drc_heap::free_list::BlockAllocator::from_raw_parts(base.as_ptr(), len) }
-                .unwrap();
+        let heap = unsafe { drc_heap::free_list::BlockAllocator::from_raw_parts(base.as_ptr(), len) }.unwrap();
         DrcHeap { heap, base }
     }
 
@@ -303,32 +268,25 @@ impl Subject for DrcHeap {
         self.heap.free(index, size).expect("drc-heap free failed");
     }
 
+    fn coalesces(&self) -> Option<u64> {
+        Some(self.heap.coalesces())
+    }
+
     fn check_drained(&mut self) -> Result<(), String> {
-        self.heap
-            .check()
-            .map_err(|e| format!("free-list check failed after the drain: {e}"))?;
-        self.heap
-            .coalesce()
-            .map_err(|e| format!("coalescing failed: {e}"))?;
-        self.heap
-            .check()
-            .map_err(|e| format!("free-list check failed after coalescing: {e}"))?;
-        let (top, blocks, free) = (
-            self.heap.top(),
-            self.heap.free_blocks(),
-            self.heap.free_bytes(),
-        );
+        self.heap.check().map_err(|e| format!("free-list check failed after the drain: {e}"))?;
+        self.heap.coalesce().map_err(|e| format!("coalescing failed: {e}"))?;
+        self.heap.check().map_err(|e| format!("free-list check failed after coalescing: {e}"))?;
+        let (top, blocks, free) = (self.heap.top(), self.heap.free_blocks(), self.heap.free_bytes());
         if top != 16 || blocks != 1 || free != self.heap.len() as u64 - 16 {
-            return Err(format!("not one free block after the drain: top {top}, {blocks} free blocks, {free} free bytes"));
+            return Err(format!(
+                "not one free block after the drain: top {top}, {blocks} free blocks, {free} free bytes"
+            ));
         }
         Ok(())
     }
 }
 
-struct Talc(
-    talc::base::Talc<talc::source::Manual, talc::DefaultBinning>,
-    usize,
-);
+struct Talc(talc::base::Talc<talc::source::Manual, talc::DefaultBinning>, usize);
 
 impl Subject for Talc {
     const NAME: &'static str = "talc 5.1";
@@ -412,10 +370,7 @@ impl Subject for Buddy {
 
     fn check_drained(&mut self) -> Result<(), String> {
         if self.0.stats_alloc_user() != 0 {
-            return Err(format!(
-                "{} bytes still allocated after the drain",
-                self.0.stats_alloc_user()
-            ));
+            return Err(format!("{} bytes still allocated after the drain", self.0.stats_alloc_user()));
         }
         check_half_region(self, self.1)
     }
@@ -428,10 +383,7 @@ impl Subject for LinkedList {
 
     unsafe fn new(base: NonNull<u8>, len: usize) -> Self {
         // SAFETY: the region is valid and unused by anything else (the caller's contract).
-        LinkedList(
-            unsafe { linked_list_allocator::Heap::new(base.as_ptr(), len) },
-            len,
-        )
+        LinkedList(unsafe { linked_list_allocator::Heap::new(base.as_ptr(), len) }, len)
     }
 
     #[inline(always)]
@@ -447,10 +399,7 @@ impl Subject for LinkedList {
 
     fn check_drained(&mut self) -> Result<(), String> {
         if self.0.used() != 0 {
-            return Err(format!(
-                "{} bytes still allocated after the drain",
-                self.0.used()
-            ));
+            return Err(format!("{} bytes still allocated after the drain", self.0.used()));
         }
         check_half_region(self, self.1)
     }
@@ -500,6 +449,8 @@ struct RunResult {
     /// An allocation returned nothing at operation `done`.
     failed: bool,
     high_water: usize,
+    /// Batch coalescings during the replay (drc-heap only).
+    coalesces: Option<u64>,
 }
 
 /// Replays `trace` against a fresh `S` over `region`.
@@ -548,38 +499,30 @@ fn replay<S: Subject>(
         done,
         failed,
         high_water,
+        coalesces: subject.coalesces(),
     };
     let problem = if failed {
-        Some(format!(
-            "{} on {}: allocation failed at operation {done}",
-            S::NAME,
-            trace.spec.name
-        ))
+        Some(format!("{} on {}: allocation failed at operation {done}", S::NAME, trace.spec.name))
     } else if done == ops.len() {
-        subject
-            .check_drained()
-            .err()
-            .map(|e| format!("{} on {}: {e}", S::NAME, trace.spec.name))
+        subject.check_drained().err().map(|e| format!("{} on {}: {e}", S::NAME, trace.spec.name))
     } else {
         None
     };
     (result, problem)
 }
 
+/// A replay of one trace by one allocator: its result and the problem it found, if any.
+type ReplayFn = fn(&Region, &Trace, Duration, &mut Vec<(NonNull<u8>, u32)>) -> (RunResult, Option<String>);
+
 /// Type-erased entry point for one allocator.
 struct Entry {
     name: &'static str,
     has_footprint: bool,
-    replay:
-        fn(&Region, &Trace, Duration, &mut Vec<(NonNull<u8>, u32)>) -> (RunResult, Option<String>),
+    replay: ReplayFn,
 }
 
 fn entry<S: Subject>() -> Entry {
-    Entry {
-        name: S::NAME,
-        has_footprint: S::HAS_FOOTPRINT,
-        replay: replay::<S>,
-    }
+    Entry { name: S::NAME, has_footprint: S::HAS_FOOTPRINT, replay: replay::<S> }
 }
 
 /// The results of one allocator on one trace.
@@ -605,23 +548,21 @@ pub struct Report {
 }
 
 pub fn run(config: &Config) -> Report {
-    let entries = [
+    let entries: Vec<Entry> = [
         entry::<DrcHeap>(),
         entry::<Talc>(),
         entry::<Rlsf>(),
         entry::<Buddy>(),
         entry::<LinkedList>(),
         entry::<Bump>(),
-    ];
-    let regions: Vec<Region> = entries
-        .iter()
-        .map(|_| Region::new(config.region_len))
-        .collect();
-    let traces: Vec<Trace> = config
-        .traces
-        .iter()
-        .map(|&spec| Trace::generate(spec))
-        .collect();
+    ]
+    .into_iter()
+    .filter(|e| {
+        e.name == DrcHeap::NAME || config.only.is_empty() || config.only.iter().any(|o| e.name.contains(o.as_str()))
+    })
+    .collect();
+    let regions: Vec<Region> = entries.iter().map(|_| Region::new(config.region_len)).collect();
+    let traces: Vec<Trace> = config.traces.iter().map(|&spec| Trace::generate(spec)).collect();
     let mut live = Vec::new();
     let mut results: Vec<Vec<Vec<RunResult>>> = vec![vec![Vec::new(); entries.len()]; traces.len()];
     let mut problems = Vec::new();
@@ -631,13 +572,9 @@ pub fn run(config: &Config) -> Report {
         for (t, trace) in traces.iter().enumerate() {
             for k in 0..entries.len() {
                 let e = (k + run) % entries.len();
-                let (result, problem) =
-                    (entries[e].replay)(&regions[e], trace, config.cap, &mut live);
+                let (result, problem) = (entries[e].replay)(&regions[e], trace, config.cap, &mut live);
                 if result.done < trace.ops.len() && !result.failed && config.quick {
-                    problems.push(format!(
-                        "{} on {}: hit the time cap",
-                        entries[e].name, trace.spec.name
-                    ));
+                    problems.push(format!("{} on {}: hit the time cap", entries[e].name, trace.spec.name));
                 }
                 problems.extend(problem);
                 results[t][e].push(result);
@@ -652,8 +589,7 @@ pub fn run(config: &Config) -> Report {
             times.sort_by(f64::total_cmp);
             let best = *runs.iter().max_by_key(|r| r.done).unwrap();
             let peak_live = trace.peak_live_bytes(best.done);
-            let footprint = (entry.has_footprint && peak_live > 0)
-                .then(|| best.high_water as f64 / peak_live as f64);
+            let footprint = (entry.has_footprint && peak_live > 0).then(|| best.high_water as f64 / peak_live as f64);
             rows.push(Row {
                 trace: trace.spec,
                 allocator: entry.name,
@@ -698,32 +634,21 @@ fn cpu_model() -> String {
 }
 
 fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
 }
 
 impl Report {
     /// The row of drc-heap on the same trace as `row`.
     fn drc(&self, row: &Row) -> &Row {
-        self.rows
-            .iter()
-            .find(|r| r.trace.name == row.trace.name && r.allocator == DrcHeap::NAME)
-            .unwrap()
+        self.rows.iter().find(|r| r.trace.name == row.trace.name && r.allocator == DrcHeap::NAME).unwrap()
     }
 
     fn done_text(row: &Row) -> String {
         let total = row.trace.ops;
         if row.best.failed {
-            format!(
-                "failed at {:.1}%",
-                100.0 * row.best.done as f64 / total as f64
-            )
+            format!("failed at {:.1}%", 100.0 * row.best.done as f64 / total as f64)
         } else if row.best.done < total {
-            format!(
-                "{:.2}% (capped)",
-                100.0 * row.best.done as f64 / total as f64
-            )
+            format!("{:.2}% (capped)", 100.0 * row.best.done as f64 / total as f64)
         } else {
             "100%".to_string()
         }
@@ -765,6 +690,14 @@ impl Report {
              footprint/live: peak address high-water (max of block start + requested size - region base) / \
              peak live requested bytes. done: the share of the trace replayed before the time cap.\n",
         );
+        for row in self.rows.iter().filter(|r| r.best.coalesces.is_some()) {
+            out.push_str(&format!(
+                "{} on {}: {} batch coalescings per run.\n",
+                row.allocator,
+                row.trace.name,
+                row.best.coalesces.unwrap_or(0)
+            ));
+        }
         if let Some(targets) = self.targets() {
             out.push_str(&targets);
         }
@@ -777,17 +710,8 @@ impl Report {
             return None;
         }
         let name = self.rows.first()?.trace.name;
-        let find = |allocator: &str| {
-            self.rows
-                .iter()
-                .find(|r| r.trace.name == name && r.allocator == allocator)
-        };
-        let (drc, bump, talc, rlsf) = (
-            find(DrcHeap::NAME)?,
-            find(Bump::NAME)?,
-            find(Talc::NAME)?,
-            find(Rlsf::NAME)?,
-        );
+        let find = |allocator: &str| self.rows.iter().find(|r| r.trace.name == name && r.allocator == allocator);
+        let (drc, bump, talc, rlsf) = (find(DrcHeap::NAME)?, find(Bump::NAME)?, find(Talc::NAME)?, find(Rlsf::NAME)?);
         let check = |ok: bool| if ok { "met" } else { "MISSED" };
         let ratio = |a: &Row, b: &Row| (a.min / b.min, a.median / b.median);
         let (bmin, bmed) = ratio(drc, bump);
@@ -820,24 +744,15 @@ impl Report {
                     ("allocator", Json::Str(row.allocator.to_string())),
                     ("ns_per_op_min", Json::Num(row.min)),
                     ("ns_per_op_median", Json::Num(row.median)),
-                    (
-                        "ns_per_op_runs",
-                        Json::Arr(row.runs.iter().map(|r| Json::Num(r.ns_per_op)).collect()),
-                    ),
+                    ("ns_per_op_runs", Json::Arr(row.runs.iter().map(|r| Json::Num(r.ns_per_op)).collect())),
                     ("min_vs_drc_heap", Json::Num(row.min / drc.min)),
                     ("median_vs_drc_heap", Json::Num(row.median / drc.median)),
                     ("ops_done", Json::Int(row.best.done as u64)),
-                    (
-                        "fraction_done",
-                        Json::Num(row.best.done as f64 / row.trace.ops as f64),
-                    ),
+                    ("fraction_done", Json::Num(row.best.done as f64 / row.trace.ops as f64)),
                     ("failed", Json::Bool(row.best.failed)),
                     ("high_water_bytes", Json::Int(row.best.high_water as u64)),
                     ("peak_live_bytes", Json::Int(row.peak_live)),
-                    (
-                        "footprint_over_live",
-                        row.footprint.map_or(Json::Null, Json::Num),
-                    ),
+                    ("footprint_over_live", row.footprint.map_or(Json::Null, Json::Num)),
                 ])
             })
             .collect();

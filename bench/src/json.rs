@@ -31,19 +31,11 @@ impl Json {
             Json::Num(x) if x.is_finite() => {
                 let text = format!("{x:.4}");
                 let text = text.trim_end_matches('0').trim_end_matches('.');
-                out.push_str(if text.is_empty() || text == "-" {
-                    "0"
-                } else {
-                    text
-                });
+                out.push_str(if text.is_empty() || text == "-" { "0" } else { text });
             }
             Json::Num(_) => out.push_str("null"),
             Json::Str(s) => write_string(out, s),
-            Json::Arr(items)
-                if items
-                    .iter()
-                    .all(|i| matches!(i, Json::Int(_) | Json::Num(_))) =>
-            {
+            Json::Arr(items) if items.iter().all(|i| matches!(i, Json::Int(_) | Json::Num(_))) => {
                 out.push('[');
                 for (n, item) in items.iter().enumerate() {
                     if n > 0 {
