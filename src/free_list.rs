@@ -123,13 +123,13 @@ pub(crate) struct FreeList {
     /// The head of every list (0 = empty): small classes, then large bins.
     heads: [u32; LISTS],
     /// Bytes in listed free blocks (the wilderness excluded).
-    listed_bytes: u64,
+    listed_bytes: u32,
     /// Number of listed free blocks.
-    listed_blocks: u64,
+    listed_blocks: u32,
     /// Number of calls to [`FreeList::coalesce`].
     coalesces: u64,
     /// The designated victim: a free block in no list that small requests missing their exact
-    /// class are carved from, front first (`dv_size` 0: none).
+    /// class are carved from, front first (`dv_size` 0: none, and then `dv_start` is 0 too).
     dv_start: u32,
     dv_size: u32,
     /// Bits `2g` and `2g + 1`: a listed free block starts (ends) at offset `16 * g`. Grows
@@ -291,6 +291,12 @@ impl FreeList {
         self.bounds.get(word).is_some_and(|w| w >> bit & 1 != 0)
     }
 
+    /// Whether a free block (listed, or the designated victim) starts at `offset`.
+    #[inline]
+    fn is_free_start(&self, offset: u32) -> bool {
+        self.is_listed_start(offset) || (self.dv_size != 0 && offset == self.dv_start)
+    }
+
     #[inline]
     fn is_listed_end(&self, offset: u32) -> bool {
         let (word, bit) = Self::bound_bit(offset);
@@ -298,7 +304,7 @@ impl FreeList {
     }
 
     /// Records the listed free block `[index, end)` in the bitmap.
-    #[inline]
+    #[inline(always)]
     fn mark_listed(&mut self, index: u32, end: u32) {
         let ((start_word, start_bit), (end_word, end_bit)) = (Self::bound_bit(index), Self::bound_bit(end));
         if end_word < self.bounds.len() {
@@ -310,7 +316,7 @@ impl FreeList {
     }
 
     /// Forgets the listed free block `[index, end)` in the bitmap.
-    #[inline]
+    #[inline(always)]
     fn unmark_listed(&mut self, index: u32, end: u32) {
         let ((start_word, start_bit), (end_word, end_bit)) = (Self::bound_bit(index), Self::bound_bit(end));
         if end_word < self.bounds.len() {
@@ -344,17 +350,23 @@ impl FreeList {
         self.bounds[..used_words].fill(0);
     }
 
-    /// Grows the bitmap to cover the offsets `[0, end]`, at least doubling it. If the host
-    /// cannot give the memory, blocks above the covered part are simply not merged on free.
+    /// Grows the bitmap to cover the offsets `[0, end]` and an eighth more (so that growing
+    /// stays amortised O(1) without holding twice the memory it needs). If the host cannot give
+    /// the memory, blocks above the covered part are simply not merged on free.
     #[cold]
     fn cover(&mut self, end: u32) {
         let words = end as usize / GRANULE as usize / WORD_GRANULES + 1;
         if words > self.bounds.len() {
-            let want = words.max(self.bounds.len() * 2).max(64);
+            let want = (words + words / 8).max(64);
             if self.bounds.try_reserve_exact(want - self.bounds.len()).is_ok() {
                 self.bounds.resize(want, 0);
             }
         }
+    }
+
+    /// Bytes of host memory the bitmap holds.
+    pub(crate) fn side_table_bytes(&self) -> usize {
+        self.bounds.capacity() * core::mem::size_of::<u64>()
     }
 
     // ---------------------------------------------------------------------------------------
@@ -429,7 +441,7 @@ impl FreeList {
             self.mark_empty(list);
         }
         self.unmark_listed(index, index + block.size);
-        self.listed_bytes -= block.size as u64;
+        self.listed_bytes -= block.size;
         self.listed_blocks -= 1;
         Ok((index, block.size))
     }
@@ -443,30 +455,66 @@ impl FreeList {
                 self.mark_empty(list);
             }
         } else {
-            // Not the head, so `prev` is its predecessor, which must link back to it.
-            if self.read_listed(region, block.prev, list)?.next != index {
+            // Not the head, so `prev` is its predecessor and `next` its successor: both must be
+            // free blocks that link back to it before either is written.
+            if !Self::links_back(region, block.prev, NEXT_OFFSET, index)
+                || (block.next != 0 && !Self::links_back(region, block.next, PREV_OFFSET, index))
+            {
                 return Err(Error::corrupted(index, "free-list links disagree"));
             }
             region.write_u32(block.prev + NEXT_OFFSET, block.next)?;
             if block.next != 0 {
-                self.read_listed(region, block.next, list)?;
                 region.write_u32(block.next + PREV_OFFSET, block.prev)?;
             }
         }
         self.unmark_listed(index, index + block.size);
-        self.listed_bytes -= block.size as u64;
+        self.listed_bytes -= block.size;
         self.listed_blocks -= 1;
         Ok(())
+    }
+
+    /// Whether the block at `neighbour` is a free block whose link at `link` is `index`.
+    #[inline]
+    fn links_back(region: &Region, neighbour: u32, link: u32, index: u32) -> bool {
+        match region.read::<16>(neighbour) {
+            Ok(bytes) => {
+                let at = link as usize;
+                let linked = u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+                neighbour % GRANULE == 0 && bytes[0] == FREE_KIND && linked == index
+            }
+            Err(_) => false,
+        }
     }
 
     /// Lists the free block of `size` bytes at `index` (its neighbours are not free): writes
     /// its header and, if it is larger than [`FOOTER_MIN`], its footer.
     #[inline]
     fn push(&mut self, region: &mut Region, index: u32, size: u32) -> Result<()> {
+        self.push_at(region, index, size, Self::bound_bit(index), Self::bound_bit(index + size))
+    }
+
+    /// [`FreeList::push`] with the bitmap positions of the block's start and end.
+    #[inline(always)]
+    fn push_at(
+        &mut self,
+        region: &mut Region,
+        index: u32,
+        size: u32,
+        (start_word, start_bit): (usize, u32),
+        (end_word, end_bit): (usize, u32),
+    ) -> Result<()> {
         debug_assert!(size >= GRANULE && size % GRANULE == 0 && index % GRANULE == 0);
-        let list = list_of(size);
+        let list = if size <= SMALL_MAX {
+            let class = (size / GRANULE - 1) as usize;
+            self.small_bitmap |= 1 << class;
+            class
+        } else {
+            let bin = large_bin(size);
+            self.large_bitmaps[bin / LARGE_SUBS] |= 1 << (bin % LARGE_SUBS);
+            self.large_levels |= 1 << (bin / LARGE_SUBS);
+            SMALL_CLASSES + bin
+        };
         let head = core::mem::replace(&mut self.heads[list], index);
-        self.mark_non_empty(list);
         region.write(index, free_header(size, head, 0))?;
         if size > FOOTER_MIN {
             region.write(index + size - GRANULE, free_header(size, 0, 0))?;
@@ -474,8 +522,13 @@ impl FreeList {
         if head != 0 {
             region.write_u32(head + PREV_OFFSET, index)?;
         }
-        self.mark_listed(index, index + size);
-        self.listed_bytes += size as u64;
+        if end_word < self.bounds.len() {
+            self.bounds[start_word] |= 1 << start_bit;
+            self.bounds[end_word] |= 2 << end_bit;
+        } else {
+            self.unmerged = true;
+        }
+        self.listed_bytes += size;
         self.listed_blocks += 1;
         Ok(())
     }
@@ -486,16 +539,50 @@ impl FreeList {
     /// Allocates a block of exactly `size` bytes (a non-zero multiple of 16) and returns its
     /// offset, or `Ok(None)` when no free block or wilderness is large enough right now. The
     /// block's bytes are unspecified; the caller writes a header at once.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn alloc(&mut self, region: &mut Region, size: u32) -> Result<Option<u32>> {
         debug_assert!(size >= GRANULE && size % GRANULE == 0);
-        if size <= SMALL_MAX {
-            let class = (size / GRANULE - 1) as usize;
-            if self.small_bitmap & (1 << class) != 0 {
-                return self.pop(region, class).map(|(index, _)| Some(index));
-            }
+        let class = (size / GRANULE).wrapping_sub(1) as usize;
+        if class < SMALL_CLASSES && self.small_bitmap >> class & 1 != 0 {
+            return self.pop_small(region, class, size).map(Some);
         }
         self.alloc_slow(region, size)
+    }
+
+    /// Pops the head of the non-empty small class `class`, whose blocks have `size` bytes: the
+    /// hot path of allocation.
+    #[inline(always)]
+    fn pop_small(&mut self, region: &Region, class: usize, size: u32) -> Result<u32> {
+        let index = self.heads[class];
+        let bytes: [u8; 16] = region.read(index)?;
+        let word = |at: u32| {
+            let at = at as usize;
+            u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        let next = word(NEXT_OFFSET);
+        // One test for all: a 16-aligned offset in [16, top - size], a free block, this size.
+        let bad = (index < GRANULE)
+            | (index % GRANULE != 0)
+            | (index as u64 + size as u64 > self.top as u64)
+            | (bytes[0] != FREE_KIND)
+            | (word(SIZE_OFFSET) != size);
+        if bad {
+            return Err(Self::bad_head(index));
+        }
+        // The new head's prev link goes stale: a head is recognised as the head, never by it.
+        self.heads[class] = next;
+        if next == 0 {
+            self.small_bitmap &= !(1 << class);
+        }
+        self.unmark_listed(index, index + size);
+        self.listed_bytes -= size;
+        self.listed_blocks -= 1;
+        Ok(index)
+    }
+
+    #[cold]
+    fn bad_head(index: u32) -> Error {
+        Error::corrupted(index, "free-list head is not a free block of its class")
     }
 
     /// Everything but an exact small class. A small request is carved from the designated
@@ -611,14 +698,47 @@ impl FreeList {
     /// Returns the block of `size` bytes at `index` to the free list, merged at once with a
     /// free neighbour on either side; a block that then ends at `top` goes back to the
     /// wilderness. O(1). The caller guarantees that the block was allocated from this free
-    /// list and is no longer used.
-    #[inline]
+    /// list and is no longer used; an `index` out of bounds or at the start of a free block
+    /// (a double free) gives [`Error::Corrupted`].
+    #[inline(always)]
     pub(crate) fn free(&mut self, region: &mut Region, index: u32, size: u32) -> Result<()> {
         debug_assert!(size >= GRANULE && size % GRANULE == 0 && index % GRANULE == 0);
-        let end = index.checked_add(size).filter(|&end| end <= self.top);
-        let Some(end) = end.filter(|_| index >= GRANULE) else {
-            return Err(Error::corrupted(index, "freed block out of bounds"));
-        };
+        let end = index.wrapping_add(size);
+        let in_dv = index.wrapping_sub(self.dv_start) < self.dv_size;
+        if (index < GRANULE) | (index % GRANULE != 0) | (end <= index) | (end > self.top) | in_dv {
+            return Err(Self::bad_free(index));
+        }
+        let ((index_word, index_bit), (end_word, end_bit)) = (Self::bound_bit(index), Self::bound_bit(end));
+        let at_index = self.bounds.get(index_word).map_or(0, |&word| word >> index_bit);
+        let next_is_listed = self.bounds.get(end_word).is_some_and(|&word| word >> end_bit & 1 != 0);
+        if at_index & 1 != 0 {
+            return Err(Self::bad_free(index));
+        }
+        let previous_is_listed = at_index & 2 != 0;
+        // Without a designated victim both are 0, which no block starts or ends at.
+        let next_to_dv = (end == self.dv_start) | (index == self.dv_start + self.dv_size);
+        if !(previous_is_listed | next_is_listed | next_to_dv) && end != self.top {
+            return self.push_at(region, index, size, (index_word, index_bit), (end_word, end_bit));
+        }
+        self.free_merging(region, index, size, end, previous_is_listed, next_is_listed)
+    }
+
+    #[cold]
+    fn bad_free(index: u32) -> Error {
+        Error::corrupted(index, "freed block out of bounds or already free")
+    }
+
+    /// The part of [`FreeList::free`] that merges or gives back to the wilderness.
+    #[inline(never)]
+    fn free_merging(
+        &mut self,
+        region: &mut Region,
+        index: u32,
+        size: u32,
+        end: u32,
+        previous_is_listed: bool,
+        next_is_listed: bool,
+    ) -> Result<()> {
         let (mut start, mut stop) = (index, end);
         let dv_end = self.dv_start + self.dv_size;
         let mut joins_dv = false;
@@ -626,7 +746,7 @@ impl FreeList {
         // in host memory, says so).
         if self.dv_size != 0 && end == self.dv_start {
             (stop, joins_dv) = (dv_end, true);
-        } else if end < self.top && self.is_listed_start(end) {
+        } else if next_is_listed {
             let next = self.read_free(region, end)?;
             self.unlink(region, end, &next)?;
             // Its header is now inside a free block: leave it plain.
@@ -638,7 +758,7 @@ impl FreeList {
         // footer tells, as a larger block has one).
         if self.dv_size != 0 && index == dv_end {
             (start, joins_dv) = (self.dv_start, true);
-        } else if index > GRANULE && self.is_listed_end(index) {
+        } else if previous_is_listed {
             let previous_start = match self.listed_start_just_below(index) {
                 Some(start) => start,
                 None => {
@@ -757,19 +877,19 @@ impl FreeList {
         }
         self.mark_non_empty(list);
         self.mark_listed(index, index + size);
-        self.listed_bytes += size as u64;
+        self.listed_bytes += size;
         self.listed_blocks += 1;
         Ok(())
     }
 
     /// Bytes that can still be allocated: free blocks plus the wilderness.
     pub(crate) fn free_bytes(&self, region: &Region) -> u64 {
-        self.listed_bytes + self.dv_size as u64 + (region.len() - self.top) as u64
+        self.listed_bytes as u64 + self.dv_size as u64 + (region.len() - self.top) as u64
     }
 
     /// Number of free blocks, counting a non-empty wilderness as one.
     pub(crate) fn free_blocks(&self, region: &Region) -> u64 {
-        self.listed_blocks + u64::from(self.dv_size != 0) + u64::from(region.len() > self.top)
+        self.listed_blocks as u64 + u64::from(self.dv_size != 0) + u64::from(region.len() > self.top)
     }
 
     /// The largest single block that could be allocated right now.
@@ -788,7 +908,7 @@ impl FreeList {
                 largest = largest.max(block.size);
                 index = block.next;
                 steps += 1;
-                if steps > self.listed_blocks {
+                if steps > self.listed_blocks as u64 {
                     return Err(Error::corrupted(index, "free list has a cycle"));
                 }
             }
@@ -861,7 +981,7 @@ impl FreeList {
         }
         let start_bits: u64 = self.bounds.iter().map(|word| (word & START_BITS).count_ones() as u64).sum();
         let end_bits: u64 = self.bounds.iter().map(|word| (word & !START_BITS).count_ones() as u64).sum();
-        if seen != free_blocks_in_walk || seen != self.listed_blocks || bytes != self.listed_bytes {
+        if seen != free_blocks_in_walk || seen != self.listed_blocks as u64 || bytes != self.listed_bytes as u64 {
             return Err(Error::VerifyFailed {
                 offset: 0,
                 what: "free-list block count",
@@ -953,16 +1073,50 @@ impl BlockAllocator {
     /// size (a double free, for example).
     #[inline]
     pub fn free(&mut self, index: u32, size: u32) -> Result<()> {
-        let block = FreeList::block_size(size).ok_or(Error::InvalidReference(index))?;
-        if index < GRANULE || index % GRANULE != 0 || index as u64 + block as u64 > self.list.top() as u64 {
-            return Err(Error::InvalidReference(index));
-        }
+        let block = self.check_free(index, size)?;
         let header: [u8; 12] = self.region.read(index)?;
         let stored = u32::from_ne_bytes([header[8], header[9], header[10], header[11]]);
         if header[0] == FREE_KIND || stored != block {
             return Err(Error::InvalidReference(index));
         }
         self.list.free(&mut self.region, index, block)
+    }
+
+    /// Frees the block at `index` that was allocated for `size` bytes, trusting the size as an
+    /// allocator's `dealloc(ptr, layout)` does: it does not read the block (the GC heap has
+    /// just read the header of the object it frees, so that line is hot; here it would be the
+    /// one cache miss of a free). Only the free list's own bookkeeping is checked: an `index`
+    /// out of bounds or at the start of a free block gives [`Error::InvalidReference`]. Any
+    /// other misuse cannot cause undefined behaviour (every access is bounds-checked), but
+    /// leaves the blocks inconsistent, which [`BlockAllocator::check`] reports.
+    #[inline]
+    pub fn free_trusted(&mut self, index: u32, size: u32) -> Result<()> {
+        let block = FreeList::block_size(size).ok_or(Error::InvalidReference(index))?;
+        self.list.free(&mut self.region, index, block).map_err(|error| {
+            // The free list's own check of `index` is the caller's misuse here.
+            if error == FreeList::bad_free(index) {
+                Error::InvalidReference(index)
+            } else {
+                error
+            }
+        })
+    }
+
+    /// The block size of a free of `size` bytes at `index`, if the free list's bookkeeping
+    /// allows it.
+    #[inline(always)]
+    fn check_free(&self, index: u32, size: u32) -> Result<u32> {
+        match FreeList::block_size(size) {
+            Some(block)
+                if index >= GRANULE
+                    && index % GRANULE == 0
+                    && index as u64 + block as u64 <= self.list.top() as u64
+                    && !self.list.is_free_start(index) =>
+            {
+                Ok(block)
+            }
+            _ => Err(Error::InvalidReference(index)),
+        }
     }
 
     /// Merges adjacent free blocks and gives a free run at the top back to the wilderness.
@@ -986,7 +1140,14 @@ impl BlockAllocator {
         self.list.top()
     }
 
-    /// How many times the free blocks were coalesced, on request or on the allocator's own.
+    /// Bytes of host memory (outside the region) the allocator keeps for its boundary bitmap:
+    /// two bits per 16 bytes below the high-water offset, and an eighth more.
+    pub fn side_table_bytes(&self) -> usize {
+        self.list.side_table_bytes()
+    }
+
+    /// How many times [`BlockAllocator::coalesce`] ran (`alloc` also runs it before it gives
+    /// up). Frees merge at once, so it only walks the blocks when the bitmap could not grow.
     pub fn coalesces(&self) -> u64 {
         self.list.coalesces()
     }
@@ -1195,14 +1356,14 @@ mod tests {
     fn frees_merge_with_both_neighbours_at_once() {
         let mut r = region(1 << 14);
         let mut list = FreeList::new();
-        let blocks = alloc_all(&mut list, &mut r, &[64, 2048, 48, 16]);
-        list.free(&mut r, blocks[0], 64).unwrap();
-        list.free(&mut r, blocks[2], 48).unwrap();
-        assert_eq!(free_blocks_of(&list, &r), [(blocks[0], 64), (blocks[2], 48)]);
+        let blocks = alloc_all(&mut list, &mut r, &[128, 2048, 96, 16]);
+        list.free(&mut r, blocks[0], 128).unwrap();
+        list.free(&mut r, blocks[2], 96).unwrap();
+        assert_eq!(free_blocks_of(&list, &r), [(blocks[0], 128), (blocks[2], 96)]);
         check(&list, &r);
         // The middle block joins both: one free block, one list entry.
         list.free(&mut r, blocks[1], 2048).unwrap();
-        assert_eq!(free_blocks_of(&list, &r), [(blocks[0], 64 + 2048 + 48)]);
+        assert_eq!(free_blocks_of(&list, &r), [(blocks[0], 128 + 2048 + 96)]);
         assert_eq!(list.listed_blocks, 1);
         check(&list, &r);
         // The headers left inside the merged block are plain (links zero), as zeal expects.
@@ -1212,15 +1373,15 @@ mod tests {
             assert_eq!(granule[12..16], [0; 4]);
         }
         // A large request takes it whole.
-        assert_eq!(list.alloc(&mut r, 64 + 2048 + 48).unwrap(), Some(blocks[0]));
+        assert_eq!(list.alloc(&mut r, 128 + 2048 + 96).unwrap(), Some(blocks[0]));
     }
 
     #[test]
     fn a_free_block_that_reaches_top_goes_back_to_the_wilderness() {
         let mut r = region(1 << 12);
         let mut list = FreeList::new();
-        let blocks = alloc_all(&mut list, &mut r, &[32, 64, 96]);
-        list.free(&mut r, blocks[1], 64).unwrap();
+        let blocks = alloc_all(&mut list, &mut r, &[32, 128, 96]);
+        list.free(&mut r, blocks[1], 128).unwrap();
         assert_eq!(list.top(), blocks[2] + 96);
         list.free(&mut r, blocks[2], 96).unwrap();
         // The freed block merged with its free neighbour and both went back.
@@ -1275,16 +1436,16 @@ mod tests {
     fn a_header_that_disagrees_with_the_bitmap_is_corruption() {
         let mut r = region(1 << 12);
         let mut list = FreeList::new();
-        let blocks = alloc_all(&mut list, &mut r, &[64, 32, 16]);
-        list.free(&mut r, blocks[0], 64).unwrap();
-        r.write_u32(blocks[0] + SIZE_OFFSET, 48).unwrap();
+        let blocks = alloc_all(&mut list, &mut r, &[128, 32, 16]);
+        list.free(&mut r, blocks[0], 128).unwrap();
+        r.write_u32(blocks[0] + SIZE_OFFSET, 112).unwrap();
         assert!(list.free(&mut r, blocks[1], 32).unwrap_err().is_corruption());
         let mut list = FreeList::new();
         let mut r = region(1 << 12);
-        let blocks = alloc_all(&mut list, &mut r, &[64, 32, 16]);
-        list.free(&mut r, blocks[1], 32).unwrap();
+        let blocks = alloc_all(&mut list, &mut r, &[128, 96, 16]);
+        list.free(&mut r, blocks[1], 96).unwrap();
         r.write_u8(blocks[1], 0x16).unwrap();
-        assert!(list.free(&mut r, blocks[0], 64).unwrap_err().is_corruption());
+        assert!(list.free(&mut r, blocks[0], 128).unwrap_err().is_corruption());
     }
 
     #[test]
@@ -1352,8 +1513,9 @@ mod tests {
             list.free(&mut r, index, size).unwrap();
         }
         check(&list, &r);
-        assert_eq!((list.top(), list.free_blocks(&r)), (GRANULE, 1));
         list.coalesce(&mut r).unwrap();
+        check(&list, &r);
+        assert_eq!((list.top(), list.free_blocks(&r)), (GRANULE, 1));
         assert_eq!(list.free_bytes(&r), len as u64 - 16);
     }
 
@@ -1380,7 +1542,8 @@ mod tests {
         heap.free(a, 20).unwrap();
         assert_eq!(heap.free(a, 20), Err(Error::InvalidReference(a)), "double free");
         assert_eq!(heap.block(a), Err(Error::InvalidReference(a)));
-        heap.free(b, 1).unwrap();
+        heap.free_trusted(b, 1).unwrap();
+        assert_eq!(heap.free_trusted(b, 1), Err(Error::InvalidReference(b)), "double free");
         heap.check().unwrap();
         heap.coalesce().unwrap();
         assert_eq!((heap.top(), heap.free_blocks(), heap.free_bytes()), (16, 1, 4096 - 16));
