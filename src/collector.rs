@@ -11,7 +11,10 @@
 //! 2. **Sweep**: every bump-chunk entry and every entry of the old over-approximated set releases
 //!    its count (freeing what only Wasm frames held), the precise set becomes the new
 //!    over-approximation, and the bump chunk is empty again.
-//! 3. **Coalesce** (only when worth it): when more than half of the used part of the region is
+//! 3. **Cycles** (only when due): when the cycle collector's candidate buffer is over its
+//!    trigger, one synchronous cycle collection frees the garbage cycles
+//!    ([`crate::cycle_collector`]).
+//! 4. **Coalesce** (only when worth it): when more than half of the used part of the region is
 //!    in free blocks, adjacent free blocks are merged.
 //!
 //! A collection inside a no-GC scope is [`Error::InNoGcScope`]. A collection that is dropped
@@ -23,7 +26,9 @@
 //! the embedder when to: an allocation returns [`Error::OutOfMemory`] (collect, then retry),
 //! [`crate::Heap::need_gc_before_entering_wasm`] says the bump chunk is too full for a call,
 //! and [`crate::Heap::collection_recommended`] says the over-approximated set has doubled since
-//! the last collection (without that trigger, sweeping cost grows without bound).
+//! the last collection (without that trigger, sweeping cost grows without bound). Cycle
+//! collection needs no roots, so the heap runs it by itself; see the heap policy in
+//! [`crate::cycle_collector`].
 
 use crate::error::{Error, Result};
 use crate::heap::Heap;
@@ -73,6 +78,7 @@ pub enum Progress {
 enum Phase {
     Trace,
     Sweep,
+    Cycles,
     Coalesce,
     Done,
 }
@@ -186,6 +192,16 @@ impl<H, I: Iterator<Item = Root>> Collection<'_, H, I> {
             Phase::Sweep => {
                 log::trace!("collection: sweep");
                 self.heap.sweep()?;
+                self.phase = Phase::Cycles;
+                Ok(Progress::Continue)
+            }
+            Phase::Cycles => {
+                // The sweep's releases buffer possible cycle roots: collect the garbage cycles
+                // when the buffer is over its trigger (see `crate::cycle_collector`).
+                if self.heap.cycle_collection_due() {
+                    log::trace!("collection: cycle collection");
+                    self.heap.run_cycle_collection()?;
+                }
                 self.phase = Phase::Coalesce;
                 Ok(Progress::Continue)
             }

@@ -53,6 +53,11 @@ pub struct HeapConfig {
     /// [`Error::OutOfMemory`] every N allocations, which makes a correct embedder collect and
     /// retry). Off (`None`) by default; see [`crate::zeal`].
     pub zeal: Option<crate::zeal::Zeal>,
+    /// The cycle collector: on or off, and the candidate-buffer size that triggers a cycle
+    /// collection. On, with a threshold of
+    /// [`crate::cycle_collector::DEFAULT_CYCLE_CANDIDATE_THRESHOLD`], by default; see
+    /// [`crate::cycle_collector`] for the heap policy.
+    pub cycles: crate::cycle_collector::CycleConfig,
 }
 
 /// One pending piece of release work.
@@ -81,12 +86,21 @@ pub struct Heap<H = Box<dyn core::any::Any + Send>> {
     pub(crate) config: HeapConfig,
     /// What the zeal checks keep track of (see [`crate::zeal`]).
     pub(crate) zeal_state: crate::zeal::ZealState,
+    /// The cycle collector's candidate buffer, scratch worklists and counters.
+    pub(crate) cycles: crate::cycle_collector::CycleCollector,
 }
 
 /// Removes one count from the object `raw` names in `region` (objects lie below `top`);
-/// returns whether it reached zero. Nothing for null and i31 words.
+/// returns whether it reached zero. Nothing for null and i31 words. A count left above zero
+/// makes the object a possible cycle root (`cycles` buffers it unless it is acyclic or
+/// buffered already: a flag test).
 #[inline]
-pub(crate) fn decrement_count(region: &mut Region, top: u32, raw: u32) -> Result<bool> {
+pub(crate) fn decrement_count(
+    region: &mut Region,
+    top: u32,
+    cycles: &mut crate::cycle_collector::CycleCollector,
+    raw: u32,
+) -> Result<bool> {
     if raw == 0 || raw & 1 == 1 {
         return Ok(false);
     }
@@ -99,6 +113,9 @@ pub(crate) fn decrement_count(region: &mut Region, top: u32, raw: u32) -> Result
         .checked_sub(1)
         .ok_or(Error::corrupted(raw, "released an object with a zero count"))?;
     region.write_u32(raw + REF_COUNT_OFFSET, count)?;
+    if count != 0 {
+        cycles.possible_root(region, raw, header.flags)?;
+    }
     Ok(count == 0)
 }
 
@@ -132,6 +149,7 @@ impl<H> Heap<H> {
     }
 
     fn over(region: Region, config: HeapConfig) -> Heap<H> {
+        let cycles = config.cycles;
         Heap {
             region,
             free_list: FreeList::new(),
@@ -144,6 +162,7 @@ impl<H> Heap<H> {
             precise_roots_at_last_collection: 0,
             config,
             zeal_state: crate::zeal::ZealState::default(),
+            cycles: crate::cycle_collector::CycleCollector::new(cycles),
         }
     }
 
@@ -217,7 +236,7 @@ impl<H> Heap<H> {
     /// Removes one count; returns whether it reached zero (the caller then frees the object).
     #[inline]
     pub(crate) fn decrement(&mut self, raw: u32) -> Result<bool> {
-        decrement_count(&mut self.region, self.free_list.top(), raw)
+        decrement_count(&mut self.region, self.free_list.top(), &mut self.cycles, raw)
     }
 
     /// Releases one count of `raw`, freeing everything that becomes unreachable.
@@ -238,11 +257,11 @@ impl<H> Heap<H> {
                     let header = self.object(index)?;
                     match header.kind {
                         Kind::STRUCT => {
-                            let Heap { region, types, free_list, release_worklist, .. } = self;
+                            let Heap { region, types, free_list, release_worklist, cycles, .. } = self;
                             let (_, layout) = types.struct_layout(TypeIndex(header.type_index))?;
                             for &offset in &layout.reference_offsets {
                                 let child = region.read_u32(index + offset)?;
-                                if decrement_count(region, free_list.top(), child)? {
+                                if decrement_count(region, free_list.top(), cycles, child)? {
                                     release_worklist.push(ReleaseWork::Object(child));
                                 }
                             }
@@ -284,8 +303,12 @@ impl<H> Heap<H> {
         Ok(())
     }
 
-    /// Returns a dead object's block to the free list.
-    fn free_object(&mut self, index: u32, header: ObjectHeader) -> Result<()> {
+    /// Returns a dead object's block to the free list (taking it out of the cycle collector's
+    /// buffer first if it is there).
+    pub(crate) fn free_object(&mut self, index: u32, header: ObjectHeader) -> Result<()> {
+        if header.flags.contains(HeaderFlags::BUFFERED) {
+            self.cycles.remove(&mut self.region, index)?;
+        }
         self.counters.objects_freed += 1;
         self.counters.live_objects = self
             .counters
@@ -457,6 +480,7 @@ impl<H> Heap<H> {
                 max: (self.region.len() - HEADER_SIZE) as usize,
             })?;
         self.zeal_before_alloc(block)?;
+        self.collect_cycles_if_due()?;
         let index = match self.free_list.alloc(&mut self.region, block)? {
             Some(index) => index,
             None => self.alloc_slow(block)?,
@@ -475,7 +499,11 @@ impl<H> Heap<H> {
     fn alloc_slow(&mut self, block: u32) -> Result<u32> {
         self.free_list.coalesce(&mut self.region)?;
         self.counters.coalesces += 1;
-        match self.free_list.alloc(&mut self.region, block)? {
+        if let Some(index) = self.free_list.alloc(&mut self.region, block)? {
+            return Ok(index);
+        }
+        // Garbage cycles may hold the memory: collect them before reporting out of memory.
+        match self.alloc_after_collecting_cycles(block)? {
             Some(index) => Ok(index),
             None => Err(Error::OutOfMemory { requested: block as usize }),
         }
@@ -907,5 +935,6 @@ impl<H> Heap<H> {
         self.counters.live_objects = 0;
         self.counters.live_bytes = 0;
         self.precise_roots_at_last_collection = 0;
+        self.cycles.reset();
     }
 }

@@ -18,6 +18,9 @@
 //!   through a worklist (no recursion).
 //! * [`activations_table`]: the bump chunk JIT code writes and the root hash sets.
 //! * [`collector`]: trace the Wasm-stack roots, sweep the table, in steps.
+//! * [`cycle_collector`]: synchronous trial deletion (Bacon and Rajan) frees garbage cycles;
+//!   its module documentation states the heap policy (when collections and cycle collections
+//!   run, and what an embedder tunes).
 //! * [`verify`], [`stats`]: recompute every count from the heap's contents; counters.
 //! * [`shared`]: a spin-locked heap for several cores.
 //! * [`zeal`]: debugging checks (poisoned freed memory, verification after every collection,
@@ -61,6 +64,7 @@ extern crate alloc;
 
 pub mod activations_table;
 pub mod collector;
+pub mod cycle_collector;
 pub mod error;
 pub mod free_list;
 pub mod gc_ref;
@@ -78,6 +82,7 @@ pub mod verify;
 pub mod zeal;
 
 pub use collector::{Collection, Progress, Root};
+pub use cycle_collector::{CycleConfig, CycleReport};
 pub use error::{Error, Result};
 pub use gc_ref::GcRef;
 pub use header::Kind;

@@ -56,6 +56,20 @@ pub struct HeapStats {
     pub activations_table_entries: u64,
     /// Live host data values (one per live externref).
     pub host_data_values: u64,
+    /// Objects in the cycle collector's candidate buffer now (possible cycle roots).
+    pub cycle_candidates: u64,
+    /// Objects ever put in the candidate buffer.
+    pub cycle_candidates_buffered: u64,
+    /// Completed cycle collections (every trigger: threshold, allocation failure, collection
+    /// phase, explicit).
+    pub cycle_collections: u64,
+    /// Objects freed by cycle collections: the garbage cycles and what only they held (also
+    /// counted in `objects_freed`).
+    pub cycle_objects_freed: u64,
+    /// Object visits by cycle collections, over all their phases (work, independent of time).
+    pub cycle_objects_scanned: u64,
+    /// References read by cycle collections (work, independent of time).
+    pub cycle_references_traced: u64,
 }
 
 impl<H> Heap<H> {
@@ -78,6 +92,12 @@ impl<H> Heap<H> {
             coalesces: c.coalesces,
             activations_table_entries: self.activations.len() as u64,
             host_data_values: self.host_data.len() as u64,
+            cycle_candidates: self.cycles.candidates() as u64,
+            cycle_candidates_buffered: self.cycles.counters.candidates_buffered,
+            cycle_collections: self.cycles.counters.collections,
+            cycle_objects_freed: self.cycles.counters.objects_freed,
+            cycle_objects_scanned: self.cycles.counters.objects_scanned,
+            cycle_references_traced: self.cycles.counters.references_traced,
         })
     }
 }

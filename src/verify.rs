@@ -10,7 +10,10 @@
 //!   it holds);
 //! * each externref names a distinct live host data value, and there are no others;
 //! * the free lists hold exactly the free blocks of the walk, each of the right size;
-//! * the live object and byte counters agree with the walk.
+//! * the live object and byte counters agree with the walk;
+//! * the cycle collector's state: every object is black or purple, purple exactly when flagged
+//!   as buffered, exactly when it is (once) in the candidate buffer with the right slot hint;
+//!   the acyclic flag agrees with the type ([`crate::cycle_collector`]).
 //!
 //! It allocates (a map from object to recomputed count) and costs O(objects + references): a
 //! debugging and testing tool, run after every step of the integration tests and by the zeal
@@ -150,6 +153,7 @@ impl<H> Heap<H> {
         }
 
         self.free_list.check_lists(&self.region, free_blocks)?;
+        self.verify_cycle_state(&objects)?;
         let c = &self.counters;
         if c.live_objects != objects.len() as u64 {
             return Err(mismatch(0, "live object counter", c.live_objects, objects.len() as u64));

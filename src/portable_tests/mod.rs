@@ -50,6 +50,7 @@ macro_rules! ensure {
 // not named `core`: that would shadow the `core` crate in this file.
 #[path = "core.rs"]
 mod core_tests;
+mod cycles;
 
 /// Every portable test, from every table below.
 pub fn all() -> Vec<&'static PortableTest> {
@@ -57,7 +58,7 @@ pub fn all() -> Vec<&'static PortableTest> {
 }
 
 /// The tables: one per area, each owned by the module that tests that area.
-static TABLES: &[&[PortableTest]] = &[BASICS, core_tests::CORE];
+static TABLES: &[&[PortableTest]] = &[BASICS, core_tests::CORE, cycles::CYCLES];
 
 static BASICS: &[PortableTest] = &[
     PortableTest { name: "i31_refs_round_trip_without_the_heap", run: i31_refs_round_trip_without_the_heap },
