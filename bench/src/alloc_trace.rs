@@ -457,6 +457,8 @@ impl Subject for Bump {
 #[derive(Clone, Copy)]
 struct RunResult {
     ns_per_op: f64,
+    /// The same with the time this thread was on a CPU, when the system tells it.
+    cpu_ns_per_op: Option<f64>,
     done: usize,
     /// An allocation returned nothing at operation `done`.
     failed: bool,
@@ -465,6 +467,14 @@ struct RunResult {
     coalesces: Option<u64>,
     /// Metadata outside the region at the end of the replay (its peak: it never shrinks).
     side_table: usize,
+}
+
+/// Nanoseconds this thread has spent on a CPU (Linux's `/proc/thread-self/schedstat`), or
+/// `None` where that is not available. On a shared machine this leaves out the time the thread
+/// waited for a CPU, which wall time includes.
+fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
 }
 
 /// Replays `trace` against a fresh `S` over `region`.
@@ -483,6 +493,7 @@ fn replay<S: Subject>(
     let base = region.base.as_ptr() as usize;
     let ops = black_box(&trace.ops[..]);
     let (mut done, mut failed, mut high_water) = (ops.len(), false, 0usize);
+    let cpu_start = thread_cpu_ns();
     let start = Instant::now();
     for (i, &op) in ops.iter().enumerate() {
         if i % 1024 == 1023 && start.elapsed() >= cap {
@@ -508,8 +519,10 @@ fn replay<S: Subject>(
         }
     }
     let elapsed = start.elapsed();
+    let cpu = thread_cpu_ns().zip(cpu_start).map(|(end, start)| end.saturating_sub(start));
     let result = RunResult {
         ns_per_op: elapsed.as_nanos() as f64 / done.max(1) as f64,
+        cpu_ns_per_op: cpu.map(|cpu| cpu as f64 / done.max(1) as f64),
         done,
         failed,
         high_water,
@@ -547,6 +560,8 @@ struct Row {
     runs: Vec<RunResult>,
     min: f64,
     median: f64,
+    /// Min and median of the on-CPU time per operation, when known.
+    cpu: Option<(f64, f64)>,
     /// The run that got furthest (all do, unless capped).
     best: RunResult,
     peak_live: u64,
@@ -604,6 +619,9 @@ pub fn run(config: &Config) -> Report {
             let runs = std::mem::take(&mut results[t][e]);
             let mut times: Vec<f64> = runs.iter().map(|r| r.ns_per_op).collect();
             times.sort_by(f64::total_cmp);
+            let mut cpu_times: Vec<f64> = runs.iter().filter_map(|r| r.cpu_ns_per_op).collect();
+            cpu_times.sort_by(f64::total_cmp);
+            let cpu = (cpu_times.len() == runs.len()).then(|| (cpu_times[0], median(&cpu_times)));
             let best = *runs.iter().max_by_key(|r| r.done).unwrap();
             let peak_live = trace.peak_live_bytes(best.done);
             let ratio = |bytes: usize| (entry.has_footprint && peak_live > 0).then(|| bytes as f64 / peak_live as f64);
@@ -614,6 +632,7 @@ pub fn run(config: &Config) -> Report {
                 allocator: entry.name,
                 min: times[0],
                 median: median(&times),
+                cpu,
                 runs,
                 best,
                 peak_live,
@@ -687,20 +706,24 @@ impl Report {
             cores(),
         ));
         out.push_str(
-            "| trace | allocator | ns/op min | ns/op median | min vs drc-heap | median vs drc-heap | done \
-             | footprint/live | + side table | high-water MiB | peak live MiB |\n",
+            "| trace | allocator | ns/op min | ns/op median | min vs drc-heap | median vs drc-heap \
+             | cpu ns/op min | cpu min vs drc-heap | done | footprint/live | + side table | high-water MiB \
+             | peak live MiB |\n",
         );
-        out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for row in &self.rows {
             let drc = self.drc(row);
+            let cpu_ratio = row.cpu.zip(drc.cpu).map(|((cpu, _), (drc_cpu, _))| cpu / drc_cpu);
             out.push_str(&format!(
-                "| {} | {} | {} | {} | {:.2}x | {:.2}x | {} | {} | {} | {:.1} | {:.1} |\n",
+                "| {} | {} | {} | {} | {:.2}x | {:.2}x | {} | {} | {} | {} | {} | {:.1} | {:.1} |\n",
                 row.trace.name,
                 row.allocator,
                 ns(row.min),
                 ns(row.median),
                 row.min / drc.min,
                 row.median / drc.median,
+                row.cpu.map_or("-".to_string(), |(min, _)| ns(min)),
+                cpu_ratio.map_or("-".to_string(), |ratio| format!("{ratio:.2}x")),
                 Self::done_text(row),
                 row.footprint.map_or("-".to_string(), |f| format!("{f:.3}")),
                 row.footprint_with_side_table.map_or("-".to_string(), |f| format!("{f:.3}")),
@@ -711,6 +734,8 @@ impl Report {
         out.push_str(
             "\nns/op: wall time of the replay / operations done (allocations and frees; every allocated \
              block gets a u32 write). vs drc-heap: this allocator's time / drc-heap's (above 1 = slower). \
+             cpu ns/op: the same with the time the thread spent on a CPU (leaves out waiting for one \
+             on a busy machine). \
              footprint/live: peak address high-water (max of block start + requested size - region base) / \
              peak live requested bytes. + side table: the same with the metadata kept outside the region \
              that grows with the heap added to the high-water (drc-heap's boundary bitmap; the peers keep \
@@ -744,13 +769,16 @@ impl Report {
         let (bmin, bmed) = ratio(drc, bump);
         let (tmin, tmed) = ratio(talc, drc);
         let (rmin, rmed) = ratio(rlsf, drc);
+        let cpu_ratio =
+            |a: &Row, b: &Row| a.cpu.zip(b.cpu).map_or("-".to_string(), |((a, _), (b, _))| format!("{:.2}x", a / b));
+        let (bcpu, tcpu, rcpu) = (cpu_ratio(drc, bump), cpu_ratio(talc, drc), cpu_ratio(rlsf, drc));
         let footprint = drc.footprint.unwrap_or(f64::NAN);
         let with_side_table = drc.footprint_with_side_table.unwrap_or(f64::NAN);
         Some(format!(
-            "\nTargets on {name} (min / median):\n\
-             - drc-heap <= 2x bump: {bmin:.2}x / {bmed:.2}x: {}\n\
-             - talc >= 3x drc-heap: {tmin:.2}x / {tmed:.2}x: {}\n\
-             - rlsf >= 4x drc-heap: {rmin:.2}x / {rmed:.2}x: {}\n\
+            "\nTargets on {name} (wall min / wall median; cpu min):\n\
+             - drc-heap <= 2x bump: {bmin:.2}x / {bmed:.2}x; {bcpu}: {}\n\
+             - talc >= 3x drc-heap: {tmin:.2}x / {tmed:.2}x; {tcpu}: {}\n\
+             - rlsf >= 4x drc-heap: {rmin:.2}x / {rmed:.2}x; {rcpu}: {}\n\
              - drc-heap footprint/live <= 1.15: {footprint:.3} in the region: {}; \
              {with_side_table:.3} with the side table: {}\n",
             check(bmin <= 2.0 && bmed <= 2.0),
@@ -775,6 +803,8 @@ impl Report {
                     ("ns_per_op_min", Json::Num(row.min)),
                     ("ns_per_op_median", Json::Num(row.median)),
                     ("ns_per_op_runs", Json::Arr(row.runs.iter().map(|r| Json::Num(r.ns_per_op)).collect())),
+                    ("cpu_ns_per_op_min", row.cpu.map_or(Json::Null, |(min, _)| Json::Num(min))),
+                    ("cpu_ns_per_op_median", row.cpu.map_or(Json::Null, |(_, median)| Json::Num(median))),
                     ("min_vs_drc_heap", Json::Num(row.min / drc.min)),
                     ("median_vs_drc_heap", Json::Num(row.median / drc.median)),
                     ("ops_done", Json::Int(row.best.done as u64)),
@@ -804,6 +834,10 @@ impl Report {
                 Json::Obj(vec![
                     ("ns_per_op", Json::Str("wall time of the replay / operations done (allocations and frees)".to_string())),
                     ("vs_drc_heap", Json::Str("this allocator's ns/op / drc-heap's on the same trace".to_string())),
+                    (
+                        "cpu_ns_per_op",
+                        Json::Str("time the thread spent on a CPU during the replay / operations done".to_string()),
+                    ),
                     (
                         "footprint_over_live",
                         Json::Str("max over blocks of (block start + requested size - region base) / max over time of the live requested bytes".to_string()),
