@@ -134,42 +134,48 @@ impl Region {
         self.base.as_ptr()
     }
 
+    /// The `len` bytes at `start`, if they lie inside the region.
+    ///
+    /// Only those bytes are borrowed, never the whole region: a whole-region slice per access
+    /// costs O(region) under Miri's borrow tracking. The end is computed with a checked add,
+    /// so an offset near `u32::MAX` is out of bounds rather than an overflow on 32-bit targets.
     #[inline]
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `base` is valid for `len` bytes and exclusively ours (struct invariant);
-        // `&self` rules out a live `&mut` to the same bytes from `bytes_mut`.
-        unsafe { core::slice::from_raw_parts(self.base.as_ptr(), self.len as usize) }
+    fn range(&self, start: usize, len: usize) -> Option<&[u8]> {
+        if start.checked_add(len)? > self.len as usize {
+            return None;
+        }
+        // SAFETY: `start + len` is within the region (checked), whose `len` bytes at `base` are
+        // valid and exclusively ours (struct invariant); `&self` rules out a live `&mut` to
+        // them from `range_mut`.
+        Some(unsafe { core::slice::from_raw_parts(self.base.as_ptr().add(start), len) })
     }
 
+    /// The `len` bytes at `start`, mutably, if they lie inside the region.
     #[inline]
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `bytes`, and `&mut self` makes this the only live view of the bytes.
-        unsafe { core::slice::from_raw_parts_mut(self.base.as_ptr(), self.len as usize) }
+    fn range_mut(&mut self, start: usize, len: usize) -> Option<&mut [u8]> {
+        if start.checked_add(len)? > self.len as usize {
+            return None;
+        }
+        // SAFETY: as in `range`, and `&mut self` makes this the only live view of the bytes.
+        Some(unsafe { core::slice::from_raw_parts_mut(self.base.as_ptr().add(start), len) })
     }
 
     /// `len` bytes at `offset`, or a corruption error naming `what` when out of bounds.
     #[inline]
     pub(crate) fn slice(&self, offset: u32, len: u32, what: &'static str) -> Result<&[u8]> {
-        let start = offset as usize;
-        self.bytes()
-            .get(start..start + len as usize)
-            .ok_or(Error::corrupted(offset, what))
+        self.range(offset as usize, len as usize).ok_or(Error::corrupted(offset, what))
     }
 
     /// Mutable `len` bytes at `offset`, or a corruption error naming `what`.
     #[inline]
     pub(crate) fn slice_mut(&mut self, offset: u32, len: u32, what: &'static str) -> Result<&mut [u8]> {
-        let start = offset as usize;
-        self.bytes_mut()
-            .get_mut(start..start + len as usize)
-            .ok_or(Error::corrupted(offset, what))
+        self.range_mut(offset as usize, len as usize).ok_or(Error::corrupted(offset, what))
     }
 
     /// Reads `N` bytes at `offset`.
     #[inline]
     pub(crate) fn read<const N: usize>(&self, offset: u32) -> Result<[u8; N]> {
-        let start = offset as usize;
-        match self.bytes().get(start..start + N) {
+        match self.range(offset as usize, N) {
             Some(bytes) => Ok(bytes.try_into().unwrap_or([0; N])),
             None => Err(Error::corrupted(offset, "read out of region bounds")),
         }
@@ -178,8 +184,7 @@ impl Region {
     /// Writes `N` bytes at `offset`.
     #[inline]
     pub(crate) fn write<const N: usize>(&mut self, offset: u32, value: [u8; N]) -> Result<()> {
-        let start = offset as usize;
-        match self.bytes_mut().get_mut(start..start + N) {
+        match self.range_mut(offset as usize, N) {
             Some(bytes) => {
                 bytes.copy_from_slice(&value);
                 Ok(())
@@ -211,13 +216,17 @@ impl Region {
 
     /// Copies `len` bytes from `source` to `destination`; the ranges may overlap.
     pub(crate) fn copy_within(&mut self, source: u32, destination: u32, len: u32) -> Result<()> {
-        let region_len = self.len as usize;
         let (s, d, n) = (source as usize, destination as usize, len as usize);
-        if s + n > region_len || d + n > region_len {
-            return Err(Error::corrupted(source, "copy out of region bounds"));
+        // Borrow just the span both ranges lie in.
+        let low = s.min(d);
+        let span = s.max(d).checked_add(n).map(|end| end - low);
+        match span.and_then(|span| self.range_mut(low, span)) {
+            Some(bytes) => {
+                bytes.copy_within(s - low..s - low + n, d - low);
+                Ok(())
+            }
+            None => Err(Error::corrupted(source, "copy out of region bounds")),
         }
-        self.bytes_mut().copy_within(s..s + n, d);
-        Ok(())
     }
 }
 
@@ -237,14 +246,8 @@ mod tests {
 
     #[test]
     fn region_rejects_bad_sizes_and_alignment() {
-        assert_eq!(
-            Region::from_static(&mut buffer(64)[..32]).err(),
-            Some(Error::RegionTooSmall { len: 32, min: 64 })
-        );
-        assert!(matches!(
-            Region::from_static(&mut buffer(128)[1..97]),
-            Err(Error::RegionMisaligned { align: 16, .. })
-        ));
+        assert_eq!(Region::from_static(&mut buffer(64)[..32]).err(), Some(Error::RegionTooSmall { len: 32, min: 64 }));
+        assert!(matches!(Region::from_static(&mut buffer(128)[1..97]), Err(Error::RegionMisaligned { align: 16, .. })));
         assert!(matches!(
             Region::from_static(&mut buffer(128)[..100]),
             Err(Error::RegionMisaligned { value: 100, .. })

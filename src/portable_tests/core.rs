@@ -157,8 +157,9 @@ const SCALARS: [StorageType; 7] = [
     StorageType::V128,
 ];
 
-/// Caps a loop's iteration count under Miri, which runs the same code thousands of times
-/// slower; elsewhere the test's own size (derived from the region) is used unchanged.
+/// Caps a loop's iteration count under Miri, which runs this code a few thousand times slower
+/// than a debug build (an allocation takes milliseconds there, and `verify` as long per
+/// object); elsewhere the test's own size (derived from the region) is used unchanged.
 fn work(n: usize, miri_cap: usize) -> usize {
     if cfg!(miri) {
         n.min(miri_cap)
@@ -414,7 +415,7 @@ fn array_elements_of_every_storage_type_read_back_what_was_written(region: &'sta
 
     let mut element_types: Vec<StorageType> = SCALARS.to_vec();
     element_types.extend([ANYREF, EXTERNREF]);
-    let len = 37u32;
+    let len = if cfg!(miri) { 9 } else { 37u32 };
     for &storage in &element_types {
         let ty = ok!(heap.register_array(ArrayType::new(storage)));
         let refs: &[GcRef] = if storage == EXTERNREF { &externs } else { &objects };
@@ -935,7 +936,7 @@ fn linked_list_filling_the_region_is_freed_without_recursion(region: &'static mu
     let node = register_node(&mut heap)?;
     ensure!(ok!(heap.types().struct_layout(node)).1.size.next_multiple_of(16) == 32);
     let fit = (len - 16) / 32;
-    let target = work(fit, 3000);
+    let target = work(fit, 300);
     // Build until the region is full (or the Miri cap), each node pointing at the previous.
     let mut head: Option<GcRef> = None;
     let mut built = 0usize;
@@ -1004,7 +1005,7 @@ fn nested_array_tree_is_freed_completely(region: &'static mut [u8]) -> TestResul
         depth += 1;
     }
     if cfg!(miri) {
-        depth = depth.min(3);
+        depth = depth.min(2);
     }
     fn build(
         heap: &mut Heap<Tracked>,
@@ -1070,7 +1071,8 @@ fn array_of_refs_releases_every_element_across_release_chunks(region: &'static m
     let refs = ok!(heap.register_array(ArrayType::new(ANYREF)));
     // As many 32-byte structs as fit beside the array (4 bytes per element), but at least
     // enough for several release chunks where the region allows.
-    let n = work((len - 64) / 36, RELEASE_CHUNK as usize + 5) as u32;
+    // (Under Miri, a few hundred: the chunking is exercised by the other hosts.)
+    let n = work((len - 64) / 36, 300) as u32;
     ensure!(n > RELEASE_CHUNK * 2 || cfg!(miri), "only {n} elements fit");
     let array = ok!(heap.array_new(refs, n, ValueRef::Ref(None)));
     for i in 0..n {
@@ -1224,21 +1226,32 @@ fn duplicates_in_the_bump_chunk_each_own_a_count(region: &'static mut [u8]) -> T
 fn exposing_past_the_bump_chunk_overflows_into_the_over_approximated_set(region: &'static mut [u8]) -> TestResult {
     let mut heap: Heap<()> = ok!(Heap::new(region));
     let node = register_node(&mut heap)?;
-    let n = BUMP_CHUNK_CAPACITY + 76;
+    // Clones of a filler object take the first part of the chunk; then distinct objects fill
+    // the rest of it, and the second half of them overflows into the set.
+    let distinct = work(BUMP_CHUNK_CAPACITY + 76, 60);
+    let fill = BUMP_CHUNK_CAPACITY.saturating_sub(distinct / 2);
+    let filler = ok!(heap.struct_new_default(node));
+    for _ in 0..fill {
+        let copy = ok!(heap.clone_ref(&filler));
+        ok!(heap.expose_gc_ref_to_wasm(copy));
+    }
+    ok!(heap.drop_ref(filler));
     let mut stack = Vec::new();
-    for i in 0..n {
+    for i in 0..distinct {
         let s = ok!(heap.struct_new(node, &[ValueRef::I32(i as i32), ValueRef::Ref(None)]));
         if i % 2 == 0 {
             stack.push(s.as_raw_u32());
         }
         ok!(heap.expose_gc_ref_to_wasm(s));
     }
+    let n = fill + distinct;
+    ensure!(n > BUMP_CHUNK_CAPACITY);
     ensure!(heap.activations_table_len() == n);
     ensure!(heap.need_gc_before_entering_wasm(1));
     ensure!(heap.collection_recommended());
     verify!(heap);
     // A duplicate that lands in the set hands its count back at once.
-    let again = ok!(heap.retain_raw(stack[540])).ok_or("null")?;
+    let again = ok!(heap.retain_raw(stack[stack.len() - 2])).ok_or("null")?;
     ok!(heap.expose_gc_ref_to_wasm(again));
     ensure!(heap.activations_table_len() == n, "a set duplicate must not add an entry");
     let last = ok!(heap.retain_raw(*stack.last().ok_or("empty")?)).ok_or("null")?;
@@ -1339,18 +1352,21 @@ fn collection_stepped_by_hand_traces_then_sweeps_then_completes(region: &'static
     let (keep_word, lose_word) = (keep.as_raw_u32(), lose.as_raw_u32());
     ok!(heap.expose_gc_ref_to_wasm(keep));
     ok!(heap.expose_gc_ref_to_wasm(lose));
-    // More roots than one trace step takes (duplicates, i31s and nulls among them).
-    let roots = work(TRACE_STEP + 100, TRACE_STEP + 10);
+    // More roots than one trace step takes (duplicates, i31s and nulls among them); under
+    // Miri, a hundred, traced in one step.
+    let roots = work(TRACE_STEP + 100, 100);
+    let trace_steps = roots.div_ceil(TRACE_STEP);
     let mut stack = vec![keep_word; roots];
     stack[7] = 0;
     stack[8] = GcRef::from_i31(-1).as_raw_u32();
     {
         let mut collection = ok!(heap.collect(stack_roots(&stack)));
-        ensure!(ok!(collection.step()) == Progress::Continue, "first trace step");
-        ensure!(ok!(collection.step()) == Progress::Continue, "second trace step");
+        for step in 0..trace_steps {
+            ensure!(ok!(collection.step()) == Progress::Continue, "trace step {step}");
+        }
         ensure!(ok!(collection.step()) == Progress::Continue, "sweep");
         // Then the phases after the sweep, each one step, until the collection is complete.
-        let mut steps = 3;
+        let mut steps = trace_steps + 1;
         while ok!(collection.step()) == Progress::Continue {
             steps += 1;
             ensure!(steps < 10, "the collection never completes");
@@ -1727,7 +1743,7 @@ fn out_of_memory_is_retryable_after_dropping_references(region: &'static mut [u8
     let node = register_node(&mut heap)?;
     let longs = ok!(heap.register_array(ArrayType::new(StorageType::I64)));
     // Under Miri, fill only part of the region: a large array takes the rest.
-    let filler = if cfg!(miri) { (len - 16) - 32 * 2000 } else { 0 };
+    let filler = if cfg!(miri) { (len - 16) - 32 * 200 } else { 0 };
     let ballast =
         if filler > 0 { Some(ok!(heap.array_new(longs, ((filler - 24) / 8) as u32, ValueRef::I64(0)))) } else { None };
     let mut nodes = Vec::new();
@@ -1823,7 +1839,7 @@ fn releasing_everything_leaves_one_free_block(region: &'static mut [u8]) -> Test
     let refs = ok!(heap.register_array(ArrayType::new(ANYREF)));
     ensure_empty(&heap)?;
     // Objects of many sizes, freed in a scrambled order, over several rounds.
-    let count = work(len / 2 / 200, 150);
+    let count = work(len / 2 / 200, 60);
     let mut seed = 0x2545_F491u32;
     let mut next = move || {
         seed ^= seed << 13;
@@ -1981,6 +1997,15 @@ fn binary_trees_check_values_match_the_benchmarks_game(region: &'static mut [u8]
     } else {
         &[(1, 7, 255), (64, 4, 1984), (16, 6, 2032), (1, 6, 127)]
     };
+    // Under Miri, two trees per depth (the check values scale with the count).
+    let iterations_cap = if cfg!(miri) { 2 } else { u32::MAX };
+    let expected: Vec<(u32, u32, u32)> = expected
+        .iter()
+        .map(|&(iterations, depth, check)| {
+            let run = iterations.min(iterations_cap);
+            (run, depth, check / iterations * run)
+        })
+        .collect();
     let mut lines: Vec<(u32, u32, u32)> = Vec::new();
 
     let stretch_depth = max_depth + 1;
@@ -1993,7 +2018,7 @@ fn binary_trees_check_values_match_the_benchmarks_game(region: &'static mut [u8]
 
     let long_lived = bottom_up_tree(&mut heap, node, max_depth)?;
     for depth in (min_depth..=max_depth).step_by(2) {
-        let iterations = 1u32 << (max_depth - depth + min_depth);
+        let iterations = (1u32 << (max_depth - depth + min_depth)).min(iterations_cap);
         let mut check = 0;
         for _ in 0..iterations {
             let tree = bottom_up_tree(&mut heap, node, depth)?;
