@@ -47,8 +47,9 @@
 //! # Merging
 //! A free merges the block with a free neighbour on either side at once, and a block that then
 //! reaches `top` goes back to the wilderness; so no two free blocks are ever neighbours and a
-//! heap whose objects are all freed is one free block (the wilderness) again. Which neighbours
-//! are free is read from a bitmap in host memory (two bits per granule: "a listed free block
+//! heap whose objects are all freed is one free block (the wilderness) again. A neighbour that
+//! is the designated victim is recognised by its offsets; whether another neighbour is free is
+//! read from a bitmap in host memory (two bits per granule: "a listed free block
 //! starts here", "one ends here"), never from the region: an object's own bytes can imitate a
 //! free block, but cannot make the free list merge with it. The start of a free block before the
 //! freed one is found in that bitmap (at most three words back) or, for a block larger than
@@ -56,15 +57,15 @@
 //! grows with `top` (1/64 of the bytes below it, plus an eighth): it is the price of merging at
 //! once without trusting the region, and `bench/` reports the footprint with and without it. If
 //! the host cannot grow it, blocks above the covered part are not merged on free and
-//! [`FreeList::coalesce`] merges them in one pass (otherwise it has nothing to do).
+//! `coalesce` ([`BlockAllocator::coalesce`]) merges them in one pass (otherwise it has nothing to do).
 //!
 //! # Costs
 //! Allocation from an exact class: one read of the head block, one bitmap word updated. A free
 //! with no free neighbour: one bitmap word read, the block's header written, one link written
 //! in the previous head, one bitmap word updated; it reads nothing from the region. Merging adds
 //! reads of the neighbours' headers and of their list neighbours. Nothing is O(n) but
-//! [`FreeList::walk`], [`FreeList::check_lists`], [`FreeList::largest_free_block`] (the
-//! largest bin's list) and a [`FreeList::coalesce`] that has work to do.
+//! the walks that check the heap ([`BlockAllocator::check`]), `largest_free_block` (the largest
+//! bin's list) and a `coalesce` that has work to do.
 //!
 //! # Validation
 //! Every link, kind byte and size read from the region is checked before use: a block that is
@@ -76,7 +77,9 @@
 //! The free list as a plain public allocator over a caller region (`alloc`, `free`, `coalesce`,
 //! statistics and access to block bytes), so that code outside the crate, such as the
 //! benchmarks in `bench/`, can drive it. It writes the minimal header a GC object would (kind
-//! and size), as the heap does on every allocation.
+//! and size), as the heap does on every allocation. `free` checks that header first;
+//! `free_trusted` trusts the caller's size as an allocator's `dealloc` does and reads nothing
+//! from the block (misuse still cannot cause undefined behaviour).
 
 use crate::error::{Error, Result};
 use crate::header::{FREE_KIND, HEADER_SIZE, REF_COUNT_OFFSET, SIZE_OFFSET, TYPE_INDEX_OFFSET};
