@@ -75,7 +75,7 @@
 //! acyclic (always for an externref).
 //!
 //! # Robustness
-//! Every index read from the region goes through [`Heap::object`] (header validation) and
+//! Every index read from the region goes through `Heap::object` (header validation) and
 //! every access is bounds-checked. A collection visits each object at most once per colour
 //! change (gray, white, black, gathered), and counts its visits against a budget of four per
 //! 16-byte granule below the high-water mark: a corrupted graph gives [`Error::Corrupted`],
@@ -84,41 +84,50 @@
 //!
 //! # Heap policy
 //! * **Reference counting frees at once.** An object is freed the moment its count reaches
-//!   zero (its last field, element, host `GcRef` or activations-table entry let go of it),
-//!   together with everything only it held. Most garbage never waits for a collection.
+//!   zero (its last field, element, host `GcRef` or activations-table entry lets go of it),
+//!   together with everything only it held. Most garbage never waits for any collection.
 //! * **Collections: the embedder runs them.** Only the embedder can walk its stack, so the heap
-//!   never traces roots on its own. Collect ([`crate::Heap::collect`] or
-//!   [`crate::Heap::collect_all`] with the Wasm-stack roots) when an allocation returns the
-//!   retryable [`Error::OutOfMemory`] (then retry), when
+//!   never traces Wasm-stack roots on its own; it says when to. Collect
+//!   ([`crate::Heap::collect`] or [`crate::Heap::collect_all`] with the Wasm-stack roots) when
+//!   an allocation returns the retryable [`Error::OutOfMemory`] (then retry), when
 //!   [`crate::Heap::need_gc_before_entering_wasm`] says the bump chunk cannot take the
 //!   references a call will expose, and when [`crate::Heap::collection_recommended`] says the
 //!   over-approximated root set has doubled since the last collection. A collection releases
-//!   the activations-table entries no longer on the Wasm stack, runs a cycle collection if the
-//!   candidate buffer is over its trigger, and merges free blocks if more than half of the used
-//!   part of the region is free. Collecting inside a no-GC scope is [`Error::InNoGcScope`].
-//! * **Cycle collection: the heap runs it.** It needs no roots from the embedder, so it runs
-//!   (a) at an allocation, when the candidate buffer holds more than the trigger, (b) when an
-//!   allocation finds no block even after merging free blocks, before reporting
-//!   [`Error::OutOfMemory`], (c) in a collection's cycle phase, after the sweep, when the buffer
-//!   is over the trigger, and (d) when the embedder calls [`crate::Heap::collect_cycles`]. The
-//!   automatic triggers never run inside a no-GC scope; [`crate::Heap::collect_cycles`] there is
-//!   [`Error::InNoGcScope`]. The trigger is [`CycleConfig::candidate_threshold`] (default
-//!   [`DEFAULT_CYCLE_CANDIDATE_THRESHOLD`]), raised to half the number of objects the last
-//!   cycle collection found alive when that is more, so that repeatedly scanning a large live
-//!   graph costs O(1) per buffered candidate, amortized. A cycle collection is synchronous (one step
-//!   of an incremental collection) and costs O(objects + references reachable from the
-//!   candidates).
+//!   the activations-table entries no longer on the Wasm stack, runs a cycle collection when
+//!   one is due (below), and merges free blocks when more than half of the used part of the
+//!   region is free. Collecting inside a no-GC scope is [`Error::InNoGcScope`].
+//! * **Cycle collection: the heap runs it.** It needs no roots from the embedder, so the heap
+//!   runs it by itself when one is due, at the next allocation or in the cycle phase of the
+//!   next collection. One is due when candidates are buffered and either
+//!   - the buffer holds more than the candidate trigger: [`CycleConfig::candidate_threshold`]
+//!     (default [`DEFAULT_CYCLE_CANDIDATE_THRESHOLD`]), or half the objects the last cycle
+//!     collection found alive if that is more, so that rescanning a big live graph costs O(1)
+//!     per candidate, amortized; or
+//!   - the live bytes have doubled since the last cycle collection and exceed 1/16 of the
+//!     region ([`CycleConfig::collect_on_heap_growth`]): few candidates may stand for much
+//!     garbage (a big cyclic structure built without decrements and dropped through one
+//!     reference is one candidate), and this bounds what garbage cycles hold to about the live
+//!     data again, at O(1) amortized work per allocated byte.
+//!
+//!   Besides, an allocation that finds no block even after merging free blocks collects cycles
+//!   before it reports [`Error::OutOfMemory`], and [`crate::Heap::collect_cycles`] runs one
+//!   now. The automatic triggers never run inside a no-GC scope, and
+//!   [`crate::Heap::collect_cycles`] there is [`Error::InNoGcScope`]. A cycle collection is
+//!   synchronous (one step of an incremental collection) and costs O(objects + references
+//!   reachable from the candidates).
 //! * **What an embedder tunes** ([`HeapConfig`]): the candidate threshold
-//!   ([`HeapConfig::with_cycle_candidate_threshold`]: lower for a tighter bound on the memory
-//!   garbage cycles hold and shorter, more frequent pauses; higher for fewer collections);
-//!   whether cycle collection runs at all ([`HeapConfig::with_cycle_collection`]: off, nothing
-//!   is buffered and garbage cycles leak, as in Wasmtime; for programs that build no cycles);
-//!   and [`HeapConfig::zeal`] for debugging. Declaring struct and array types final where
-//!   possible makes more of them acyclic, and acyclic objects cost the cycle collector nothing.
-//!   The region is the only memory limit: the heap never grows by itself ([`crate::Heap::extend`]
-//!   adds memory the caller mapped). To empty a heap of garbage (at shutdown, or as a test
-//!   oracle): drop the host roots, run [`crate::Heap::collect_all`] with no roots, then
-//!   [`crate::Heap::collect_cycles`].
+//!   ([`HeapConfig::with_cycle_candidate_threshold`], or
+//!   [`crate::Heap::set_cycle_candidate_threshold`] at run time): lower for less memory held by
+//!   garbage cycles and shorter, more frequent pauses, higher for fewer cycle collections; the
+//!   heap-growth trigger ([`HeapConfig::with_cycle_collection_on_heap_growth`]); cycle
+//!   collection as a whole ([`HeapConfig::with_cycle_collection`]: off, nothing is buffered, a
+//!   decrement costs nothing more, and garbage cycles leak as in Wasmtime: for programs that
+//!   build no cycles); and [`HeapConfig::zeal`] for debugging. Types declared final with
+//!   concretely typed reference fields are often acyclic, and acyclic objects cost the cycle
+//!   collector nothing. The region is the only memory limit: the heap never grows by itself
+//!   ([`crate::Heap::extend`] adds memory the caller mapped). To empty a heap of garbage (at
+//!   shutdown, or as a test oracle): drop the host roots, run [`crate::Heap::collect_all`] with
+//!   no roots, then [`crate::Heap::collect_cycles`].
 
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
@@ -131,6 +140,10 @@ use alloc::vec::Vec;
 /// The default [`CycleConfig::candidate_threshold`]: a cycle collection runs when the buffer
 /// holds more candidates than this (40 KiB of buffer).
 pub const DEFAULT_CYCLE_CANDIDATE_THRESHOLD: usize = 10_000;
+
+/// The heap-growth trigger ([`CycleConfig::collect_on_heap_growth`]) waits until the live bytes
+/// exceed this fraction (1/16) of the region.
+pub const HEAP_GROWTH_FLOOR_SHARE: u64 = 16;
 
 /// Offset in the object header of the `u16` buffer-slot hint (the header's reserved field).
 pub const SLOT_HINT_OFFSET: u32 = 2;
@@ -152,11 +165,22 @@ pub struct CycleConfig {
     /// (at the next allocation, or in the next collection's cycle phase). See the module's
     /// heap policy. Default [`DEFAULT_CYCLE_CANDIDATE_THRESHOLD`].
     pub candidate_threshold: usize,
+    /// Also collect when, with candidates buffered, the live bytes have doubled since the last
+    /// cycle collection and exceed 1/[`HEAP_GROWTH_FLOOR_SHARE`] of the region (at the next
+    /// allocation, or in the next collection's cycle phase). This bounds the memory garbage
+    /// cycles hold when few candidates stand for much garbage (a big structure that is built
+    /// without decrements and dropped through one reference buffers one candidate). On by
+    /// default.
+    pub collect_on_heap_growth: bool,
 }
 
 impl Default for CycleConfig {
     fn default() -> CycleConfig {
-        CycleConfig { enabled: true, candidate_threshold: DEFAULT_CYCLE_CANDIDATE_THRESHOLD }
+        CycleConfig {
+            enabled: true,
+            candidate_threshold: DEFAULT_CYCLE_CANDIDATE_THRESHOLD,
+            collect_on_heap_growth: true,
+        }
     }
 }
 
@@ -171,6 +195,13 @@ impl HeapConfig {
     /// [`CycleConfig::candidate_threshold`]).
     pub fn with_cycle_candidate_threshold(mut self, threshold: usize) -> HeapConfig {
         self.cycles.candidate_threshold = threshold;
+        self
+    }
+
+    /// This configuration with the heap-growth trigger on or off (see
+    /// [`CycleConfig::collect_on_heap_growth`]).
+    pub fn with_cycle_collection_on_heap_growth(mut self, on: bool) -> HeapConfig {
+        self.cycles.collect_on_heap_growth = on;
         self
     }
 }
@@ -245,6 +276,11 @@ pub(crate) struct CycleCollector {
     /// The buffer length above which the automatic triggers collect: the threshold, or half
     /// the survivors of the last collection when that is more.
     trigger: usize,
+    /// Whether the heap-growth trigger is on.
+    growth: bool,
+    /// Twice the live bytes after the last cycle collection: the heap-growth trigger fires
+    /// above this (and above the floor).
+    live_bytes_trigger: u64,
     /// The candidate buffer.
     candidates: Vec<u32>,
     scratch: Scratch,
@@ -257,6 +293,8 @@ impl CycleCollector {
             enabled: config.enabled,
             threshold: config.candidate_threshold,
             trigger: config.candidate_threshold,
+            growth: config.collect_on_heap_growth,
+            live_bytes_trigger: 0,
             candidates: Vec::new(),
             scratch: Scratch::default(),
             counters: CycleCounters::default(),
@@ -268,6 +306,7 @@ impl CycleCollector {
         self.candidates.clear();
         self.scratch = Scratch::default();
         self.trigger = self.threshold;
+        self.live_bytes_trigger = 0;
     }
 
     /// Number of objects in the candidate buffer.
@@ -357,11 +396,18 @@ impl<H> Heap<H> {
         self.cycles.trigger = threshold;
     }
 
-    /// Whether the candidate buffer is over its trigger (the threshold trigger of the heap
-    /// policy; the caller checks for a no-GC scope).
+    /// Whether an automatic cycle collection is due: the candidate buffer is over its trigger,
+    /// or (with candidates buffered) the heap has grown enough (see the heap policy; the caller
+    /// checks for a no-GC scope).
     #[inline]
     pub(crate) fn cycle_collection_due(&self) -> bool {
-        self.cycles.candidates.len() > self.cycles.trigger
+        let c = &self.cycles;
+        let len = c.candidates.len();
+        len > c.trigger
+            || (c.growth
+                && len > 0
+                && self.counters.live_bytes
+                    > c.live_bytes_trigger.max(self.region.len() as u64 / HEAP_GROWTH_FLOOR_SHARE))
     }
 
     /// The allocation-time threshold trigger: collects cycles when the buffer is over its
@@ -417,6 +463,7 @@ impl<H> Heap<H> {
         // Amortization: the next collection waits for at least half as many new candidates as
         // this one found survivors, so rescanning a big live graph costs O(1) per candidate.
         self.cycles.trigger = self.cycles.threshold.max(survivors as usize / 2);
+        self.cycles.live_bytes_trigger = self.counters.live_bytes.saturating_mul(2);
         log::debug!("cycle collection: {candidates} candidates, {freed} objects freed, {survivors} survivors");
         Ok(CycleReport {
             candidates,

@@ -61,7 +61,7 @@ pub struct ObjectHeader {
     pub kind: Kind,
     /// Collector flag bits.
     pub flags: HeaderFlags,
-    /// The cycle collector's slot hint (see the module docs). [`ObjectHeader::decode`] does not
+    /// The cycle collector's slot hint (see the module docs). `ObjectHeader::decode` does not
     /// read it and always gives 0 here; [`crate::cycle_collector`] reads it on its own.
     pub reserved: u16,
     /// The registered type of a struct or array; 0 for an externref.

@@ -215,7 +215,8 @@ fn ring_workload_stays_bounded_with_cycle_collection_and_fills_the_heap_without(
 fn buffer_past_the_slot_hint_range_removes_by_hint() {
     // More candidates than a 16-bit slot hint can name, removed in a scattered order.
     const N: usize = 150_000;
-    let config = HeapConfig::default().with_cycle_candidate_threshold(usize::MAX);
+    let config =
+        HeapConfig::default().with_cycle_candidate_threshold(usize::MAX).with_cycle_collection_on_heap_growth(false);
     let (mut heap, ty, _) = new_heap(N * NODE_BLOCK as usize + (1 << 20), config);
     let mut nodes = Vec::with_capacity(N);
     for i in 0..N {

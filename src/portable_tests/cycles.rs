@@ -64,6 +64,10 @@ pub(super) static CYCLES: &[PortableTest] = &[
         run: candidate_threshold_triggers_a_cycle_collection_at_the_next_allocation,
     },
     PortableTest {
+        name: "heap_growth_triggers_a_cycle_collection_when_one_candidate_stands_for_much_garbage",
+        run: heap_growth_triggers_a_cycle_collection_when_one_candidate_stands_for_much_garbage,
+    },
+    PortableTest {
         name: "collection_runs_its_cycle_phase_when_the_buffer_is_over_the_threshold",
         run: collection_runs_its_cycle_phase_when_the_buffer_is_over_the_threshold,
     },
@@ -605,8 +609,10 @@ fn scan_goes_on_after_a_survivor_among_a_white_objects_references(region: &'stat
 // Triggers.
 
 fn rings_are_collected_by_the_allocation_failure_trigger_alone(region: &'static mut [u8]) -> TestResult {
-    // No threshold trigger, no collection, no explicit call: only a failed allocation collects.
-    let config = HeapConfig::default().with_cycle_candidate_threshold(usize::MAX);
+    // No threshold or growth trigger, no collection, no explicit call: only a failed
+    // allocation collects.
+    let config =
+        HeapConfig::default().with_cycle_candidate_threshold(usize::MAX).with_cycle_collection_on_heap_growth(false);
     let (mut heap, types) = heap_with(region, config)?;
     let capacity = heap.region_len() as usize / NODE_BLOCK;
     let n = ring_len(&heap, 10_000, 5);
@@ -658,6 +664,49 @@ fn candidate_threshold_triggers_a_cycle_collection_at_the_next_allocation(region
     Ok(())
 }
 
+fn heap_growth_triggers_a_cycle_collection_when_one_candidate_stands_for_much_garbage(
+    region: &'static mut [u8],
+) -> TestResult {
+    // Only the growth trigger: the candidate threshold is out of reach.
+    let (mut heap, types) = heap_with(region, HeapConfig::default().with_cycle_candidate_threshold(usize::MAX))?;
+    // A ring of 1/8 of the region: over the growth trigger's floor of 1/16.
+    let n = ring_len(&heap, usize::MAX, 8);
+    let first = ring(&mut heap, &types, n)?;
+    // While the ring is held, a cycle collection keeps all of it and empties the buffer; the
+    // growth trigger is now twice the live bytes.
+    try_heap!(heap.collect_cycles());
+    verify!(heap, [&first]);
+    let collections = try_heap!(heap.stats()).cycle_collections;
+    try_heap!(heap.drop_ref(first));
+    verify!(heap, []);
+    ensure!(heap.cycle_candidates() == 1, "the whole ring hangs on one candidate");
+    // A second ring of the same size doubles the live bytes (the first is garbage); the
+    // allocation after that collects the first ring.
+    let second = ring(&mut heap, &types, n)?;
+    verify!(heap, [&second]);
+    ensure!(try_heap!(heap.stats()).cycle_collections == collections, "no growth yet");
+    let mut leaves = Vec::new();
+    while try_heap!(heap.stats()).cycle_collections == collections {
+        ensure!(leaves.len() < 4, "the heap grew past twice its size without a cycle collection");
+        leaves.push(try_heap!(heap.struct_new(types.leaf, &[ValueRef::I32(0)])));
+    }
+    let mut roots: Vec<&GcRef> = leaves.iter().collect();
+    roots.push(&second);
+    verify!(heap, roots);
+    let stats = try_heap!(heap.stats());
+    ensure!(stats.cycle_objects_freed == n as u64, "{stats:?}");
+    ensure!(stats.live_objects == (n + leaves.len()) as u64, "{stats:?}");
+    check_ring(&mut heap, &second, n)?;
+    for leaf in leaves {
+        try_heap!(heap.drop_ref(leaf));
+    }
+    try_heap!(heap.drop_ref(second));
+    try_heap!(heap.collect_cycles());
+    verify!(heap, []);
+    ensure!(live(&heap)? == 0);
+    Ok(())
+}
+
 fn collection_runs_its_cycle_phase_when_the_buffer_is_over_the_threshold(region: &'static mut [u8]) -> TestResult {
     let (mut heap, types) = heap_with(region, HeapConfig::default().with_cycle_candidate_threshold(usize::MAX))?;
     // Rings of 8 held only by Wasm frames.
@@ -691,7 +740,8 @@ fn collection_runs_its_cycle_phase_when_the_buffer_is_over_the_threshold(region:
 }
 
 fn no_gc_scope_refuses_cycle_collection_and_allocation_failure_skips_it(region: &'static mut [u8]) -> TestResult {
-    let config = HeapConfig::default().with_cycle_candidate_threshold(usize::MAX);
+    let config =
+        HeapConfig::default().with_cycle_candidate_threshold(usize::MAX).with_cycle_collection_on_heap_growth(false);
     let (mut heap, types) = heap_with(region, config)?;
     let n = ring_len(&heap, usize::MAX, 3);
     let head = ring(&mut heap, &types, n)?;
@@ -733,7 +783,10 @@ fn no_gc_scope_refuses_cycle_collection_and_allocation_failure_skips_it(region: 
 // The buffer.
 
 fn buffered_objects_freed_by_counting_leave_the_buffer(region: &'static mut [u8]) -> TestResult {
-    let (mut heap, types) = new_heap(region)?;
+    // No automatic cycle collection: the test counts the candidates exactly.
+    let config =
+        HeapConfig::default().with_cycle_candidate_threshold(usize::MAX).with_cycle_collection_on_heap_growth(false);
+    let (mut heap, types) = heap_with(region, config)?;
     // A singly linked list built from the tail: each node is buffered when the host drops its
     // reference to the node after it (count 2 -> 1).
     let n = ring_len(&heap, 5_000, 3);
