@@ -641,6 +641,23 @@ pub fn run(config: &Config) -> Report {
             });
         }
     }
+    if config.quick {
+        // Footprints are deterministic, so this guards against a regression of the free list.
+        for trace in &traces {
+            let footprint = |name: &str| {
+                rows.iter().find(|r| r.trace.name == trace.spec.name && r.allocator == name).and_then(|r| r.footprint)
+            };
+            if let (Some(drc), Some(talc)) = (footprint(DrcHeap::NAME), footprint(Talc::NAME)) {
+                if drc > talc {
+                    problems.push(format!(
+                        "{} on {}: footprint/live {drc:.3} is above talc's {talc:.3}",
+                        DrcHeap::NAME,
+                        trace.spec.name
+                    ));
+                }
+            }
+        }
+    }
     Report {
         config_quick: config.quick,
         runs: config.runs,
