@@ -715,7 +715,7 @@ impl FreeList {
     /// (a double free) gives [`Error::Corrupted`].
     #[inline(always)]
     pub(crate) fn free(&mut self, region: &mut Region, index: u32, size: u32) -> Result<()> {
-        debug_assert!(size >= GRANULE && size % GRANULE == 0 && index % GRANULE == 0);
+        debug_assert!(size >= GRANULE && size % GRANULE == 0);
         let end = index.wrapping_add(size);
         let in_dv = index.wrapping_sub(self.dv_start) < self.dv_size;
         if (index < GRANULE) | (index % GRANULE != 0) | (end <= index) | (end > self.top) | in_dv {
@@ -1622,6 +1622,7 @@ mod tests {
         assert_eq!(heap.block(a), Err(Error::InvalidReference(a)));
         heap.free_trusted(b, 1).unwrap();
         assert_eq!(heap.free_trusted(b, 1), Err(Error::InvalidReference(b)), "double free");
+        assert_eq!(heap.free_trusted(b + 4, 1), Err(Error::InvalidReference(b + 4)), "misaligned");
         heap.check().unwrap();
         heap.coalesce().unwrap();
         assert_eq!((heap.top(), heap.free_blocks(), heap.free_bytes()), (16, 1, 4096 - 16));
