@@ -851,6 +851,7 @@ impl Report {
                     ("peak_live_bytes", Json::Int(row.peak_live)),
                     ("footprint_over_live", row.footprint.map_or(Json::Null, Json::Num)),
                     ("side_table_bytes", Json::Int(row.best.side_table as u64)),
+                    ("coalesce_calls", row.best.coalesces.map_or(Json::Null, Json::Int)),
                     (
                         "footprint_with_side_table_over_live",
                         row.footprint_with_side_table.map_or(Json::Null, Json::Num),
