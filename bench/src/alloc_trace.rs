@@ -377,7 +377,8 @@ impl Subject for Buddy {
 
     #[inline(always)]
     unsafe fn free(&mut self, ptr: NonNull<u8>, size: u32) {
-        self.0.dealloc(ptr, layout(size))
+        // SAFETY: allocated by this heap with this layout (the caller's contract).
+        unsafe { self.0.dealloc(ptr, layout(size)) }
     }
 
     fn check_drained(&mut self) -> Result<(), String> {
