@@ -1484,6 +1484,27 @@ mod tests {
         assert_eq!(list.alloc(&mut r, 1024).unwrap(), Some(blocks[0]));
     }
 
+    #[test]
+    fn without_the_bitmap_frees_do_not_merge_and_coalesce_walks() {
+        let mut r = region(1 << 14);
+        let mut list = FreeList::new();
+        let blocks = alloc_all(&mut list, &mut r, &[32, 2048, 96, 48, 16]);
+        // As if the host could not give the bitmap any memory.
+        list.bounds = Vec::new();
+        for (&index, size) in blocks.iter().zip([32, 2048, 96, 48]) {
+            list.free(&mut r, index, size).unwrap();
+        }
+        assert!(list.unmerged);
+        assert_eq!(free_blocks_of(&list, &r).len(), 4);
+        check(&list, &r);
+        list.coalesce(&mut r).unwrap();
+        assert!(!list.unmerged);
+        assert_eq!(free_blocks_of(&list, &r), [(blocks[0], 32 + 2048 + 96 + 48)]);
+        check(&list, &r);
+        list.free(&mut r, blocks[4], 16).unwrap();
+        assert_eq!((list.top(), list.free_blocks(&r)), (GRANULE, 1));
+    }
+
     /// A deterministic random mix of allocations and frees, checked all along, then drained.
     #[test]
     fn random_churn_keeps_every_invariant_and_drains_to_one_block() {
