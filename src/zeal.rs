@@ -195,7 +195,8 @@ impl<H> Heap<H> {
     }
 
     /// Called when a collection completes: the lower-bound verification and the poison check of
-    /// every free block, when configured. A cycle collector calls it too.
+    /// every free block, when configured. Any other collection (the cycle collector) may call it
+    /// at its end too.
     pub(crate) fn zeal_after_collection(&mut self) -> Result<()> {
         let Some(zeal) = self.config.zeal else { return Ok(()) };
         if !zeal.verify_after_collection {

@@ -76,3 +76,40 @@ fn the_oracle_catches_an_early_free() {
     harness.apply(&Op::DropLocal { local: 0 });
     harness.apply(&Op::Collect { cycles: false });
 }
+
+// -------------------------------------------------------------------------------------------
+// Regressions: programs that found bugs, named after what they broke.
+
+/// The cycle collector's scan phase reused its child list while iterating it (index out of
+/// bounds), found by the model while the cycle collector was being written.
+#[test]
+fn cycle_collection_scans_children_without_losing_its_place() {
+    let ops = [
+        Op::NewExtern { payload: 0 },
+        Op::PushFrame { picks: 0, count: 41983 },
+        Op::NewStruct { ty: 6582, init: 1235265949 },
+        Op::FillTable { table: 0, source: 189, range: 36655719 },
+        Op::NewStruct { ty: 0, init: 235393980 },
+        Op::NewArray { ty: 5625, len: 36197, init: 1191592 },
+        Op::DropLocal { local: 43768 },
+        Op::PushFrame { picks: 0, count: 0 },
+        Op::StructSet { target: 0, field: 0, value: 0 },
+        Op::NewStruct { ty: 0, init: 6339344 },
+        Op::NewStruct { ty: 38311, init: 1019479819 },
+        Op::ExposeMany { target: 14484, times: 0 },
+        Op::ExposeMany { target: 31022, times: 0 },
+        Op::SetGlobal { global: 0, source: 5623 },
+        Op::PushFrame { picks: 98403330, count: 18534 },
+        Op::ExposeMany { target: 22946, times: 0 },
+        Op::ArraySet { target: 0, index: 26702, value: 206502954 },
+        Op::NewArray { ty: 30, len: 0, init: 41464 },
+        Op::DropLocal { local: 10256 },
+        Op::NewStruct { ty: 0, init: 0 },
+        Op::Collect { cycles: true },
+    ];
+    Harness::run(
+        Setup { region_len: 65536, poison: false, verify_after_collection: false, fail_every: 0 },
+        &ops,
+        false,
+    );
+}
