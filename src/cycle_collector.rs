@@ -39,6 +39,29 @@
 //! is freed the moment its last reference goes (the paper instead keeps such objects until the
 //! buffer is processed).
 //!
+//! # Use
+//! Nothing to do: the heap buffers candidates and collects cycles by itself (see the heap
+//! policy below). An embedder may tune it in [`HeapConfig`], run one now with
+//! [`crate::Heap::collect_cycles`], and watch it in [`crate::HeapStats`] (`cycle_*` fields).
+//!
+//! ```
+//! use drc_heap::types::{HeapType, RefType, StorageType, StructType};
+//! use drc_heap::{Heap, HeapConfig, HeapMemory, ValueRef};
+//!
+//! let memory: &'static mut HeapMemory<65536> = Box::leak(Box::new(HeapMemory::new()));
+//! let config = HeapConfig::default().with_cycle_candidate_threshold(1_000);
+//! let mut heap: Heap<()> = Heap::with_config(memory.bytes(), config)?;
+//! let node = heap.register_struct(StructType::new(&[StorageType::Ref(RefType::nullable(HeapType::Any))]))?;
+//! let a = heap.struct_new_default(node)?;
+//! heap.struct_set(&a, 0, ValueRef::Ref(Some(&a)))?; // a points to itself: count 2
+//! heap.drop_ref(a)?; // count 1: garbage that counting alone never frees; now a candidate
+//! assert_eq!((heap.stats()?.live_objects, heap.cycle_candidates()), (1, 1));
+//! let report = heap.collect_cycles()?;
+//! assert_eq!(report.objects_freed, 1);
+//! assert_eq!(heap.stats()?.live_objects, 0);
+//! # Ok::<(), drc_heap::Error>(())
+//! ```
+//!
 //! # A cycle collection
 //! The whole buffer is taken as the roots, then, with explicit worklists (no recursion; a
 //! reference array's elements are visited [`RELEASE_CHUNK`] at a time, the rest of the array
