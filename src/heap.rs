@@ -101,22 +101,32 @@ pub(crate) fn decrement_count(
     cycles: &mut crate::cycle_collector::CycleCollector,
     raw: u32,
 ) -> Result<bool> {
+    Ok(decrement_to_zero(region, top, cycles, raw)?.is_some())
+}
+
+/// [`decrement_count`], handing back the header (as read before the decrement) of an object
+/// whose count reached zero, so that the caller can free it without reading it again.
+#[inline]
+pub(crate) fn decrement_to_zero(
+    region: &mut Region,
+    top: u32,
+    cycles: &mut crate::cycle_collector::CycleCollector,
+    raw: u32,
+) -> Result<Option<ObjectHeader>> {
     if raw == 0 || raw & 1 == 1 {
-        return Ok(false);
+        return Ok(None);
     }
     if raw >= top {
         return Err(Error::InvalidReference(raw));
     }
     let header = ObjectHeader::decode(region, raw)?;
-    let count = header
-        .ref_count
-        .checked_sub(1)
-        .ok_or(Error::corrupted(raw, "released an object with a zero count"))?;
+    let count = header.ref_count.checked_sub(1).ok_or(Error::corrupted(raw, "released an object with a zero count"))?;
     region.write_u32(raw + REF_COUNT_OFFSET, count)?;
     if count != 0 {
         cycles.possible_root(region, raw, header.flags)?;
+        return Ok(None);
     }
-    Ok(count == 0)
+    Ok(Some(header))
 }
 
 fn kind_error(expected: &'static str, found: Kind) -> Error {
@@ -242,11 +252,63 @@ impl<H> Heap<H> {
     /// Releases one count of `raw`, freeing everything that becomes unreachable.
     #[inline]
     pub(crate) fn release(&mut self, raw: u32) -> Result<()> {
-        if self.decrement(raw)? {
-            self.release_worklist.push(ReleaseWork::Object(raw));
-            self.drain_release_worklist()?;
+        let top = self.free_list.top();
+        if let Some(header) = decrement_to_zero(&mut self.region, top, &mut self.cycles, raw)? {
+            // The object is dead: free it with the header just read (no second read, no trip
+            // through the worklist), then whatever it held that died with it.
+            self.release_dead(raw, header)?;
+            if !self.release_worklist.is_empty() {
+                self.drain_release_worklist()?;
+            }
         }
         Ok(())
+    }
+
+    /// Frees the dead object `index` (count zero, `header` read from the region): releases the
+    /// references it holds (children whose count reaches zero go on the worklist; a reference
+    /// array goes there as a tail to walk in chunks) and returns its block.
+    ///
+    /// A struct goes on at once with the last of its children that died (whose header the
+    /// decrement just read), so a chain or the spine of a tree is freed without a trip through
+    /// the worklist per object.
+    #[inline]
+    fn release_dead(&mut self, mut index: u32, mut header: ObjectHeader) -> Result<()> {
+        loop {
+            match header.kind {
+                Kind::STRUCT => {
+                    let Heap { region, types, free_list, release_worklist, cycles, .. } = self;
+                    let (_, layout) = types.struct_layout(TypeIndex(header.type_index))?;
+                    let top = free_list.top();
+                    let mut next = None;
+                    for &offset in &layout.reference_offsets {
+                        let child = region.read_u32(index + offset)?;
+                        if decrement_count(region, top, cycles, child)? {
+                            if let Some(earlier) = next.replace(child) {
+                                release_worklist.push(ReleaseWork::Object(earlier));
+                            }
+                        }
+                    }
+                    self.free_object(index, header)?;
+                    // The child's header is in the cache: reading it again costs less than
+                    // carrying it (a header copied through the stack stalls store forwarding).
+                    match next {
+                        Some(child) => (index, header) = (child, self.object(child)?),
+                        None => return Ok(()),
+                    }
+                }
+                Kind::ARRAY => {
+                    self.release_worklist.push(ReleaseWork::ArrayTail { array: index, next: 0 });
+                    return Ok(());
+                }
+                _ => {
+                    let id = self.region.read_u32(index + EXTERNREF_HOST_DATA_OFFSET)?;
+                    let data = self.host_data.take(id)?;
+                    self.free_object(index, header)?;
+                    drop(data);
+                    return Ok(());
+                }
+            }
+        }
     }
 
     /// Runs the release worklist until it is empty.
@@ -255,28 +317,7 @@ impl<H> Heap<H> {
             match work {
                 ReleaseWork::Object(index) => {
                     let header = self.object(index)?;
-                    match header.kind {
-                        Kind::STRUCT => {
-                            let Heap { region, types, free_list, release_worklist, cycles, .. } = self;
-                            let (_, layout) = types.struct_layout(TypeIndex(header.type_index))?;
-                            for &offset in &layout.reference_offsets {
-                                let child = region.read_u32(index + offset)?;
-                                if decrement_count(region, free_list.top(), cycles, child)? {
-                                    release_worklist.push(ReleaseWork::Object(child));
-                                }
-                            }
-                            self.free_object(index, header)?;
-                        }
-                        Kind::ARRAY => {
-                            self.release_worklist.push(ReleaseWork::ArrayTail { array: index, next: 0 });
-                        }
-                        _ => {
-                            let id = self.region.read_u32(index + EXTERNREF_HOST_DATA_OFFSET)?;
-                            let data = self.host_data.take(id)?;
-                            self.free_object(index, header)?;
-                            drop(data);
-                        }
-                    }
+                    self.release_dead(index, header)?;
                 }
                 ReleaseWork::ArrayTail { array, next } => {
                     let header = self.object(array)?;
@@ -437,7 +478,7 @@ impl<H> Heap<H> {
     }
 
     /// Checks that the word `raw` may be stored where `ref_type` is expected.
-    fn check_ref_type(&self, raw: u32, ref_type: RefType) -> Result<()> {
+    pub(crate) fn check_ref_type(&self, raw: u32, ref_type: RefType) -> Result<()> {
         let header = match raw {
             0 => return if ref_type.nullable { Ok(()) } else { Err(Error::NullReference) },
             _ if raw & 1 == 1 => None,
@@ -472,7 +513,8 @@ impl<H> Heap<H> {
     // Allocation.
 
     /// Allocates a block for an object of `size` bytes and writes its header (count 1).
-    fn alloc_object(&mut self, kind: Kind, type_index: u32, size: u32, flags: HeaderFlags) -> Result<u32> {
+    #[inline]
+    pub(crate) fn alloc_object(&mut self, kind: Kind, type_index: u32, size: u32, flags: HeaderFlags) -> Result<u32> {
         let block = FreeList::block_size(size)
             .filter(|&block| block <= MAX_OBJECT_SIZE && block <= self.region.len() - HEADER_SIZE)
             .ok_or(Error::AllocationTooLarge {
@@ -510,8 +552,19 @@ impl<H> Heap<H> {
     }
 
     /// Zeroes the bytes of a fresh object after its header.
-    fn zero_body(&mut self, index: u32, size: u32) -> Result<()> {
-        self.region.fill(index + HEADER_SIZE, size - HEADER_SIZE, 0)
+    #[inline]
+    pub(crate) fn zero_body(&mut self, index: u32, size: u32) -> Result<()> {
+        let body = size - HEADER_SIZE;
+        if body <= 3 * HEADER_SIZE {
+            // Small objects (most of them): a few 16-byte stores rather than a call to memset.
+            let mut at = index + HEADER_SIZE;
+            while at < index + size {
+                self.region.write(at, [0u8; 16])?;
+                at += 16;
+            }
+            return Ok(());
+        }
+        self.region.fill(index + HEADER_SIZE, body, 0)
     }
 
     /// Allocates an externref holding `data`. On failure the data is handed back with the error.
@@ -558,7 +611,8 @@ impl<H> Heap<H> {
         self.host_data.len()
     }
 
-    fn new_object_flags(&self, ty: TypeIndex) -> Result<HeaderFlags> {
+    #[inline]
+    pub(crate) fn new_object_flags(&self, ty: TypeIndex) -> Result<HeaderFlags> {
         Ok(if self.types.is_acyclic(ty)? { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() })
     }
 
@@ -633,7 +687,7 @@ impl<H> Heap<H> {
     }
 
     /// The offset and storage type of field `field` of struct `r`.
-    fn struct_field(&self, r: &GcRef, field: u32) -> Result<(u32, StorageType)> {
+    pub(crate) fn struct_field(&self, r: &GcRef, field: u32) -> Result<(u32, StorageType)> {
         let index = Heap::<H>::object_index(r, "struct")?;
         let header = self.object(index)?;
         if header.kind != Kind::STRUCT {
@@ -697,7 +751,7 @@ impl<H> Heap<H> {
     }
 
     /// Index, layout, element type and length of the array `r`.
-    fn array_info(&self, r: &GcRef) -> Result<(u32, ArrayLayout, StorageType, u32)> {
+    pub(crate) fn array_info(&self, r: &GcRef) -> Result<(u32, ArrayLayout, StorageType, u32)> {
         let index = Heap::<H>::object_index(r, "array")?;
         let header = self.object(index)?;
         if header.kind != Kind::ARRAY {
@@ -708,7 +762,7 @@ impl<H> Heap<H> {
         Ok((index, layout, element, len))
     }
 
-    fn check_range(index: u32, count: u32, len: u32) -> Result<()> {
+    pub(crate) fn check_range(index: u32, count: u32, len: u32) -> Result<()> {
         if index as u64 + count as u64 > len as u64 {
             Err(Error::IndexOutOfBounds { index, count, len })
         } else {

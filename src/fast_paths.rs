@@ -1,0 +1,443 @@
+//! Fast paths for embedders: moving owned references in, borrowing references out, typed
+//! scalar access.
+//!
+//! The generic API ([`Heap::struct_new`], [`Heap::struct_get`], [`Heap::struct_set`] and the
+//! array counterparts) borrows the references it stores and hands out owned ones, so code that
+//! builds and walks a data structure from the host pays one increment and one decrement per
+//! reference it passes through, and every decrement that leaves a count above zero makes the
+//! object a possible cycle root (a buffer entry for the cycle collector). The methods here
+//! avoid that traffic where ownership allows it, as Wasm code itself does:
+//!
+//! * **Moving in** ([`Heap::struct_new_owned`], [`Heap::struct_set_owned`],
+//!   [`Heap::array_set_owned`]) take [`Value`]s: a reference in one is moved into the field (the
+//!   count the caller owned becomes the field's count), like Wasm's `struct.new` consuming its
+//!   operands. No increment, no decrement.
+//! * **Borrowing out** ([`Heap::struct_get_borrowed`], [`Heap::array_get_borrowed`]) return a
+//!   [`BorrowedRef`] that borrows the heap immutably: nothing can change a count while it lives,
+//!   so the object cannot be freed under it, and no count is taken. Walking a structure
+//!   (counting a tree's nodes, following a list) touches no count at all. Take an owned
+//!   reference from a borrowed one with [`Heap::retain_raw`] once the borrow ends, or read the
+//!   field again with [`Heap::struct_get_ref`].
+//! * **Views** ([`Heap::struct_view`], [`Heap::array_view`]) validate an object once (header,
+//!   kind, type, size or length) and then read fields or elements with only an index check and
+//!   a storage-type check each: walking a tree node reads both children for one validation,
+//!   summing an array checks each index against a length read once.
+//! * **Typed access** ([`Heap::struct_get_ref`], [`Heap::struct_get_scalar`],
+//!   [`Heap::array_get_scalar`]) skip the [`Value`] match where the caller knows the storage
+//!   type.
+//!
+//! Every check of the generic API stays: the object's header is validated, the field or index
+//! is bounds-checked, the storage type is checked, and a reference stored is type-checked
+//! against the field's reference type.
+
+use crate::error::{Error, Result};
+use crate::free_list::FreeList;
+use crate::gc_ref::raw_of;
+use crate::header::{HeaderFlags, Kind};
+use crate::heap::Heap;
+use crate::region::Region;
+use crate::types::{ArrayLayout, StorageType, StructLayout, StructType, TypeIndex};
+use crate::value::{read_scalar, write_scalar, Value, ValueRef};
+use crate::GcRef;
+use core::marker::PhantomData;
+use core::ops::Deref;
+
+/// A reference read out of a field or an array element without taking a count. It borrows the
+/// heap immutably, so no count can change and the object cannot be freed while it lives.
+///
+/// The word is validated, like every reference, when it is used.
+#[derive(Debug)]
+pub struct BorrowedRef<'h> {
+    reference: GcRef,
+    heap: PhantomData<&'h ()>,
+}
+
+impl Deref for BorrowedRef<'_> {
+    type Target = GcRef;
+
+    #[inline]
+    fn deref(&self) -> &GcRef {
+        &self.reference
+    }
+}
+
+impl BorrowedRef<'_> {
+    #[inline]
+    fn new(raw: u32) -> Option<BorrowedRef<'static>> {
+        GcRef::from_raw_u32(raw).map(|reference| BorrowedRef { reference, heap: PhantomData })
+    }
+}
+
+/// What [`Heap::struct_new_owned`] needs after type-checking: sizes, header flags, and each
+/// field's offset and storage type.
+struct StructPlan<const N: usize> {
+    size: u32,
+    block: u32,
+    flags: HeaderFlags,
+    fields: [(u32, StorageType); N],
+}
+
+/// A struct whose header and type were validated once, for reading several fields: each read
+/// checks only the field index and the field's storage type. It borrows the heap immutably,
+/// like [`BorrowedRef`], so nothing can change while it lives. See [`Heap::struct_view`].
+pub struct StructView<'h> {
+    region: &'h Region,
+    index: u32,
+    ty: &'h StructType,
+    layout: &'h StructLayout,
+}
+
+impl<'h> StructView<'h> {
+    /// The offset and storage type of `field`.
+    #[inline]
+    fn field(&self, field: u32) -> Result<(u32, StorageType)> {
+        match (self.ty.fields.get(field as usize), self.layout.field_offsets.get(field as usize)) {
+            (Some(&storage), Some(&offset)) => Ok((self.index + offset, storage)),
+            _ => Err(Error::FieldOutOfBounds { field, fields: self.ty.fields.len() as u32 }),
+        }
+    }
+
+    /// Number of fields.
+    #[inline]
+    pub fn fields(&self) -> u32 {
+        self.ty.fields.len() as u32
+    }
+
+    /// Reads a reference field without taking a count (see [`BorrowedRef`]); `None` for null.
+    #[inline]
+    pub fn get_ref(&self, field: u32) -> Result<Option<BorrowedRef<'h>>> {
+        let (offset, storage) = self.field(field)?;
+        if !storage.is_ref() {
+            return Err(Error::TypeMismatch { expected: "ref", found: storage.name() });
+        }
+        Ok(BorrowedRef::new(self.region.read_u32(offset)?))
+    }
+
+    /// Reads an `i32` field.
+    #[inline]
+    pub fn get_i32(&self, field: u32) -> Result<i32> {
+        let (offset, storage) = self.field(field)?;
+        if storage != StorageType::I32 {
+            return Err(Error::TypeMismatch { expected: "i32", found: storage.name() });
+        }
+        Ok(self.region.read_u32(offset)? as i32)
+    }
+
+    /// Reads a scalar field; a reference field is [`Error::TypeMismatch`].
+    #[inline]
+    pub fn get_scalar(&self, field: u32) -> Result<Value> {
+        let (offset, storage) = self.field(field)?;
+        read_scalar(self.region, offset, storage)?
+            .map_err(|_| Error::TypeMismatch { expected: "a scalar", found: "ref" })
+    }
+}
+
+/// An array whose header, type and length were validated once, for reading many elements:
+/// each read checks only the index. It borrows the heap immutably. See [`Heap::array_view`].
+pub struct ArrayView<'h> {
+    region: &'h Region,
+    index: u32,
+    layout: ArrayLayout,
+    element: StorageType,
+    len: u32,
+}
+
+impl<'h> ArrayView<'h> {
+    /// The number of elements.
+    #[inline]
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Whether the array has no elements.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The element storage type.
+    #[inline]
+    pub fn element(&self) -> StorageType {
+        self.element
+    }
+
+    #[inline]
+    fn offset(&self, i: u32) -> Result<u32> {
+        if i >= self.len {
+            return Err(Error::IndexOutOfBounds { index: i, count: 1, len: self.len });
+        }
+        Ok(self.index + self.layout.element_offset(i))
+    }
+
+    /// Reads reference element `i` without taking a count (see [`BorrowedRef`]).
+    #[inline]
+    pub fn get_ref(&self, i: u32) -> Result<Option<BorrowedRef<'h>>> {
+        if !self.element.is_ref() {
+            return Err(Error::TypeMismatch { expected: "ref", found: self.element.name() });
+        }
+        Ok(BorrowedRef::new(self.region.read_u32(self.offset(i)?)?))
+    }
+
+    /// Reads `f64` element `i`.
+    #[inline]
+    pub fn get_f64(&self, i: u32) -> Result<f64> {
+        if self.element != StorageType::F64 {
+            return Err(Error::TypeMismatch { expected: "f64", found: self.element.name() });
+        }
+        Ok(f64::from_bits(u64::from_ne_bytes(self.region.read(self.offset(i)?)?)))
+    }
+
+    /// Reads `i32` element `i`.
+    #[inline]
+    pub fn get_i32(&self, i: u32) -> Result<i32> {
+        if self.element != StorageType::I32 {
+            return Err(Error::TypeMismatch { expected: "i32", found: self.element.name() });
+        }
+        Ok(self.region.read_u32(self.offset(i)?)? as i32)
+    }
+
+    /// Reads scalar element `i`; a reference element type is [`Error::TypeMismatch`].
+    #[inline]
+    pub fn get_scalar(&self, i: u32) -> Result<Value> {
+        read_scalar(self.region, self.offset(i)?, self.element)?
+            .map_err(|_| Error::TypeMismatch { expected: "a scalar", found: "ref" })
+    }
+}
+
+/// The reference a value owns (none for scalars and null).
+#[inline]
+fn owned_raw(value: &Value) -> u32 {
+    match value {
+        Value::Ref(r) => raw_of(r.as_ref()),
+        _ => 0,
+    }
+}
+
+impl<H> Heap<H> {
+    /// Releases the references among `values` (after a failed store).
+    fn release_owned(&mut self, values: &[Value]) -> Result<()> {
+        for value in values {
+            self.release(owned_raw(value))?;
+        }
+        Ok(())
+    }
+
+    /// Allocates a struct of type `ty` from owned field values (one per field, in field order):
+    /// a reference in `fields` is moved into its field, its count becoming the field's (no
+    /// increment, no decrement), like Wasm's `struct.new` consuming its operands.
+    ///
+    /// On an error nothing is stored and the values are handed back with it (so that the
+    /// caller can collect and retry after [`Error::OutOfMemory`] without losing them).
+    pub fn struct_new_owned<const N: usize>(
+        &mut self,
+        ty: TypeIndex,
+        fields: [Value; N],
+    ) -> core::result::Result<GcRef, (Error, [Value; N])> {
+        let plan = match self.plan_owned_struct(ty, &fields) {
+            Ok(plan) => plan,
+            Err(error) => return Err((error, fields)),
+        };
+        let index = match self.alloc_object(Kind::STRUCT, ty.0, plan.size, plan.flags) {
+            Ok(index) => index,
+            Err(error) => return Err((error, fields)),
+        };
+        match self.write_owned_fields(index, plan.block, &plan.fields, fields) {
+            Ok(()) => Ok(GcRef::from_raw_u32(index).unwrap_or_else(|| unreachable!("objects are never at 0"))),
+            // Only a corrupted region gets here; the values are in the struct or were released.
+            Err(error) => Err((error, core::array::from_fn(|_| Value::Ref(None)))),
+        }
+    }
+
+    /// Type-checks owned field values against struct type `ty` (no count changes) and copies
+    /// out what the allocation and the stores need, with one registry lookup.
+    #[inline]
+    fn plan_owned_struct<const N: usize>(&self, ty: TypeIndex, fields: &[Value; N]) -> Result<StructPlan<N>> {
+        let (struct_type, layout) = self.types.struct_layout(ty)?;
+        if struct_type.fields.len() != N || layout.field_offsets.len() != N {
+            return Err(Error::FieldOutOfBounds { field: N as u32, fields: struct_type.fields.len() as u32 });
+        }
+        let mut plan = StructPlan {
+            size: layout.size,
+            block: FreeList::block_size(layout.size).ok_or(Error::corrupted(0, "struct size out of range"))?,
+            flags: self.new_object_flags(ty)?,
+            fields: [(0, StorageType::I32); N],
+        };
+        for (k, value) in fields.iter().enumerate() {
+            let storage = struct_type.fields[k];
+            self.check_storage_of(storage, value.borrow())?;
+            plan.fields[k] = (layout.field_offsets[k], storage);
+        }
+        Ok(plan)
+    }
+
+    /// Writes checked owned values into the fields of the fresh struct at `index` (its body
+    /// zeroed first, so that padding and packed neighbours are zero).
+    #[inline]
+    fn write_owned_fields<const N: usize>(
+        &mut self,
+        index: u32,
+        block: u32,
+        plan: &[(u32, StorageType); N],
+        fields: [Value; N],
+    ) -> Result<()> {
+        self.zero_body(index, block)?;
+        for (&(offset, storage), value) in plan.iter().zip(fields) {
+            match value {
+                // The field is zero (null): there is no old value, and the count moves in.
+                Value::Ref(r) => self.region.write_u32(index + offset, raw_of(r.as_ref()))?,
+                _ => write_scalar(&mut self.region, index + offset, storage, value.borrow())?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes an owned value to a struct field: a reference is moved in (its count becomes the
+    /// field's) and the field's old reference is released.
+    ///
+    /// On an error before the store (a field out of bounds, a type mismatch, a bad reference)
+    /// the value's reference is released, so nothing leaks.
+    pub fn struct_set_owned(&mut self, r: &GcRef, field: u32, value: Value) -> Result<()> {
+        let (offset, storage) = match self.struct_field(r, field) {
+            Ok(found) => found,
+            Err(error) => {
+                self.release(owned_raw(&value))?;
+                return Err(error);
+            }
+        };
+        self.write_owned(offset, storage, value)
+    }
+
+    /// Stores an owned value at `offset` (a field or element of storage type `storage`).
+    fn write_owned(&mut self, offset: u32, storage: StorageType, value: Value) -> Result<()> {
+        if let Err(error) = self.check_storage_of(storage, value.borrow()) {
+            self.release_owned(core::slice::from_ref(&value))?;
+            return Err(error);
+        }
+        match value {
+            Value::Ref(r) => {
+                let old = self.region.read_u32(offset)?;
+                self.region.write_u32(offset, raw_of(r.as_ref()))?;
+                self.release(old)
+            }
+            _ => write_scalar(&mut self.region, offset, storage, value.borrow()),
+        }
+    }
+
+    /// Validates the struct `r` once (its header, kind, type and size) for reading several of
+    /// its fields; see [`StructView`].
+    #[inline]
+    pub fn struct_view(&self, r: &GcRef) -> Result<StructView<'_>> {
+        let index = r.object_index().ok_or(Error::WrongObjectKind { expected: "struct", found: "i31" })?;
+        let header = self.object(index)?;
+        if header.kind != Kind::STRUCT {
+            return Err(Error::WrongObjectKind { expected: "struct", found: header.kind.name() });
+        }
+        let (ty, layout) = self.types.struct_layout(TypeIndex(header.type_index))?;
+        if FreeList::block_size(layout.size) != Some(header.size) {
+            return Err(Error::corrupted(index, "struct size disagrees with its type"));
+        }
+        Ok(StructView { region: &self.region, index, ty, layout })
+    }
+
+    /// Validates the array `r` once (its header, kind, type and length against its block
+    /// size) for reading many of its elements; see [`ArrayView`].
+    #[inline]
+    pub fn array_view(&self, r: &GcRef) -> Result<ArrayView<'_>> {
+        let (index, layout, element, len) = self.array_info(r)?;
+        Ok(ArrayView { region: &self.region, index, layout, element, len })
+    }
+
+    /// Reads a reference field without taking a count; see [`BorrowedRef`]. `None` for null.
+    /// A scalar field is [`Error::TypeMismatch`].
+    #[inline]
+    pub fn struct_get_borrowed(&self, r: &GcRef, field: u32) -> Result<Option<BorrowedRef<'_>>> {
+        let (offset, storage) = self.struct_field(r, field)?;
+        if !storage.is_ref() {
+            return Err(Error::TypeMismatch { expected: "ref", found: storage.name() });
+        }
+        Ok(BorrowedRef::new(self.region.read_u32(offset)?))
+    }
+
+    /// Reads a reference field, with a new count (as [`Heap::struct_get`], without the
+    /// [`Value`]). A scalar field is [`Error::TypeMismatch`].
+    #[inline]
+    pub fn struct_get_ref(&mut self, r: &GcRef, field: u32) -> Result<Option<GcRef>> {
+        let (offset, storage) = self.struct_field(r, field)?;
+        if !storage.is_ref() {
+            return Err(Error::TypeMismatch { expected: "ref", found: storage.name() });
+        }
+        let raw = self.region.read_u32(offset)?;
+        self.retain_raw(raw)
+    }
+
+    /// Reads a scalar field through a shared borrow. A reference field is
+    /// [`Error::TypeMismatch`] (use [`Heap::struct_get_borrowed`] or [`Heap::struct_get_ref`]).
+    #[inline]
+    pub fn struct_get_scalar(&self, r: &GcRef, field: u32) -> Result<Value> {
+        let (offset, storage) = self.struct_field(r, field)?;
+        match read_scalar(&self.region, offset, storage)? {
+            Ok(value) => Ok(value),
+            Err(_) => Err(Error::TypeMismatch { expected: "a scalar", found: "ref" }),
+        }
+    }
+
+    /// Reads an `i32` field (typed fast path of [`Heap::struct_get_scalar`]).
+    #[inline]
+    pub fn struct_get_i32(&self, r: &GcRef, field: u32) -> Result<i32> {
+        let (offset, storage) = self.struct_field(r, field)?;
+        if storage != StorageType::I32 {
+            return Err(Error::TypeMismatch { expected: "i32", found: storage.name() });
+        }
+        Ok(self.region.read_u32(offset)? as i32)
+    }
+
+    /// Reads array element `i` (a reference) without taking a count; see [`BorrowedRef`].
+    #[inline]
+    pub fn array_get_borrowed(&self, r: &GcRef, i: u32) -> Result<Option<BorrowedRef<'_>>> {
+        let (index, layout, element, len) = self.array_info(r)?;
+        Heap::<H>::check_range(i, 1, len)?;
+        if !element.is_ref() {
+            return Err(Error::TypeMismatch { expected: "ref", found: element.name() });
+        }
+        Ok(BorrowedRef::new(self.region.read_u32(index + layout.element_offset(i))?))
+    }
+
+    /// Reads scalar array element `i` through a shared borrow. A reference element is
+    /// [`Error::TypeMismatch`].
+    #[inline]
+    pub fn array_get_scalar(&self, r: &GcRef, i: u32) -> Result<Value> {
+        let (index, layout, element, len) = self.array_info(r)?;
+        Heap::<H>::check_range(i, 1, len)?;
+        match read_scalar(&self.region, index + layout.element_offset(i), element)? {
+            Ok(value) => Ok(value),
+            Err(_) => Err(Error::TypeMismatch { expected: "a scalar", found: "ref" }),
+        }
+    }
+
+    /// Writes an owned value to array element `i`: a reference is moved in and the element's
+    /// old reference released. On an error before the store the value's reference is
+    /// released.
+    pub fn array_set_owned(&mut self, r: &GcRef, i: u32, value: Value) -> Result<()> {
+        let found = self.array_info(r).and_then(|(index, layout, element, len)| {
+            Heap::<H>::check_range(i, 1, len)?;
+            Ok((index + layout.element_offset(i), element))
+        });
+        match found {
+            Ok((offset, element)) => self.write_owned(offset, element, value),
+            Err(error) => {
+                self.release(owned_raw(&value))?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Checks that `value` may be stored where `storage` is, without touching counts.
+    #[inline]
+    fn check_storage_of(&self, storage: StorageType, value: ValueRef<'_>) -> Result<()> {
+        match (storage, value) {
+            (StorageType::Ref(ref_type), ValueRef::Ref(r)) => self.check_ref_type(raw_of(r), ref_type),
+            _ if value.matches_storage(storage) => Ok(()),
+            _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
+        }
+    }
+}
