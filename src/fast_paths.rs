@@ -18,10 +18,11 @@
 //!   (counting a tree's nodes, following a list) touches no count at all. Take an owned
 //!   reference from a borrowed one with [`Heap::retain_raw`] once the borrow ends, or read the
 //!   field again with [`Heap::struct_get_ref`].
-//! * **Views** ([`Heap::struct_view`], [`Heap::array_view`]) validate an object once (header,
-//!   kind, type, size or length) and then read fields or elements with only an index check and
-//!   a storage-type check each: walking a tree node reads both children for one validation,
-//!   summing an array checks each index against a length read once.
+//! * **Views** ([`Heap::struct_view`], [`Heap::array_view`], [`Heap::scalar_array_mut`])
+//!   validate an object once (header, kind, type, size or length) and then read fields or
+//!   elements (or write scalar elements, which need no barrier) with only an index check and a
+//!   storage-type check each: walking a tree node reads both children for one validation,
+//!   summing or filling an array checks each index against a length read once.
 //! * **Typed access** ([`Heap::struct_get_ref`], [`Heap::struct_get_scalar`],
 //!   [`Heap::array_get_scalar`]) skip the [`Value`] match where the caller knows the storage
 //!   type.
@@ -204,6 +205,88 @@ impl<'h> ArrayView<'h> {
     }
 }
 
+/// A scalar array (no reference elements) validated once for writing and reading many
+/// elements: each access checks only the index. Scalar stores need no write barrier and change
+/// no count, so the view can borrow the heap mutably for as long as it lives. See
+/// [`Heap::scalar_array_mut`].
+pub struct ScalarArrayMut<'h> {
+    region: &'h mut Region,
+    index: u32,
+    layout: ArrayLayout,
+    element: StorageType,
+    len: u32,
+}
+
+impl ScalarArrayMut<'_> {
+    /// The number of elements.
+    #[inline]
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Whether the array has no elements.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The element storage type.
+    #[inline]
+    pub fn element(&self) -> StorageType {
+        self.element
+    }
+
+    #[inline]
+    fn offset(&self, i: u32, storage: StorageType) -> Result<u32> {
+        if storage != self.element {
+            return Err(Error::TypeMismatch { expected: self.element.name(), found: storage.name() });
+        }
+        if i >= self.len {
+            return Err(Error::IndexOutOfBounds { index: i, count: 1, len: self.len });
+        }
+        Ok(self.index + self.layout.element_offset(i))
+    }
+
+    /// Writes `f64` element `i`.
+    #[inline]
+    pub fn set_f64(&mut self, i: u32, value: f64) -> Result<()> {
+        let offset = self.offset(i, StorageType::F64)?;
+        self.region.write(offset, value.to_bits().to_ne_bytes())
+    }
+
+    /// Writes `i32` element `i`.
+    #[inline]
+    pub fn set_i32(&mut self, i: u32, value: i32) -> Result<()> {
+        let offset = self.offset(i, StorageType::I32)?;
+        self.region.write_u32(offset, value as u32)
+    }
+
+    /// Writes scalar element `i` (the value's variant must be the element type's).
+    #[inline]
+    pub fn set(&mut self, i: u32, value: ValueRef<'_>) -> Result<()> {
+        if !value.matches_storage(self.element) {
+            return Err(Error::TypeMismatch { expected: self.element.name(), found: value.type_name() });
+        }
+        let offset = self.offset(i, self.element)?;
+        write_scalar(self.region, offset, self.element, value)
+    }
+
+    /// Reads `f64` element `i`.
+    #[inline]
+    pub fn get_f64(&self, i: u32) -> Result<f64> {
+        let offset = self.offset(i, StorageType::F64)?;
+        Ok(f64::from_bits(u64::from_ne_bytes(self.region.read(offset)?)))
+    }
+
+    /// Reads scalar element `i`.
+    #[inline]
+    pub fn get(&self, i: u32) -> Result<Value> {
+        let offset = self.offset(i, self.element)?;
+        read_scalar(self.region, offset, self.element)?
+            .map_err(|_| Error::TypeMismatch { expected: "a scalar", found: "ref" })
+    }
+}
+
 /// The reference a value owns (none for scalars and null).
 #[inline]
 fn owned_raw(value: &Value) -> u32 {
@@ -345,6 +428,19 @@ impl<H> Heap<H> {
     pub fn array_view(&self, r: &GcRef) -> Result<ArrayView<'_>> {
         let (index, layout, element, len) = self.array_info(r)?;
         Ok(ArrayView { region: &self.region, index, layout, element, len })
+    }
+
+    /// Validates the scalar array `r` once (header, kind, type, length) for writing and reading
+    /// many of its elements; see [`ScalarArrayMut`]. An array of references is
+    /// [`Error::TypeMismatch`]: its stores need the write barrier ([`Heap::array_set`],
+    /// [`Heap::array_set_owned`]).
+    #[inline]
+    pub fn scalar_array_mut(&mut self, r: &GcRef) -> Result<ScalarArrayMut<'_>> {
+        let (index, layout, element, len) = self.array_info(r)?;
+        if element.is_ref() {
+            return Err(Error::TypeMismatch { expected: "a scalar element type", found: "ref" });
+        }
+        Ok(ScalarArrayMut { region: &mut self.region, index, layout, element, len })
     }
 
     /// Reads a reference field without taking a count; see [`BorrowedRef`]. `None` for null.

@@ -101,20 +101,8 @@ pub(crate) fn decrement_count(
     cycles: &mut crate::cycle_collector::CycleCollector,
     raw: u32,
 ) -> Result<bool> {
-    Ok(decrement_to_zero(region, top, cycles, raw)?.is_some())
-}
-
-/// [`decrement_count`], handing back the header (as read before the decrement) of an object
-/// whose count reached zero, so that the caller can free it without reading it again.
-#[inline]
-pub(crate) fn decrement_to_zero(
-    region: &mut Region,
-    top: u32,
-    cycles: &mut crate::cycle_collector::CycleCollector,
-    raw: u32,
-) -> Result<Option<ObjectHeader>> {
     if raw == 0 || raw & 1 == 1 {
-        return Ok(None);
+        return Ok(false);
     }
     if raw >= top {
         return Err(Error::InvalidReference(raw));
@@ -124,9 +112,8 @@ pub(crate) fn decrement_to_zero(
     region.write_u32(raw + REF_COUNT_OFFSET, count)?;
     if count != 0 {
         cycles.possible_root(region, raw, header.flags)?;
-        return Ok(None);
     }
-    Ok(Some(header))
+    Ok(count == 0)
 }
 
 fn kind_error(expected: &'static str, found: Kind) -> Error {
@@ -252,10 +239,12 @@ impl<H> Heap<H> {
     /// Releases one count of `raw`, freeing everything that becomes unreachable.
     #[inline]
     pub(crate) fn release(&mut self, raw: u32) -> Result<()> {
-        let top = self.free_list.top();
-        if let Some(header) = decrement_to_zero(&mut self.region, top, &mut self.cycles, raw)? {
-            // The object is dead: free it with the header just read (no second read, no trip
-            // through the worklist), then whatever it held that died with it.
+        if self.decrement(raw)? {
+            // The object is dead: free it at once (no trip through the worklist), then whatever
+            // it held that died with it. Its header is read again rather than handed back by
+            // the decrement: a header returned through memory in parts stalls store forwarding
+            // when it is read back whole, which costs more than the (cached) second read.
+            let header = self.object(raw)?;
             self.release_dead(raw, header)?;
             if !self.release_worklist.is_empty() {
                 self.drain_release_worklist()?;
@@ -460,6 +449,7 @@ impl<H> Heap<H> {
     }
 
     /// Whether an object with this header (`None`: an i31 value) is a value of `heap_type`.
+    #[inline]
     fn heap_type_accepts(&self, object: Option<&ObjectHeader>, heap_type: HeapType) -> bool {
         let Some(header) = object else {
             return matches!(heap_type, HeapType::Any | HeapType::Eq | HeapType::I31);
@@ -478,6 +468,7 @@ impl<H> Heap<H> {
     }
 
     /// Checks that the word `raw` may be stored where `ref_type` is expected.
+    #[inline]
     pub(crate) fn check_ref_type(&self, raw: u32, ref_type: RefType) -> Result<()> {
         let header = match raw {
             0 => return if ref_type.nullable { Ok(()) } else { Err(Error::NullReference) },

@@ -16,6 +16,10 @@
 //!   free, batch coalescing.
 //! * [`heap`]: allocation, barriers, typed access, and release of what a dead object held,
 //!   through a worklist (no recursion).
+//! * Fast paths for embedders ([`Heap::struct_new_owned`], [`Heap::struct_view`],
+//!   [`Heap::array_view`], [`Heap::scalar_array_mut`], [`BorrowedRef`]): owned references moved
+//!   in without count changes, references borrowed out without a count, objects validated once
+//!   for several accesses.
 //! * [`activations_table`]: the bump chunk JIT code writes and the root hash sets.
 //! * [`collector`]: trace the Wasm-stack roots, sweep the table, in steps.
 //! * [`cycle_collector`]: synchronous trial deletion (Bacon and Rajan) frees garbage cycles;
@@ -85,7 +89,7 @@ pub mod zeal;
 pub use collector::{Collection, Progress, Root};
 pub use cycle_collector::{CycleConfig, CycleReport};
 pub use error::{Error, Result};
-pub use fast_paths::{ArrayView, BorrowedRef, StructView};
+pub use fast_paths::{ArrayView, BorrowedRef, ScalarArrayMut, StructView};
 pub use gc_ref::GcRef;
 pub use header::Kind;
 pub use heap::{Heap, HeapConfig};

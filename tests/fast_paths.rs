@@ -149,6 +149,39 @@ fn views_check_kinds_indices_and_storage_types() {
     assert_empty(&heap);
 }
 
+#[test]
+fn scalar_arrays_are_written_and_read_through_one_validation() {
+    let (mut heap, _) = node_heap(1 << 16);
+    let doubles = heap.register_array(ArrayType::new(StorageType::F64)).unwrap();
+    let ints = heap.register_array(ArrayType::new(StorageType::I32)).unwrap();
+    let refs = heap.register_array(ArrayType::new(STRUCT_REF)).unwrap();
+    let a = heap.array_new(doubles, 100, ValueRef::F64(0.0)).unwrap();
+    let mut elements = heap.scalar_array_mut(&a).unwrap();
+    assert_eq!((elements.len(), elements.is_empty(), elements.element()), (100, false, StorageType::F64));
+    for i in 0..100 {
+        elements.set_f64(i, i as f64 / 4.0).unwrap();
+    }
+    elements.set(7, ValueRef::F64(-1.0)).unwrap();
+    assert_eq!(elements.get_f64(8).unwrap(), 2.0);
+    assert_eq!(elements.get(7).unwrap(), Value::F64(-1.0));
+    assert!(matches!(elements.set_f64(100, 0.0), Err(Error::IndexOutOfBounds { .. })));
+    assert!(matches!(elements.set_i32(0, 1), Err(Error::TypeMismatch { .. })));
+    assert!(matches!(elements.set(0, ValueRef::I32(1)), Err(Error::TypeMismatch { .. })));
+    let sum: f64 = (0..100).map(|i| heap.array_view(&a).unwrap().get_f64(i).unwrap()).sum();
+    assert_eq!(sum, (0..100).map(|i| i as f64 / 4.0).sum::<f64>() - 7.0 / 4.0 - 1.0);
+    let b = heap.array_new(ints, 3, ValueRef::I32(0)).unwrap();
+    heap.scalar_array_mut(&b).unwrap().set_i32(2, -5).unwrap();
+    assert_eq!(heap.array_view(&b).unwrap().get_i32(2).unwrap(), -5);
+    // Reference arrays need the barrier: no scalar view of them.
+    let c = heap.array_new(refs, 3, ValueRef::Ref(None)).unwrap();
+    assert!(matches!(heap.scalar_array_mut(&c), Err(Error::TypeMismatch { .. })));
+    verify(&heap, &[&a, &b, &c]);
+    for r in [a, b, c] {
+        heap.drop_ref(r).unwrap();
+    }
+    assert_empty(&heap);
+}
+
 /// The struct in element 2 of `refs`, owned.
 fn n_ref(heap: &Heap<()>, refs: &GcRef) -> GcRef {
     let word = heap.array_get_borrowed(refs, 2).unwrap().unwrap().as_raw_u32();

@@ -43,8 +43,8 @@ fn ref_arrays(iterations: u32, len: u32) -> Workload {
             Implementation { name: "Rc<RefCell>", reference: false, run: Box::new(move || rc_refs(iterations, len)) },
         ],
         notes: vec!["drc-heap: (array (ref null $leaf)) with a final $leaf, so both are acyclic (never cycle \
-             candidates); leaves are moved in with array_set_owned and read with array_get_borrowed + \
-             struct_get_i32. Rc<RefCell>: Rc<RefCell<Vec<Option<Rc<RefCell<Leaf>>>>>>."
+             candidates); leaves are moved in with array_set_owned and read through an array_view \
+             (get_ref, no count) + struct_get_i32. Rc<RefCell>: Rc<RefCell<Vec<Option<Rc<RefCell<Leaf>>>>>>."
             .to_string()],
     }
 }
@@ -63,9 +63,10 @@ fn drc_refs(iterations: u32, len: u32) -> Outcome {
                 heap.array_set_owned(&a, k, Value::Ref(Some(value)))?;
             }
             let sum = |heap: &Heap<()>| -> DrcResult<u64> {
+                let elements = heap.array_view(&a)?;
                 let mut sum = 0;
                 for k in 0..len {
-                    if let Some(leaf) = heap.array_get_borrowed(&a, k)? {
+                    if let Some(leaf) = elements.get_ref(k)? {
                         sum += heap.struct_get_i32(&leaf, 0)? as u64;
                     }
                 }
@@ -137,7 +138,8 @@ fn scalar_arrays(iterations: u32, len: u32) -> Workload {
                 run: Box::new(move || rc_scalars(iterations, len)),
             },
         ],
-        notes: vec!["drc-heap: (array f64) with array_set, array_get_scalar, array_fill and array_copy; \
+        notes: vec!["drc-heap: (array f64) written through scalar_array_mut (set_f64), read through array_view \
+             (get_f64), array_fill and array_copy; \
              Rc<RefCell>: Rc<RefCell<Vec<f64>>> with indexing, slice fill and copy_within."
             .to_string()],
     }
@@ -150,15 +152,15 @@ fn drc_scalars(iterations: u32, len: u32) -> Outcome {
         let mut digest = 0;
         for _ in 0..iterations {
             let a = heap.array_new(array, len, ValueRef::F64(0.0))?;
+            let mut elements = heap.scalar_array_mut(&a)?;
             for k in 0..len {
-                heap.array_set(&a, k, ValueRef::F64(k as f64 / 2.0))?;
+                elements.set_f64(k, k as f64 / 2.0)?;
             }
             let sum = |heap: &Heap<()>| -> DrcResult<u64> {
+                let elements = heap.array_view(&a)?;
                 let mut sum = 0.0;
                 for k in 0..len {
-                    if let Value::F64(x) = heap.array_get_scalar(&a, k)? {
-                        sum += x;
-                    }
+                    sum += elements.get_f64(k)?;
                 }
                 Ok((sum * 2.0) as u64)
             };

@@ -221,19 +221,21 @@ impl Rings for DrcRings {
     fn walk(&mut self, head: &GcRef, size: u32) -> DrcResult<u64> {
         let heap = &self.heap;
         let raw = |r: Option<BorrowedRef<'_>>| r.map_or(0, |r| r.as_raw_u32());
-        let mut sum = heap.struct_get_i32(head, VALUE)? as u64;
+        let first = heap.struct_view(head)?;
+        let mut sum = first.get_i32(VALUE)? as u64;
         let mut prev = head.as_raw_u32();
-        let Some(mut current) = heap.struct_get_borrowed(head, NEXT)? else { return Ok(u64::MAX) };
+        let Some(mut current) = first.get_ref(NEXT)? else { return Ok(u64::MAX) };
         for _ in 1..size {
-            if raw(heap.struct_get_borrowed(&current, PREV)?) != prev {
+            let node = heap.struct_view(&current)?;
+            if raw(node.get_ref(PREV)?) != prev {
                 return Ok(u64::MAX);
             }
-            sum += heap.struct_get_i32(&current, VALUE)? as u64;
+            sum += node.get_i32(VALUE)? as u64;
             prev = current.as_raw_u32();
-            let Some(next) = heap.struct_get_borrowed(&current, NEXT)? else { return Ok(u64::MAX) };
+            let Some(next) = node.get_ref(NEXT)? else { return Ok(u64::MAX) };
             current = next;
         }
-        let closed = current.as_raw_u32() == head.as_raw_u32() && raw(heap.struct_get_borrowed(head, PREV)?) == prev;
+        let closed = current.as_raw_u32() == head.as_raw_u32() && raw(first.get_ref(PREV)?) == prev;
         Ok(if closed { sum } else { u64::MAX })
     }
 
@@ -473,10 +475,11 @@ fn drc_build(heap: &mut Heap<()>, node: TypeIndex, parent: Option<&GcRef>, depth
 
 /// (nodes, value sum), or `None` if a parent link is wrong.
 fn drc_check(heap: &Heap<()>, tree: &GcRef) -> DrcResult<Option<(u64, u64)>> {
-    let mut totals = (1, heap.struct_get_i32(tree, DEPTH)? as u64);
+    let node = heap.struct_view(tree)?;
+    let mut totals = (1, node.get_i32(DEPTH)? as u64);
     for field in [LEFT, RIGHT] {
-        if let Some(child) = heap.struct_get_borrowed(tree, field)? {
-            let parent = heap.struct_get_borrowed(&child, PARENT)?;
+        if let Some(child) = node.get_ref(field)? {
+            let parent = heap.struct_view(&child)?.get_ref(PARENT)?;
             if parent.map(|p| p.as_raw_u32()) != Some(tree.as_raw_u32()) {
                 return Ok(None);
             }
@@ -869,11 +872,13 @@ impl Graphs for DrcGraphs {
                 None => root,
             };
             reach.nodes += 1;
-            reach.ids += heap.struct_get_i32(node, 1)? as u64;
-            if let Some(edges) = heap.struct_get_borrowed(node, 0)? {
-                for i in 0..heap.array_len(&edges)? {
+            let view = heap.struct_view(node)?;
+            reach.ids += view.get_i32(1)? as u64;
+            if let Some(edges) = view.get_ref(0)? {
+                let edges = heap.array_view(&edges)?;
+                for i in 0..edges.len() {
                     reach.edges += 1;
-                    if let Some(to) = heap.array_get_borrowed(&edges, i)? {
+                    if let Some(to) = edges.get_ref(i)? {
                         if seen.insert(to.as_raw_u32()) {
                             stack.push(to);
                         }
