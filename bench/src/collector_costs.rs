@@ -68,6 +68,8 @@ struct Row {
     /// Units of work per run (table entries, objects scanned, nodes).
     units: u64,
     unit: &'static str,
+    /// The column title of `units`.
+    units_name: &'static str,
     seconds: Vec<f64>,
     /// Extra numbers, shown as they are.
     extra: Vec<(&'static str, u64)>,
@@ -174,6 +176,7 @@ fn activations(report: &mut Report, sizes: &[usize]) {
                 ),
                 units: 0,
                 unit: "entry",
+                units_name: "table entries",
                 seconds: Vec::new(),
                 extra: Vec::new(),
             };
@@ -271,6 +274,7 @@ fn cycles(report: &mut Report, sizes: &[u32]) {
                 ),
                 units: 0,
                 unit: "object scanned",
+                units_name: "objects scanned",
                 seconds: Vec::new(),
                 extra: Vec::new(),
             };
@@ -342,6 +346,7 @@ fn release(report: &mut Report, nodes: u32) {
         case: format!("drc-heap: drop the head of a {nodes}-node list"),
         units: nodes as u64,
         unit: "node",
+        units_name: "nodes",
         seconds: Vec::new(),
         extra: Vec::new(),
     };
@@ -350,6 +355,7 @@ fn release(report: &mut Report, nodes: u32) {
         case: format!("Rc<RefCell>: drop the head of a {nodes}-node list (recursive drop)"),
         units: nodes as u64,
         unit: "node",
+        units_name: "nodes",
         seconds: Vec::new(),
         extra: Vec::new(),
     };
@@ -396,8 +402,9 @@ impl Report {
             if row.section != section {
                 section = row.section;
                 out.push_str(&format!(
-                    "\n### {section}\n\n| case | {unit}s | time min | time median | ns/{unit} min | ns/{unit} median | details |\n|---|---:|---:|---:|---:|---:|---|\n",
-                    unit = row.unit
+                    "\n### {section}\n\n| case | {units} | time min | time median | ns/{unit} min | ns/{unit} median | details |\n|---|---:|---:|---:|---:|---:|---|\n",
+                    unit = row.unit,
+                    units = row.units_name
                 ));
             }
             let (min, median) = row.ns_per_unit();

@@ -42,10 +42,12 @@ pub fn workload(n: u32) -> Workload {
             Implementation { name: "Rc<RefCell>", reference: false, run: Box::new(move || rc(n)) },
         ],
         notes: vec!["drc-heap: nodes are structs {left, right: ref null struct}. The drc-heap row uses the \
-             fast paths an embedder would (struct_new_owned moves the children in, struct_get_borrowed \
-             reads without taking a count); the generic-API row uses struct_new (borrowed children: \
-             count +1, then drop_ref: -1), struct_get (owned: +1) and drop_ref (-1) like \
-             examples/binary_trees.rs."
+             fast paths an embedder would: struct_new_owned moves the children in, and the check \
+             validates each node once (struct_view) and reads both children without taking a count \
+             (get_ref). The generic-API row uses struct_new (borrowed children: count +1, then \
+             drop_ref: -1), struct_get (owned: +1) and drop_ref (-1), like examples/binary_trees.rs; \
+             its decrements that leave a count above zero make the nodes cycle candidates, hence its \
+             cycle collections (all of them find nothing to free)."
             .to_string()],
     }
 }

@@ -69,9 +69,10 @@ pub fn workload(quick: bool) -> Workload {
             Implementation { name: "Rc<RefCell>", reference: false, run: Box::new(move || rc(p)) },
         ],
         notes: vec!["drc-heap: node = struct {left, right: ref null struct, i, j: i32}; the array is an f64 \
-             array (set through scalar_array_mut in the drc-heap row, array_set in the generic one). The drc-heap row moves children in (struct_new_owned, struct_set_owned) and counts \
-             nodes through borrowed reads; the generic-API row uses struct_set with a borrowed child, \
-             then drop_ref, and struct_get/drop_ref to count."
+             array (set through scalar_array_mut in the drc-heap row, array_set in the generic one). \
+             The drc-heap row moves children in (struct_new_owned, struct_set_owned) and counts nodes \
+             through struct views (one validation per node, children borrowed); the generic-API row \
+             uses struct_set with a borrowed child, then drop_ref, and struct_get/drop_ref to count."
             .to_string()],
     }
 }
