@@ -42,8 +42,8 @@ pub const ACTIVATIONS_CHUNK_OFFSET: usize = 8;
 /// address, and walking the table (the sweep drains the over-approximated set) visits objects
 /// in address order, wrapping around every table-size granules: nearly sequential memory
 /// accesses instead of one cache and TLB miss per entry (4.5 instead of 11.5 ns per entry when
-/// sweeping a million entries). The top 7 bits, which hashbrown keeps as each bucket's tag, come
-/// from a multiplication by a large odd constant, so tags stay well spread. Like the
+/// sweeping a million entries). The 7 bits hashbrown keeps as each bucket's tag come from a
+/// multiplication by a large odd constant, so tags stay well spread. Like the
 /// multiplicative hash before it, this is not keyed: words that collide lie a multiple of the
 /// table's span apart, and the table grows with its entries, so a set never holds more than
 /// region length / (16 * buckets) colliding words.
@@ -66,8 +66,11 @@ impl Hasher for RefHasher {
     #[inline]
     fn finish(&self) -> u64 {
         let word = self.0;
-        let mixed = word.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (mixed & (0x7F << 57)) | (word >> 4)
+        let tag = word.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57;
+        // hashbrown takes the tag from the top 7 bits of the hash's usize-wide part: bits 57..63
+        // on 64-bit targets, 25..31 on 32-bit ones. The bucket index comes from the low bits:
+        // the granule index, 25 bits of it (tables of up to 2^25 buckets keep address order).
+        (tag << 57) | (tag << 25) | ((word >> 4) & ((1 << 25) - 1))
     }
 }
 
@@ -186,6 +189,20 @@ mod tests {
         let words: alloc::vec::Vec<u32> = set.iter().copied().collect();
         let ascending = words.windows(2).filter(|pair| pair[0] < pair[1]).count();
         assert!(ascending as u32 > n * 9 / 10, "{ascending} of {n} steps ascend");
+    }
+
+    #[test]
+    fn ref_hasher_tags_vary_on_64_and_32_bit_targets() {
+        let (mut tags64, mut tags32) = ([false; 128], [false; 128]);
+        for i in 1..=4096u32 {
+            let mut hasher = RefHasher::default();
+            hasher.write_u32(i * 16);
+            let hash = hasher.finish();
+            tags64[(hash >> 57) as usize] = true;
+            tags32[(hash >> 25 & 0x7F) as usize] = true;
+        }
+        assert!(tags64.iter().filter(|&&t| t).count() > 100);
+        assert!(tags32.iter().filter(|&&t| t).count() > 100);
     }
 
     #[test]
