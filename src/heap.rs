@@ -777,7 +777,8 @@ impl<H> Heap<H> {
     fn array_alloc(&mut self, ty: TypeIndex, len: u32) -> Result<GcRef> {
         let layout = *self.types.array_layout(ty)?.1;
         let size = layout.size(len).ok_or(Error::AllocationTooLarge {
-            requested: (layout.elements_offset as usize).saturating_add((len as usize).saturating_mul(layout.element_size as usize)),
+            requested: (layout.elements_offset as usize)
+                .saturating_add((len as usize).saturating_mul(layout.element_size as usize)),
             max: MAX_OBJECT_SIZE as usize,
         })?;
         let flags = self.new_object_flags(ty)?;

@@ -415,7 +415,7 @@ fn array_elements_of_every_storage_type_read_back_what_was_written(region: &'sta
 
     let mut element_types: Vec<StorageType> = SCALARS.to_vec();
     element_types.extend([ANYREF, EXTERNREF]);
-    let len = if cfg!(miri) { 9 } else { 37u32 };
+    let len = if cfg!(miri) { 5 } else { 37u32 };
     for &storage in &element_types {
         let ty = ok!(heap.register_array(ArrayType::new(storage)));
         let refs: &[GcRef] = if storage == EXTERNREF { &externs } else { &objects };
@@ -936,7 +936,7 @@ fn linked_list_filling_the_region_is_freed_without_recursion(region: &'static mu
     let node = register_node(&mut heap)?;
     ensure!(ok!(heap.types().struct_layout(node)).1.size.next_multiple_of(16) == 32);
     let fit = (len - 16) / 32;
-    let target = work(fit, 300);
+    let target = work(fit, 120);
     // Build until the region is full (or the Miri cap), each node pointing at the previous.
     let mut head: Option<GcRef> = None;
     let mut built = 0usize;
@@ -1072,7 +1072,7 @@ fn array_of_refs_releases_every_element_across_release_chunks(region: &'static m
     // As many 32-byte structs as fit beside the array (4 bytes per element), but at least
     // enough for several release chunks where the region allows.
     // (Under Miri, a few hundred: the chunking is exercised by the other hosts.)
-    let n = work((len - 64) / 36, 300) as u32;
+    let n = work((len - 64) / 36, 120) as u32;
     ensure!(n > RELEASE_CHUNK * 2 || cfg!(miri), "only {n} elements fit");
     let array = ok!(heap.array_new(refs, n, ValueRef::Ref(None)));
     for i in 0..n {
@@ -1105,7 +1105,7 @@ fn host_data_is_dropped_exactly_once_and_never_while_reachable(region: &'static 
     {
         let mut heap: Heap<Tracked> = ok!(Heap::new(region));
         let refs = ok!(heap.register_array(ArrayType::new(EXTERNREF)));
-        let n = 100u32;
+        let n = work(100, 40) as u32;
         let array = ok!(heap.array_new(refs, n, ValueRef::Ref(None)));
         for i in 0..n {
             let e = externref(&mut heap, &drops, i)?;
@@ -1228,7 +1228,7 @@ fn exposing_past_the_bump_chunk_overflows_into_the_over_approximated_set(region:
     let node = register_node(&mut heap)?;
     // Clones of a filler object take the first part of the chunk; then distinct objects fill
     // the rest of it, and the second half of them overflows into the set.
-    let distinct = work(BUMP_CHUNK_CAPACITY + 76, 60);
+    let distinct = work(BUMP_CHUNK_CAPACITY + 76, 30);
     let fill = BUMP_CHUNK_CAPACITY.saturating_sub(distinct / 2);
     let filler = ok!(heap.struct_new_default(node));
     for _ in 0..fill {
@@ -1743,7 +1743,7 @@ fn out_of_memory_is_retryable_after_dropping_references(region: &'static mut [u8
     let node = register_node(&mut heap)?;
     let longs = ok!(heap.register_array(ArrayType::new(StorageType::I64)));
     // Under Miri, fill only part of the region: a large array takes the rest.
-    let filler = if cfg!(miri) { (len - 16) - 32 * 200 } else { 0 };
+    let filler = if cfg!(miri) { (len - 16) - 32 * 100 } else { 0 };
     let ballast =
         if filler > 0 { Some(ok!(heap.array_new(longs, ((filler - 24) / 8) as u32, ValueRef::I64(0)))) } else { None };
     let mut nodes = Vec::new();
@@ -1997,8 +1997,8 @@ fn binary_trees_check_values_match_the_benchmarks_game(region: &'static mut [u8]
     } else {
         &[(1, 7, 255), (64, 4, 1984), (16, 6, 2032), (1, 6, 127)]
     };
-    // Under Miri, two trees per depth (the check values scale with the count).
-    let iterations_cap = if cfg!(miri) { 2 } else { u32::MAX };
+    // Under Miri, one tree per depth (the check values scale with the count).
+    let iterations_cap = if cfg!(miri) { 1 } else { u32::MAX };
     let expected: Vec<(u32, u32, u32)> = expected
         .iter()
         .map(|&(iterations, depth, check)| {
