@@ -38,6 +38,7 @@ pub(super) static CORE: &[PortableTest] = &[
     portable!(unknown_and_wrong_kind_type_indices_are_typed_errors),
     portable!(array_length_whose_size_overflows_is_allocation_too_large),
     portable!(too_small_or_misaligned_regions_are_typed_errors),
+    portable!(region_offsets_near_u32_max_are_out_of_bounds_not_overflows),
     portable!(scalar_type_mismatch_in_a_constructor_allocates_nothing),
     portable!(array_new_fixed_accepts_non_nullable_reference_elements),
     portable!(struct_subtype_keeps_its_supertypes_field_offsets),
@@ -709,6 +710,27 @@ fn too_small_or_misaligned_regions_are_typed_errors(region: &'static mut [u8]) -
         ok!(heap.drop_ref(r));
     }
     ensure_empty(&heap)
+}
+
+/// Regression: the region's accessors computed `offset + len` in `usize` unchecked, which
+/// overflows on the 32-bit targets for an offset near `u32::MAX` (a panic in debug builds).
+fn region_offsets_near_u32_max_are_out_of_bounds_not_overflows(region: &'static mut [u8]) -> TestResult {
+    let len = region.len() as u32;
+    let mut region = ok!(crate::region::Region::from_static(region));
+    for offset in [u32::MAX, u32::MAX - 3, u32::MAX - 15, len - 3, len] {
+        ensure!(region.read_u32(offset).is_err_and(|e| e.is_corruption()), "read at {offset:#x}");
+        ensure!(region.write_u32(offset, 1).is_err_and(|e| e.is_corruption()), "write at {offset:#x}");
+        ensure!(region.read::<16>(offset).is_err(), "16-byte read at {offset:#x}");
+        ensure!(region.slice(offset, u32::MAX, "test").is_err(), "slice at {offset:#x}");
+        ensure!(region.copy_within(offset, 16, 16).is_err(), "copy from {offset:#x}");
+        ensure!(region.copy_within(16, offset, 16).is_err(), "copy to {offset:#x}");
+        ensure!(region.fill(offset, 16, 0).is_err(), "fill at {offset:#x}");
+    }
+    ok!(region.write_u32(len - 4, 0xDEAD_BEEF));
+    ensure!(ok!(region.read_u32(len - 4)) == 0xDEAD_BEEF);
+    ok!(region.copy_within(len - 4, 16, 4));
+    ensure!(ok!(region.read_u32(16)) == 0xDEAD_BEEF);
+    Ok(())
 }
 
 /// Regression: constructors checked reference values before allocating, but not scalar ones,
