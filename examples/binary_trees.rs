@@ -4,11 +4,12 @@
 //! depth 10: 4095, 31744, 32512, 32704, 32752 and 2047), then the heap's statistics.
 //!
 //! Trees are structs `{ left: ref null $node, right: ref null $node }` built bottom-up by host
-//! code that owns its references; every dropped tree is freed by reference counting as its last
+//! code through the heap's fast paths (owned children moved into new nodes, children read
+//! without taking counts); every dropped tree is freed by reference counting as its last
 //! reference goes, through the heap's release worklist.
 
 use drc_heap::types::{HeapType, RefType, StorageType, StructType};
-use drc_heap::{GcRef, Heap, HeapMemory, TypeIndex, Value, ValueRef};
+use drc_heap::{GcRef, Heap, HeapMemory, TypeIndex, Value};
 
 /// 256 MiB: enough for depth 21 (a stretch tree of depth 22 plus the long-lived tree).
 const REGION_BYTES: usize = 256 << 20;
@@ -20,23 +21,25 @@ static mut MEMORY: HeapMemory<REGION_BYTES> = HeapMemory::new();
 type Result<T> = core::result::Result<T, drc_heap::Error>;
 
 fn bottom_up_tree(heap: &mut Heap<()>, node: TypeIndex, depth: u32) -> Result<GcRef> {
-    if depth == 0 {
-        return heap.struct_new(node, &[ValueRef::Ref(None), ValueRef::Ref(None)]);
-    }
-    let left = bottom_up_tree(heap, node, depth - 1)?;
-    let right = bottom_up_tree(heap, node, depth - 1)?;
-    let tree = heap.struct_new(node, &[ValueRef::Ref(Some(&left)), ValueRef::Ref(Some(&right))])?;
-    heap.drop_ref(left)?;
-    heap.drop_ref(right)?;
-    Ok(tree)
+    let children = if depth == 0 {
+        [Value::Ref(None), Value::Ref(None)]
+    } else {
+        let left = bottom_up_tree(heap, node, depth - 1)?;
+        let right = bottom_up_tree(heap, node, depth - 1)?;
+        [Value::Ref(Some(left)), Value::Ref(Some(right))]
+    };
+    // The children's counts move into the new node's fields, as Wasm's `struct.new` does.
+    heap.struct_new_owned(node, children).map_err(|(error, _)| error)
 }
 
-fn item_check(heap: &mut Heap<()>, tree: &GcRef) -> Result<u32> {
+/// Counts a tree's nodes, validating each node once and reading its children without taking
+/// counts (the borrows keep the heap unchanged while they live).
+fn item_check(heap: &Heap<()>, tree: &GcRef) -> Result<u32> {
+    let view = heap.struct_view(tree)?;
     let mut nodes = 1;
     for field in 0..2 {
-        if let Value::Ref(Some(child)) = heap.struct_get(tree, field)? {
+        if let Some(child) = view.get_ref(field)? {
             nodes += item_check(heap, &child)?;
-            heap.drop_ref(child)?;
         }
     }
     Ok(nodes)
@@ -53,7 +56,7 @@ fn main() -> Result<()> {
     let node = heap.register_struct(StructType::new(&[link, link]))?;
 
     let stretch = bottom_up_tree(&mut heap, node, max_depth + 1)?;
-    println!("stretch tree of depth {}\t check: {}", max_depth + 1, item_check(&mut heap, &stretch)?);
+    println!("stretch tree of depth {}\t check: {}", max_depth + 1, item_check(&heap, &stretch)?);
     heap.drop_ref(stretch)?;
 
     let long_lived = bottom_up_tree(&mut heap, node, max_depth)?;
@@ -62,18 +65,21 @@ fn main() -> Result<()> {
         let mut check = 0;
         for _ in 0..iterations {
             let tree = bottom_up_tree(&mut heap, node, depth)?;
-            check += item_check(&mut heap, &tree)?;
+            check += item_check(&heap, &tree)?;
             heap.drop_ref(tree)?;
         }
         println!("{iterations}\t trees of depth {depth}\t check: {check}");
     }
-    println!("long lived tree of depth {max_depth}\t check: {}", item_check(&mut heap, &long_lived)?);
+    println!("long lived tree of depth {max_depth}\t check: {}", item_check(&heap, &long_lived)?);
     heap.verify([long_lived.as_raw_u32()])?;
     heap.drop_ref(long_lived)?;
 
     let stats = heap.stats()?;
     println!();
-    println!("heap: {} bytes region, {} live objects, {} free bytes in {} block(s)", stats.region_bytes, stats.live_objects, stats.free_bytes, stats.free_blocks);
+    println!(
+        "heap: {} bytes region, {} live objects, {} free bytes in {} block(s)",
+        stats.region_bytes, stats.live_objects, stats.free_bytes, stats.free_blocks
+    );
     println!("      {} objects allocated, {} freed", stats.objects_allocated, stats.objects_freed);
     println!("      peak live {} bytes, peak region used {} bytes", stats.peak_live_bytes, stats.peak_used_bytes);
     Ok(())
