@@ -148,10 +148,9 @@ impl fmt::Display for Error {
             Error::RegionTooSmall { len, min } => {
                 write!(f, "region of {len} bytes is too small: a heap needs at least {min}")
             }
-            Error::RegionTooLarge { len, max } => write!(
-                f,
-                "region of {len} bytes is too large: object indices are 32-bit, at most {max} bytes"
-            ),
+            Error::RegionTooLarge { len, max } => {
+                write!(f, "region of {len} bytes is too large: object indices are 32-bit, at most {max} bytes")
+            }
             Error::RegionMisaligned { value, align } => {
                 write!(f, "region address or length {value:#x} is not a multiple of {align}")
             }
@@ -159,10 +158,9 @@ impl fmt::Display for Error {
                 f,
                 "no free block of {requested} bytes right now: collect garbage or grow the region, then retry"
             ),
-            Error::AllocationTooLarge { requested, max } => write!(
-                f,
-                "allocation of {requested} bytes can never fit: the largest object is {max} bytes"
-            ),
+            Error::AllocationTooLarge { requested, max } => {
+                write!(f, "allocation of {requested} bytes can never fit: the largest object is {max} bytes")
+            }
             Error::UnknownType(index) => write!(f, "no type is registered at index {index}"),
             Error::WrongTypeKind { type_index, expected } => {
                 write!(f, "type {type_index} is not {expected}")
@@ -170,10 +168,9 @@ impl fmt::Display for Error {
             Error::FieldOutOfBounds { field, fields } => {
                 write!(f, "field {field} out of bounds: the struct has {fields} fields")
             }
-            Error::IndexOutOfBounds { index, count, len } => write!(
-                f,
-                "elements {index}..{index}+{count} out of bounds for an array of length {len}"
-            ),
+            Error::IndexOutOfBounds { index, count, len } => {
+                write!(f, "elements {index}..{index}+{count} out of bounds for an array of length {len}")
+            }
             Error::TypeMismatch { expected, found } => {
                 write!(f, "type mismatch: expected {expected}, found {found}")
             }
@@ -190,10 +187,9 @@ impl fmt::Display for Error {
             Error::Corrupted { offset, what } => {
                 write!(f, "heap corrupted at offset {offset:#x}: {what}")
             }
-            Error::VerifyFailed { offset, what, found, expected } => write!(
-                f,
-                "verify failed at offset {offset:#x}: {what}: heap holds {found}, expected {expected}"
-            ),
+            Error::VerifyFailed { offset, what, found, expected } => {
+                write!(f, "verify failed at offset {offset:#x}: {what}: heap holds {found}, expected {expected}")
+            }
         }
     }
 }

@@ -223,8 +223,7 @@ impl ObjectHeader {
         }
         let bytes: [u8; 16] = region.read(index)?;
         let kind = Kind::from_byte(bytes[0]).ok_or(Error::corrupted(index, "invalid object kind"))?;
-        let flags = HeaderFlags::from_bits(bytes[1])
-            .ok_or(Error::corrupted(index, "unknown header flag bits"))?;
+        let flags = HeaderFlags::from_bits(bytes[1]).ok_or(Error::corrupted(index, "unknown header flag bits"))?;
         let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         let size = word(SIZE_OFFSET as usize);
         if size < HEADER_SIZE || size % HEADER_SIZE != 0 || index as u64 + size as u64 > region.len() as u64 {

@@ -27,8 +27,8 @@ use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 use crate::gc_ref::raw_of;
 use crate::header::{
-    HeaderFlags, Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, EXTERNREF_HOST_DATA_OFFSET, EXTERNREF_SIZE,
-    HEADER_SIZE, REF_COUNT_OFFSET,
+    HeaderFlags, Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, EXTERNREF_HOST_DATA_OFFSET, EXTERNREF_SIZE, HEADER_SIZE,
+    REF_COUNT_OFFSET,
 };
 use crate::host_data::HostDataTable;
 use crate::region::Region;
@@ -478,7 +478,10 @@ impl<H> Heap<H> {
         if self.heap_type_accepts(header.as_ref(), ref_type.heap_type) {
             Ok(())
         } else {
-            Err(Error::TypeMismatch { expected: "a reference of the field's type", found: "a reference of another type" })
+            Err(Error::TypeMismatch {
+                expected: "a reference of the field's type",
+                found: "a reference of another type",
+            })
         }
     }
 
@@ -491,7 +494,10 @@ impl<H> Heap<H> {
         }
         let header = self.object(raw)?;
         if !self.heap_type_accepts(Some(&header), ref_type.heap_type) {
-            return Err(Error::TypeMismatch { expected: "a reference of the field's type", found: "a reference of another type" });
+            return Err(Error::TypeMismatch {
+                expected: "a reference of the field's type",
+                found: "a reference of another type",
+            });
         }
         if header.ref_count == 0 {
             return Err(Error::corrupted(raw, "live reference to an object with a zero count"));
@@ -688,10 +694,8 @@ impl<H> Heap<H> {
         if FreeList::block_size(layout.size) != Some(header.size) {
             return Err(Error::corrupted(index, "struct size disagrees with its type"));
         }
-        let storage = *ty
-            .fields
-            .get(field as usize)
-            .ok_or(Error::FieldOutOfBounds { field, fields: ty.fields.len() as u32 })?;
+        let storage =
+            *ty.fields.get(field as usize).ok_or(Error::FieldOutOfBounds { field, fields: ty.fields.len() as u32 })?;
         Ok((index + layout.field_offsets[field as usize], storage))
     }
 

@@ -257,10 +257,7 @@ impl TypeRegistry {
     /// The definition and layout of a registered type.
     #[inline]
     pub fn get(&self, index: TypeIndex) -> Result<&TypeDefinition> {
-        self.entries
-            .get(index.0 as usize)
-            .map(|entry| &entry.definition)
-            .ok_or(Error::UnknownType(index.0))
+        self.entries.get(index.0 as usize).map(|entry| &entry.definition).ok_or(Error::UnknownType(index.0))
     }
 
     /// Whether objects of this type can never be part of a reference cycle.
@@ -294,7 +291,10 @@ impl TypeRegistry {
                 return Err(Error::WrongTypeKind { type_index: supertype.0, expected: "a non-final supertype" });
             }
             if !ty.fields.starts_with(&parent.fields) {
-                return Err(Error::TypeMismatch { expected: "the supertype's fields as a prefix", found: "different fields" });
+                return Err(Error::TypeMismatch {
+                    expected: "the supertype's fields as a prefix",
+                    found: "different fields",
+                });
             }
         }
         // A subtype keeps its supertype's offsets for the inherited fields (JIT code compiled
@@ -339,15 +339,15 @@ impl TypeRegistry {
                 return Err(Error::WrongTypeKind { type_index: supertype.0, expected: "a non-final supertype" });
             }
             if parent.element != ty.element {
-                return Err(Error::TypeMismatch { expected: "the supertype's element type", found: "a different element type" });
+                return Err(Error::TypeMismatch {
+                    expected: "the supertype's element type",
+                    found: "a different element type",
+                });
             }
         }
         let elements_offset = (ARRAY_LENGTH_OFFSET + 4).next_multiple_of(ty.element.align());
-        let layout = ArrayLayout {
-            elements_offset,
-            element_size: ty.element.size(),
-            elements_are_refs: ty.element.is_ref(),
-        };
+        let layout =
+            ArrayLayout { elements_offset, element_size: ty.element.size(), elements_are_refs: ty.element.is_ref() };
         let acyclic = self.storage_is_acyclic(ty.element);
         self.push(TypeDefinition::Array(ty, layout), acyclic)
     }
@@ -411,7 +411,14 @@ mod tests {
     fn struct_fields_are_naturally_aligned_and_refs_are_listed() {
         let mut types = TypeRegistry::new();
         let index = types
-            .register_struct(StructType::new(&[StorageType::I8, ANYREF, StorageType::I64, StorageType::V128, StorageType::I16, ANYREF]))
+            .register_struct(StructType::new(&[
+                StorageType::I8,
+                ANYREF,
+                StorageType::I64,
+                StorageType::V128,
+                StorageType::I16,
+                ANYREF,
+            ]))
             .unwrap();
         let (_, layout) = types.struct_layout(index).unwrap();
         // v128 first (align 16), then i64, the two refs, i16, i8.
@@ -449,7 +456,8 @@ mod tests {
         let to_open = types
             .register_struct(StructType::new(&[StorageType::Ref(RefType::nullable(HeapType::Concrete(open_leaf)))]))
             .unwrap();
-        let externs = types.register_array(ArrayType::new(StorageType::Ref(RefType::nullable(HeapType::Extern)))).unwrap();
+        let externs =
+            types.register_array(ArrayType::new(StorageType::Ref(RefType::nullable(HeapType::Extern)))).unwrap();
         assert!(types.is_acyclic(to_leaf).unwrap());
         assert!(!types.is_acyclic(to_open).unwrap(), "a subtype of the open type may have ref fields");
         assert!(types.is_acyclic(externs).unwrap());
@@ -462,14 +470,22 @@ mod tests {
             .register_struct(StructType { fields: vec![StorageType::I32], supertype: None, is_final: false })
             .unwrap();
         let derived = types
-            .register_struct(StructType { fields: vec![StorageType::I32, ANYREF], supertype: Some(base), is_final: true })
+            .register_struct(StructType {
+                fields: vec![StorageType::I32, ANYREF],
+                supertype: Some(base),
+                is_final: true,
+            })
             .unwrap();
         assert!(types.is_subtype(derived, base) && !types.is_subtype(base, derived));
         assert!(types
             .register_struct(StructType { fields: vec![StorageType::I64], supertype: Some(base), is_final: true })
             .is_err());
         assert!(matches!(
-            types.register_struct(StructType { fields: vec![StorageType::I32], supertype: Some(derived), is_final: true }),
+            types.register_struct(StructType {
+                fields: vec![StorageType::I32],
+                supertype: Some(derived),
+                is_final: true
+            }),
             Err(Error::WrongTypeKind { .. })
         ));
         assert_eq!(types.struct_layout(TypeIndex(9)).err(), Some(Error::UnknownType(9)));

@@ -110,7 +110,11 @@ impl<H> Heap<H> {
                     let (layout, len) = self.array_layout_of(index, &header)?;
                     if layout.elements_are_refs {
                         for i in 0..len {
-                            count_reference(&mut counts, self.region.read_u32(index + layout.element_offset(i))?, index)?;
+                            count_reference(
+                                &mut counts,
+                                self.region.read_u32(index + layout.element_offset(i))?,
+                                index,
+                            )?;
                         }
                         heap_references += len as u64;
                     }
@@ -128,7 +132,12 @@ impl<H> Heap<H> {
             }
         }
         if host_ids.len() != self.host_data.len() {
-            return Err(mismatch(0, "host data values without an externref", self.host_data.len() as u64, host_ids.len() as u64));
+            return Err(mismatch(
+                0,
+                "host data values without an externref",
+                self.host_data.len() as u64,
+                host_ids.len() as u64,
+            ));
         }
 
         // Every entry of the table owns a count, the precise set's too: it is non-empty outside
