@@ -40,16 +40,7 @@ pub enum Value {
 impl Value {
     /// The name of the value's storage type, for error messages.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::I8(_) => "i8",
-            Value::I16(_) => "i16",
-            Value::I32(_) => "i32",
-            Value::I64(_) => "i64",
-            Value::F32(_) => "f32",
-            Value::F64(_) => "f64",
-            Value::V128(_) => "v128",
-            Value::Ref(_) => "ref",
-        }
+        self.borrow().type_name()
     }
 
     /// The reference, if this is a non-null reference value.
