@@ -88,7 +88,7 @@ struct Object {
 #[test]
 fn randomized_calls_into_wasm_agree_with_a_model() {
     let drops = Drops::new();
-    let steps = size(20_000, 1500);
+    let steps = size(20_000, 300);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut heap: Heap<Tracked> = Heap::new(region(8 << 20)).expect("heap");
     let node = heap.register_struct(StructType::new(&[ANYREF, StorageType::I64, ANYREF])).unwrap();

@@ -43,17 +43,17 @@ fn release_list_of(n: usize) {
 
 #[test]
 fn list_of_100_000_nodes_is_released_without_recursion() {
-    release_list_of(size(100_000, 500));
+    release_list_of(size(100_000, 200));
 }
 
 #[test]
 fn list_of_1_000_000_nodes_is_released_without_recursion() {
-    release_list_of(size(1_000_000, 500));
+    release_list_of(size(1_000_000, 200));
 }
 
 #[test]
 fn list_is_released_when_its_head_dies_in_a_collection() {
-    let n = size(100_000, 300);
+    let n = size(100_000, 150);
     let mut heap: Heap<()> = Heap::new(region((n + 1) * 32)).expect("heap");
     let head = build_list(&mut heap, n);
     let word = head.as_raw_u32();
@@ -67,7 +67,7 @@ fn list_is_released_when_its_head_dies_in_a_collection() {
 #[test]
 fn deep_chain_of_nested_arrays_is_released() {
     // Each array's only element is the next array: depth equals the number of arrays.
-    let depth = size(100_000, 400);
+    let depth = size(100_000, 200);
     let mut heap: Heap<()> = Heap::new(region(depth * 32 + 64)).expect("heap");
     let arrays = heap.register_array(ArrayType::new(StorageType::Ref(RefType::nullable(HeapType::Array)))).unwrap();
     let mut inner = heap.array_new(arrays, 1, ValueRef::Ref(None)).unwrap();
@@ -142,7 +142,7 @@ fn wide_nested_array_tree_drops_every_host_data_value_once() {
 
 #[test]
 fn externref_list_of_100_000_drops_host_data_in_one_release() {
-    let n = size(100_000, 300);
+    let n = size(100_000, 150);
     let drops = Drops::new();
     {
         let mut heap: Heap<common::Tracked> = Heap::new(region(n * 64 + 64)).expect("heap");

@@ -63,7 +63,7 @@ const RELEASE_BUDGET: usize = 256 * 1024;
 
 #[test]
 fn array_of_1_000_000_refs_each_holding_the_only_count_is_released_with_bounded_bookkeeping() {
-    let n = size(1_000_000, 1500) as u32;
+    let n = size(1_000_000, 500) as u32;
     // 4 bytes of element and a 32-byte struct per element.
     let mut heap: Heap<()> = Heap::new(region(n as usize * 36 + 4096)).expect("heap");
     let node = register_node(&mut heap);
