@@ -57,11 +57,12 @@ pub fn workloads(quick: bool) -> Vec<Workload> {
     ]
 }
 
-/// The four implementations of a cyclic workload.
+/// The four implementations of a cyclic workload. `cc` runs the bacon_rajan_cc program, which
+/// calls `after_each` after each ring, tree or graph; a final `collect_cycles` follows it.
 fn implementations(
     drc: impl Fn(bool) -> Outcome + Clone + 'static,
-    rc: impl Fn() -> Outcome + 'static,
-    cc: impl Fn() -> Outcome + 'static,
+    rc: impl Fn() -> Result<u64, String> + 'static,
+    cc: impl Fn(fn()) -> Result<u64, String> + 'static,
 ) -> Vec<Implementation> {
     let without = drc.clone();
     vec![
@@ -71,8 +72,16 @@ fn implementations(
             reference: false,
             run: Box::new(move || without(false)),
         },
-        Implementation { name: "Rc<RefCell>", reference: false, run: Box::new(rc) },
-        Implementation { name: "bacon_rajan_cc", reference: false, run: Box::new(cc) },
+        Implementation { name: "Rc<RefCell>", reference: false, run: Box::new(move || rc_outcome(rc())) },
+        Implementation {
+            name: "bacon_rajan_cc",
+            reference: false,
+            run: Box::new(move || {
+                let result = cc(maybe_collect_cc);
+                bacon_rajan_cc::collect_cycles();
+                rc_outcome(result)
+            }),
+        },
     ]
 }
 
@@ -98,6 +107,26 @@ fn maybe_collect_cc() {
 fn rc_outcome(check: Result<u64, String>) -> Outcome {
     Outcome { check, drc: None, note: None }
 }
+
+/// A drc-heap run: a fresh heap over `region` bytes, the types `register` registers (their
+/// indices handed to `program` with the heap), the program, then [`drc_finish`].
+fn drc_run<T>(
+    region: usize,
+    cycles: bool,
+    register: impl FnOnce(&mut Heap<()>) -> DrcResult<T>,
+    program: impl FnOnce(Heap<()>, T) -> (Heap<()>, Result<u64, String>),
+) -> Outcome {
+    let mut heap: Heap<()> = drc_heap(region, cycles);
+    let types = match register(&mut heap) {
+        Ok(types) => types,
+        Err(error) => return drc_outcome(&heap, Err(error)),
+    };
+    let (mut heap, result) = program(heap, types);
+    drc_finish(&mut heap, result, cycles)
+}
+
+/// A nullable reference to any struct: the links of the rings, trees and graphs.
+const LINK: StorageType = StorageType::Ref(RefType::nullable(HeapType::Struct));
 
 /// The end of a drc-heap run: one last cycle collection, then every object must be gone.
 fn drc_finish<H>(heap: &mut Heap<H>, result: Result<u64, String>, cycles: bool) -> Outcome {
@@ -138,26 +167,45 @@ trait Rings {
     fn drop_ring(&mut self, ring: Self::Ring) -> Result<(), Self::Error>;
 }
 
-fn rings_program<R: Rings>(r: &mut R, p: RingParams, after_each: impl Fn()) -> Result<u64, String> {
+/// The program of the rings and the trees: `count` times, `build` one item (returning it with
+/// its check value), keep it with at most `window` others (dropping the oldest), fold the
+/// check values; at the end drop what is left.
+fn windowed_program<S, T, E: std::fmt::Display>(
+    s: &mut S,
+    count: u32,
+    window: usize,
+    unit: &str,
+    build: impl Fn(&mut S) -> Result<(T, u64), E>,
+    drop_item: impl Fn(&mut S, T) -> Result<(), E>,
+    after_each: impl Fn(),
+) -> Result<u64, String> {
     let mut live = VecDeque::new();
     let mut digest = 0;
-    for done in 0..p.rings {
+    for done in 0..count {
         let step = (|| {
-            let ring = r.build(p.size)?;
-            let sum = r.walk(&ring, p.size)?;
-            live.push_back(ring);
-            if live.len() > p.window {
-                r.drop_ring(live.pop_front().unwrap())?;
+            let (item, check) = build(s)?;
+            live.push_back(item);
+            if live.len() > window {
+                drop_item(s, live.pop_front().unwrap())?;
             }
-            Ok::<u64, R::Error>(sum)
+            Ok::<u64, E>(check)
         })();
-        digest = fold(digest, step.map_err(|e| failed(e, done as u64, p.rings as u64, "rings"))?);
+        digest = fold(digest, step.map_err(|e| failed(e, done as u64, count as u64, unit))?);
         after_each();
     }
-    for ring in live {
-        r.drop_ring(ring).map_err(|e| e.to_string())?;
+    for item in live {
+        drop_item(s, item).map_err(|e| e.to_string())?;
     }
     Ok(digest)
+}
+
+fn rings_program<R: Rings>(r: &mut R, p: RingParams, after_each: impl Fn()) -> Result<u64, String> {
+    let build = |r: &mut R| {
+        let ring = r.build(p.size)?;
+        let sum = r.walk(&ring, p.size)?;
+        Ok((ring, sum))
+    };
+    windowed_program(r, p.rings, p.window, "rings", build, R::drop_ring, after_each)
 }
 
 fn rings(p: RingParams, region: usize) -> Workload {
@@ -177,12 +225,8 @@ fn rings(p: RingParams, region: usize) -> Workload {
         expected,
         implementations: implementations(
             move |cycles| drc_rings(p, region, cycles),
-            move || rc_outcome(rings_program(&mut RcRings, p, || {})),
-            move || {
-                let result = rings_program(&mut CcRings, p, maybe_collect_cc);
-                bacon_rajan_cc::collect_cycles();
-                Outcome { check: result, drc: None, note: None }
-            },
+            move || rings_program(&mut RcRings, p, || {}),
+            move |after_each| rings_program(&mut CcRings, p, after_each),
         ),
         notes: vec![
             "Rc<RefCell>: `next` is an Rc, `prev` a Weak; the ring's owner breaks the one strong cycle \
@@ -256,15 +300,12 @@ impl Rings for DrcRings {
 }
 
 fn drc_rings(p: RingParams, region: usize, cycles: bool) -> Outcome {
-    let mut heap: Heap<()> = drc_heap(region, cycles);
-    let link = StorageType::Ref(RefType::nullable(HeapType::Struct));
-    let node = match heap.register_struct(StructType::new(&[link, link, StorageType::I32])) {
-        Ok(node) => node,
-        Err(error) => return drc_outcome(&heap, Err(error)),
-    };
-    let mut rings = DrcRings { heap, node };
-    let result = rings_program(&mut rings, p, || {});
-    drc_finish(&mut rings.heap, result, cycles)
+    let register = |heap: &mut Heap<()>| heap.register_struct(StructType::new(&[LINK, LINK, StorageType::I32]));
+    drc_run(region, cycles, register, |heap, node| {
+        let mut rings = DrcRings { heap, node };
+        let result = rings_program(&mut rings, p, || {});
+        (rings.heap, result)
+    })
 }
 
 // ---- Rc<RefCell> -------------------------------------------------------------------------------------
@@ -399,25 +440,12 @@ trait ParentTrees {
 }
 
 fn trees_program<T: ParentTrees>(t: &mut T, p: TreeParams, after_each: impl Fn()) -> Result<u64, String> {
-    let mut live = VecDeque::new();
-    let mut digest = 0;
-    for done in 0..p.trees {
-        let step = (|| {
-            let tree = t.build(p.depth)?;
-            let check = t.check(&tree)?;
-            live.push_back(tree);
-            if live.len() > p.window {
-                t.drop_tree(live.pop_front().unwrap())?;
-            }
-            Ok::<u64, T::Error>(check)
-        })();
-        digest = fold(digest, step.map_err(|e| failed(e, done as u64, p.trees as u64, "trees"))?);
-        after_each();
-    }
-    for tree in live {
-        t.drop_tree(tree).map_err(|e| e.to_string())?;
-    }
-    Ok(digest)
+    let build = |t: &mut T| {
+        let tree = t.build(p.depth)?;
+        let check = t.check(&tree)?;
+        Ok((tree, check))
+    };
+    windowed_program(t, p.trees, p.window, "trees", build, T::drop_tree, after_each)
 }
 
 /// Nodes and value sum of a complete tree of `depth` whose nodes hold their depth, folded.
@@ -445,12 +473,8 @@ fn parent_trees(p: TreeParams, region: usize) -> Workload {
         expected,
         implementations: implementations(
             move |cycles| drc_trees(p, region, cycles),
-            move || rc_outcome(trees_program(&mut RcTrees, p, || {})),
-            move || {
-                let result = trees_program(&mut CcTrees, p, maybe_collect_cc);
-                bacon_rajan_cc::collect_cycles();
-                Outcome { check: result, drc: None, note: None }
-            },
+            move || trees_program(&mut RcTrees, p, || {}),
+            move |after_each| trees_program(&mut CcTrees, p, after_each),
         ),
         notes: vec![
             "Rc<RefCell>: children are Rcs, the parent a Weak (the usual Rust tree).".to_string(),
@@ -526,15 +550,12 @@ impl ParentTrees for DrcTrees {
 }
 
 fn drc_trees(p: TreeParams, region: usize, cycles: bool) -> Outcome {
-    let mut heap: Heap<()> = drc_heap(region, cycles);
-    let link = StorageType::Ref(RefType::nullable(HeapType::Struct));
-    let node = match heap.register_struct(StructType::new(&[link, link, link, StorageType::I32])) {
-        Ok(node) => node,
-        Err(error) => return drc_outcome(&heap, Err(error)),
-    };
-    let mut trees = DrcTrees { heap, node };
-    let result = trees_program(&mut trees, p, || {});
-    drc_finish(&mut trees.heap, result, cycles)
+    let register = |heap: &mut Heap<()>| heap.register_struct(StructType::new(&[LINK, LINK, LINK, StorageType::I32]));
+    drc_run(region, cycles, register, |heap, node| {
+        let mut trees = DrcTrees { heap, node };
+        let result = trees_program(&mut trees, p, || {});
+        (trees.heap, result)
+    })
 }
 
 // ---- Rc<RefCell> -------------------------------------------------------------------------------------
@@ -789,12 +810,8 @@ fn random_graph(p: GraphParams, region: usize) -> Workload {
         expected,
         implementations: implementations(
             move |cycles| drc_graphs(p, region, cycles),
-            move || rc_outcome(graphs_program(&mut RcGraphs, p, || {})),
-            move || {
-                let result = graphs_program(&mut CcGraphs, p, maybe_collect_cc);
-                bacon_rajan_cc::collect_cycles();
-                Outcome { check: result, drc: None, note: None }
-            },
+            move || graphs_program(&mut RcGraphs, p, || {}),
+            move |after_each| graphs_program(&mut CcGraphs, p, after_each),
         ),
         notes: vec![
             "drc-heap: node = struct {edges: ref null (array (ref null struct)), id: i32}, edge lists \
@@ -823,6 +840,14 @@ struct DrcGraphs {
     cycles: bool,
 }
 
+/// A failed build: lets go of the nodes built so far, then fails with `error`.
+fn drop_all<T>(heap: &mut Heap<()>, nodes: Vec<GcRef>, error: drc_heap::Error) -> DrcResult<T> {
+    for node in nodes {
+        heap.drop_ref(node)?;
+    }
+    Err(error)
+}
+
 impl Graphs for DrcGraphs {
     type Node = GcRef;
     type Error = drc_heap::Error;
@@ -834,12 +859,7 @@ impl Graphs for DrcGraphs {
             let node = heap.struct_new_owned(self.node, [Value::Ref(None), Value::I32(id as i32)]);
             match node {
                 Ok(node) => nodes.push(node),
-                Err((error, _)) => {
-                    for node in nodes {
-                        heap.drop_ref(node)?;
-                    }
-                    return Err(error);
-                }
+                Err((error, _)) => return drop_all(heap, nodes, error),
             }
         }
         let mut elements = Vec::new();
@@ -851,12 +871,7 @@ impl Graphs for DrcGraphs {
             elements.extend(out.iter().map(|&to| ValueRef::Ref(Some(&nodes[to as usize]))));
             let edges = match heap.array_new_fixed(self.edges, &elements) {
                 Ok(edges) => edges,
-                Err(error) => {
-                    for node in nodes {
-                        heap.drop_ref(node)?;
-                    }
-                    return Err(error);
-                }
+                Err(error) => return drop_all(heap, nodes, error),
             };
             heap.struct_set_owned(&nodes[from], 0, Value::Ref(Some(edges)))?;
         }
@@ -921,19 +936,55 @@ impl Graphs for DrcGraphs {
 }
 
 fn drc_graphs(p: GraphParams, region: usize, cycles: bool) -> Outcome {
-    let mut heap: Heap<()> = drc_heap(region, cycles);
-    let link = StorageType::Ref(RefType::nullable(HeapType::Struct));
-    let types = heap.register_array(ArrayType::new(link)).and_then(|edges| {
+    let register = |heap: &mut Heap<()>| {
+        let edges = heap.register_array(ArrayType::new(LINK))?;
         let edge_list = StorageType::Ref(RefType::nullable(HeapType::Concrete(edges)));
         Ok((heap.register_struct(StructType::new(&[edge_list, StorageType::I32]))?, edges))
-    });
-    let (node, edges) = match types {
-        Ok(types) => types,
-        Err(error) => return drc_outcome(&heap, Err(error)),
     };
-    let mut graphs = DrcGraphs { heap, node, edges, cycles };
-    let result = graphs_program(&mut graphs, p, || {});
-    drc_finish(&mut graphs.heap, result, cycles)
+    drc_run(region, cycles, register, |heap, (node, edges)| {
+        let mut graphs = DrcGraphs { heap, node, edges, cycles };
+        let result = graphs_program(&mut graphs, p, || {});
+        (graphs.heap, result)
+    })
+}
+
+// ---- Rc<RefCell> and bacon_rajan_cc: the same code but for the pointer ----------------------------
+
+/// `build` and `traverse` of the Rc and bacon_rajan_cc graphs, whose nodes `$node` are held by
+/// `$ptr<RefCell<$node>>` (`Rc` or `Cc`).
+macro_rules! shared_graph_methods {
+    ($ptr:ident, $node:ident) => {
+        fn build(&mut self, adjacency: &[Vec<u32>]) -> Result<Vec<Self::Node>, Self::Error> {
+            let nodes: Vec<Self::Node> = (0..adjacency.len())
+                .map(|id| $ptr::new(RefCell::new($node { edges: Vec::new(), id: id as u32 })))
+                .collect();
+            for (from, out) in adjacency.iter().enumerate() {
+                if !out.is_empty() {
+                    nodes[from].borrow_mut().edges = out.iter().map(|&to| nodes[to as usize].clone()).collect();
+                }
+            }
+            Ok(nodes)
+        }
+
+        fn traverse(&mut self, root: &Self::Node) -> Result<Reach, Self::Error> {
+            let mut seen = HashSet::new();
+            let mut stack = vec![root.clone()];
+            seen.insert(&**root as *const RefCell<$node>);
+            let mut reach = Reach::default();
+            while let Some(node) = stack.pop() {
+                let node = node.borrow();
+                reach.nodes += 1;
+                reach.ids += node.id as u64;
+                for to in &node.edges {
+                    reach.edges += 1;
+                    if seen.insert(&**to as *const RefCell<$node>) {
+                        stack.push(to.clone());
+                    }
+                }
+            }
+            Ok(reach)
+        }
+    };
 }
 
 // ---- Rc<RefCell> -------------------------------------------------------------------------------------
@@ -949,39 +1000,10 @@ impl Graphs for RcGraphs {
     type Node = Rc<RefCell<RcGraphNode>>;
     type Error = std::convert::Infallible;
 
-    fn build(&mut self, adjacency: &[Vec<u32>]) -> Result<Vec<Self::Node>, Self::Error> {
-        let nodes: Vec<Self::Node> = (0..adjacency.len())
-            .map(|id| Rc::new(RefCell::new(RcGraphNode { edges: Vec::new(), id: id as u32 })))
-            .collect();
-        for (from, out) in adjacency.iter().enumerate() {
-            if !out.is_empty() {
-                nodes[from].borrow_mut().edges = out.iter().map(|&to| nodes[to as usize].clone()).collect();
-            }
-        }
-        Ok(nodes)
-    }
+    shared_graph_methods!(Rc, RcGraphNode);
 
     fn release_all_but_root(&mut self, nodes: Vec<Self::Node>, _: u64) -> Result<Self::Node, Self::Error> {
         Ok(nodes.into_iter().next().expect("a graph has nodes"))
-    }
-
-    fn traverse(&mut self, root: &Self::Node) -> Result<Reach, Self::Error> {
-        let mut seen = HashSet::new();
-        let mut stack = vec![root.clone()];
-        seen.insert(Rc::as_ptr(root));
-        let mut reach = Reach::default();
-        while let Some(node) = stack.pop() {
-            let node = node.borrow();
-            reach.nodes += 1;
-            reach.ids += node.id as u64;
-            for to in &node.edges {
-                reach.edges += 1;
-                if seen.insert(Rc::as_ptr(to)) {
-                    stack.push(to.clone());
-                }
-            }
-        }
-        Ok(reach)
     }
 
     fn drop_root(&mut self, root: Self::Node) -> Result<(), Self::Error> {
@@ -1009,41 +1031,12 @@ impl Graphs for CcGraphs {
     type Node = Cc<RefCell<CcGraphNode>>;
     type Error = std::convert::Infallible;
 
-    fn build(&mut self, adjacency: &[Vec<u32>]) -> Result<Vec<Self::Node>, Self::Error> {
-        let nodes: Vec<Self::Node> = (0..adjacency.len())
-            .map(|id| Cc::new(RefCell::new(CcGraphNode { edges: Vec::new(), id: id as u32 })))
-            .collect();
-        for (from, out) in adjacency.iter().enumerate() {
-            if !out.is_empty() {
-                nodes[from].borrow_mut().edges = out.iter().map(|&to| nodes[to as usize].clone()).collect();
-            }
-        }
-        Ok(nodes)
-    }
+    shared_graph_methods!(Cc, CcGraphNode);
 
     fn release_all_but_root(&mut self, nodes: Vec<Self::Node>, _: u64) -> Result<Self::Node, Self::Error> {
         let root = nodes.into_iter().next().expect("a graph has nodes");
         bacon_rajan_cc::collect_cycles();
         Ok(root)
-    }
-
-    fn traverse(&mut self, root: &Self::Node) -> Result<Reach, Self::Error> {
-        let mut seen = HashSet::new();
-        let mut stack = vec![root.clone()];
-        seen.insert(&**root as *const RefCell<CcGraphNode>);
-        let mut reach = Reach::default();
-        while let Some(node) = stack.pop() {
-            let node = node.borrow();
-            reach.nodes += 1;
-            reach.ids += node.id as u64;
-            for to in &node.edges {
-                reach.edges += 1;
-                if seen.insert(&**to as *const RefCell<CcGraphNode>) {
-                    stack.push(to.clone());
-                }
-            }
-        }
-        Ok(reach)
     }
 
     fn drop_root(&mut self, root: Self::Node) -> Result<(), Self::Error> {
