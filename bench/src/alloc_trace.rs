@@ -23,6 +23,7 @@
 //!   structures of a few KiB (list heads) are not counted for anyone.
 
 use crate::json::Json;
+use crate::thread_cpu::thread_cpu_time;
 use std::alloc::Layout;
 use std::hint::black_box;
 use std::ptr::NonNull;
@@ -470,32 +471,10 @@ struct RunResult {
     side_table: usize,
 }
 
-/// Nanoseconds this thread has spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`), or `None` where that
-/// is not available. On a shared machine this leaves out the time the thread waited for a CPU,
-/// which wall time includes.
-#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+/// Nanoseconds this thread has spent on a CPU, or `None` where that is not available (see
+/// [`thread_cpu_time`]).
 fn thread_cpu_ns() -> Option<u64> {
-    /// `struct timespec` on 64-bit Linux.
-    #[repr(C)]
-    struct Timespec {
-        seconds: i64,
-        nanoseconds: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
-    }
-    /// Linux's `CLOCK_THREAD_CPUTIME_ID`.
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut time = Timespec { seconds: 0, nanoseconds: 0 };
-    // SAFETY: `clock_gettime` is the C library's (std links it on Linux); it writes one
-    // `struct timespec`, whose layout on 64-bit Linux `Timespec` is, through a valid pointer.
-    let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
-    (status == 0).then(|| time.seconds as u64 * 1_000_000_000 + time.nanoseconds as u64)
-}
-
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
-fn thread_cpu_ns() -> Option<u64> {
-    None
+    thread_cpu_time().map(|(seconds, nanoseconds)| seconds as u64 * 1_000_000_000 + nanoseconds as u64)
 }
 
 /// Replays `trace` against a fresh `S` over `region`.

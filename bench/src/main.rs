@@ -8,6 +8,7 @@ mod collector_costs;
 mod counting_alloc;
 mod json;
 mod sections;
+mod thread_cpu;
 mod workloads;
 
 /// The system allocator, counting live bytes while a workload measures them.

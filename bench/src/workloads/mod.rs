@@ -30,6 +30,7 @@ mod gcbench;
 
 use crate::counting_alloc::{Counts, Measurement};
 use crate::json::Json;
+use crate::thread_cpu::thread_cpu_time;
 use drc_heap::{Heap, HeapConfig};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::time::Instant;
@@ -264,32 +265,10 @@ pub fn run(config: &Config) -> Report {
     }
 }
 
-/// Seconds this thread has spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`, as the allocator trace),
-/// or `None` where that is not available. On a shared machine this leaves out the time the
-/// thread waited for a CPU, which wall time includes.
-#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+/// Seconds this thread has spent on a CPU (as the allocator trace), or `None` where that is not
+/// available (see [`thread_cpu_time`]).
 pub fn thread_cpu_seconds() -> Option<f64> {
-    /// `struct timespec` on 64-bit Linux.
-    #[repr(C)]
-    struct Timespec {
-        seconds: i64,
-        nanoseconds: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
-    }
-    /// Linux's `CLOCK_THREAD_CPUTIME_ID`.
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut time = Timespec { seconds: 0, nanoseconds: 0 };
-    // SAFETY: `clock_gettime` is the C library's (std links it on Linux); it writes one
-    // `struct timespec`, whose layout on 64-bit Linux `Timespec` is, through a valid pointer.
-    let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
-    (status == 0).then_some(time.seconds as f64 + time.nanoseconds as f64 * 1e-9)
-}
-
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
-pub fn thread_cpu_seconds() -> Option<f64> {
-    None
+    thread_cpu_time().map(|(seconds, nanoseconds)| seconds as f64 + nanoseconds as f64 * 1e-9)
 }
 
 fn sorted(times: &[f64]) -> Vec<f64> {
