@@ -138,6 +138,8 @@ struct Types {
     holder: TypeIndex,
     /// `[value: i32]`, final: acyclic.
     leaf: TypeIndex,
+    /// `array (mut i8)`: acyclic.
+    bytes: TypeIndex,
 }
 
 fn any() -> StorageType {
@@ -153,7 +155,8 @@ fn heap_with(region: &'static mut [u8], config: HeapConfig) -> Result<(TestHeap,
         heap.register_struct(StructType::new(&[any(), StorageType::Ref(RefType::nullable(HeapType::Extern)),]))
     );
     let leaf = try_heap!(heap.register_struct(StructType::new(&[StorageType::I32])));
-    Ok((heap, Types { node, tree, refs, holder, leaf }))
+    let bytes = try_heap!(heap.register_array(ArrayType::new(StorageType::I8)));
+    Ok((heap, Types { node, tree, refs, holder, leaf, bytes }))
 }
 
 fn new_heap(region: &'static mut [u8]) -> Result<(TestHeap, Types), String> {
@@ -201,6 +204,21 @@ fn check_ring(heap: &mut TestHeap, start: &GcRef, n: usize) -> TestResult {
     ensure!(at.as_raw_u32() == start.as_raw_u32(), "the ring does not close after {n} nodes");
     try_heap!(heap.drop_ref(at));
     Ok(())
+}
+
+/// Under Miri (slow), one acyclic byte array that takes all but 48 KiB of the region, so that
+/// the tests that fill the region do so with few objects; nothing elsewhere.
+fn miri_filler(heap: &mut TestHeap, types: &Types) -> Result<Option<GcRef>, String> {
+    if !cfg!(miri) {
+        return Ok(None);
+    }
+    let len = heap.region_len() - 48 * 1024 - 64;
+    Ok(Some(try_heap!(heap.array_new(types.bytes, len, ValueRef::I8(0)))))
+}
+
+/// Nodes that fit in the free bytes.
+fn free_nodes(heap: &TestHeap) -> Result<usize, String> {
+    Ok(try_heap!(heap.stats()).free_bytes as usize / NODE_BLOCK)
 }
 
 fn live(heap: &TestHeap) -> Result<u64, String> {
@@ -614,17 +632,21 @@ fn rings_are_collected_by_the_allocation_failure_trigger_alone(region: &'static 
     let config =
         HeapConfig::default().with_cycle_candidate_threshold(usize::MAX).with_cycle_collection_on_heap_growth(false);
     let (mut heap, types) = heap_with(region, config)?;
-    let capacity = heap.region_len() as usize / NODE_BLOCK;
-    let n = ring_len(&heap, 10_000, 5);
-    // Three times the region (under Miri, just past one region: enough for one failure).
+    let filler = miri_filler(&mut heap, &types)?;
+    let held: Vec<&GcRef> = filler.iter().collect();
+    let capacity = free_nodes(&heap)?;
+    let n = (capacity / 5).min(10_000);
+    // Three times the free memory (under Miri, just past it: enough for one failure).
     let goal = if cfg!(miri) { capacity + 2 * n } else { 3 * capacity };
-    let mut allocated = 0;
-    while allocated < goal {
+    let mut allocated = held.len();
+    while allocated < goal + held.len() {
         let head = ring(&mut heap, &types, n)?;
-        verify!(heap, [&head]);
+        let mut roots = held.clone();
+        roots.push(&head);
+        verify!(heap, roots);
         check_ring(&mut heap, &head, n)?;
         try_heap!(heap.drop_ref(head));
-        verify!(heap, []);
+        verify!(heap, held);
         allocated += n;
     }
     let stats = try_heap!(heap.stats());
@@ -740,18 +762,19 @@ fn no_gc_scope_refuses_cycle_collection_and_allocation_failure_skips_it(region: 
     let config =
         HeapConfig::default().with_cycle_candidate_threshold(usize::MAX).with_cycle_collection_on_heap_growth(false);
     let (mut heap, types) = heap_with(region, config)?;
-    let n = ring_len(&heap, usize::MAX, 3);
+    let mut held: Vec<GcRef> = miri_filler(&mut heap, &types)?.into_iter().collect();
+    let filler_objects = held.len() as u64;
+    let n = free_nodes(&heap)? / 3;
     let head = ring(&mut heap, &types, n)?;
     try_heap!(heap.drop_ref(head));
-    verify!(heap, []);
+    verify!(heap, held.iter().collect::<Vec<_>>());
     heap.enter_no_gc_scope();
     match heap.collect_cycles() {
         Err(Error::InNoGcScope) => {}
         other => return Err(format!("collect_cycles in a no-GC scope gave {other:?}")),
     }
-    ensure!(live(&heap)? == n as u64 && heap.cycle_candidates() > 0);
+    ensure!(live(&heap)? == n as u64 + filler_objects && heap.cycle_candidates() > 0);
     // Fill the rest of the region: the failing allocation must not collect the garbage ring.
-    let mut held = Vec::new();
     let failure = loop {
         match heap.struct_new(types.leaf, &[ValueRef::I32(0)]) {
             Ok(r) => held.push(r),
