@@ -76,6 +76,26 @@ struct Row {
 }
 
 impl Row {
+    /// A row with no runs yet.
+    fn new(section: &'static str, case: String, units: u64, unit: &'static str, units_name: &'static str) -> Row {
+        Row { section, case, units, unit, units_name, seconds: Vec::new(), extra: Vec::new() }
+    }
+
+    /// `runs` runs of `run` (given the run's number), which records its time and numbers in
+    /// the row; the first failure ends the runs as a problem. The row is kept if a run
+    /// recorded a time.
+    fn measure(mut self, report: &mut Report, mut run: impl FnMut(usize, &mut Row) -> Result<(), String>) {
+        for i in 0..report.runs {
+            if let Err(error) = run(i, &mut self) {
+                report.problems.push(format!("{}: {error}", self.case));
+                break;
+            }
+        }
+        if !self.seconds.is_empty() {
+            report.rows.push(self);
+        }
+    }
+
     fn ns_per_unit(&self) -> (f64, f64) {
         let mut s = self.seconds.clone();
         s.sort_by(f64::total_cmp);
@@ -168,34 +188,19 @@ fn activations(report: &mut Report, sizes: &[usize]) {
     // (host owns every object, one object in `share` on the stack)
     for &(host_owns, share) in &[(true, 64), (true, 8), (false, 64)] {
         for &objects in sizes {
-            let mut row = Row {
-                section: "collection vs activations table",
-                case: format!(
-                    "{objects} objects exposed twice each, 1 in {share} on the stack, {}",
-                    if host_owns { "host owns every object (nothing freed)" } else { "table-only (the rest freed)" }
-                ),
-                units: 0,
-                unit: "entry",
-                units_name: "table entries",
-                seconds: Vec::new(),
-                extra: Vec::new(),
-            };
-            for run in 0..report.runs {
-                match one_collection(objects, host_owns, share, 0x1234_5678 + run as u64) {
-                    Ok((seconds, entries, slots, freed)) => {
-                        row.seconds.push(seconds);
-                        row.units = entries;
-                        row.extra = vec![("stack slots", slots), ("objects freed", freed)];
-                    }
-                    Err(error) => {
-                        report.problems.push(format!("{}: {error}", row.case));
-                        break;
-                    }
-                }
-            }
-            if !row.seconds.is_empty() {
-                report.rows.push(row);
-            }
+            let case = format!(
+                "{objects} objects exposed twice each, 1 in {share} on the stack, {}",
+                if host_owns { "host owns every object (nothing freed)" } else { "table-only (the rest freed)" }
+            );
+            let row = Row::new("collection vs activations table", case, 0, "entry", "table entries");
+            row.measure(report, |run, row| {
+                let (seconds, entries, slots, freed) =
+                    one_collection(objects, host_owns, share, 0x1234_5678 + run as u64)?;
+                row.seconds.push(seconds);
+                row.units = entries;
+                row.extra = vec![("stack slots", slots), ("objects freed", freed)];
+                Ok(())
+            });
         }
     }
 }
@@ -266,39 +271,23 @@ fn cycles(report: &mut Report, sizes: &[u32]) {
     for &live in &[false, true] {
         for &objects in sizes {
             let (rings, size) = (objects / 1000, 1000);
-            let mut row = Row {
-                section: "cycle collection",
-                case: format!(
-                    "{rings} rings of {size} nodes, {}",
-                    if live { "live (host holds the heads)" } else { "garbage" }
-                ),
-                units: 0,
-                unit: "object scanned",
-                units_name: "objects scanned",
-                seconds: Vec::new(),
-                extra: Vec::new(),
-            };
-            for _ in 0..report.runs {
-                match one_cycle_collection(rings, size, live) {
-                    Ok((seconds, cycle)) => {
-                        row.seconds.push(seconds);
-                        row.units = cycle.objects_scanned;
-                        row.extra = vec![
-                            ("candidates", cycle.candidates),
-                            ("objects scanned", cycle.objects_scanned),
-                            ("references traced", cycle.references_traced),
-                            ("objects freed", cycle.objects_freed),
-                        ];
-                    }
-                    Err(error) => {
-                        report.problems.push(format!("{}: {error}", row.case));
-                        break;
-                    }
-                }
-            }
-            if !row.seconds.is_empty() {
-                report.rows.push(row);
-            }
+            let case = format!(
+                "{rings} rings of {size} nodes, {}",
+                if live { "live (host holds the heads)" } else { "garbage" }
+            );
+            let row = Row::new("cycle collection", case, 0, "object scanned", "objects scanned");
+            row.measure(report, |_, row| {
+                let (seconds, cycle) = one_cycle_collection(rings, size, live)?;
+                row.seconds.push(seconds);
+                row.units = cycle.objects_scanned;
+                row.extra = vec![
+                    ("candidates", cycle.candidates),
+                    ("objects scanned", cycle.objects_scanned),
+                    ("references traced", cycle.references_traced),
+                    ("objects freed", cycle.objects_freed),
+                ];
+                Ok(())
+            });
         }
     }
 }
@@ -341,24 +330,9 @@ fn one_rc_release(nodes: u32) -> f64 {
 }
 
 fn release(report: &mut Report, nodes: u32) {
-    let mut drc = Row {
-        section: "release of a list",
-        case: format!("drc-heap: drop the head of a {nodes}-node list"),
-        units: nodes as u64,
-        unit: "node",
-        units_name: "nodes",
-        seconds: Vec::new(),
-        extra: Vec::new(),
-    };
-    let mut rc = Row {
-        section: "release of a list",
-        case: format!("Rc<RefCell>: drop the head of a {nodes}-node list (recursive drop)"),
-        units: nodes as u64,
-        unit: "node",
-        units_name: "nodes",
-        seconds: Vec::new(),
-        extra: Vec::new(),
-    };
+    let row = |case| Row::new("release of a list", case, nodes as u64, "node", "nodes");
+    let mut drc = row(format!("drc-heap: drop the head of a {nodes}-node list"));
+    let mut rc = row(format!("Rc<RefCell>: drop the head of a {nodes}-node list (recursive drop)"));
     for _ in 0..report.runs {
         match one_release(nodes) {
             Ok(seconds) => drc.seconds.push(seconds),
