@@ -1227,14 +1227,10 @@ impl BlockAllocator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::boxed::Box;
-    use alloc::vec;
     use alloc::vec::Vec;
 
     fn region(len: usize) -> Region {
-        let words: &'static mut [u128] = Box::leak(vec![0u128; len / 16].into_boxed_slice());
-        // SAFETY: the leaked buffer is `len` bytes, 16-aligned, 'static and used by nothing else.
-        unsafe { Region::from_raw_parts(words.as_mut_ptr().cast(), len) }.unwrap()
+        Region::from_static(crate::region::test_region(len)).unwrap()
     }
 
     /// Marks a block as an object for the walk (kind byte 0x16, size word), as the heap does.
@@ -1519,7 +1515,9 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        for step in 0..20_000 {
+        // Miri interprets every step: a shorter run there still covers every path.
+        let steps = if cfg!(miri) { 2_000 } else { 20_000 };
+        for step in 0..steps {
             let roll = next();
             if live.len() < 300 && roll % 3 != 0 || live.is_empty() {
                 let size = match roll >> 8 & 15 {
@@ -1557,7 +1555,8 @@ mod tests {
     /// `Ok` or an error, never panics (no overflow, no out-of-bounds index) or loops.
     #[test]
     fn corrupted_bytes_give_errors_never_panics() {
-        for round in 0..40u64 {
+        let rounds = if cfg!(miri) { 4 } else { 40u64 };
+        for round in 0..rounds {
             let len = 1 << 16;
             let mut r = region(len);
             let mut list = FreeList::new();
@@ -1619,9 +1618,7 @@ mod tests {
     }
 
     fn block_allocator(len: usize) -> BlockAllocator {
-        let words: &'static mut [u128] = Box::leak(vec![0u128; len / 16].into_boxed_slice());
-        // SAFETY: the leaked buffer is `len` bytes, 16-aligned, 'static and used by nothing else.
-        unsafe { BlockAllocator::from_raw_parts(words.as_mut_ptr().cast(), len) }.unwrap()
+        BlockAllocator::new(crate::region::test_region(len)).unwrap()
     }
 
     #[test]
@@ -1668,11 +1665,11 @@ mod tests {
 
     #[test]
     fn block_allocator_rejects_bad_regions() {
-        let words: &'static mut [u128] = Box::leak(vec![0u128; 8].into_boxed_slice());
-        // SAFETY: as in `block_allocator`; the misaligned pointer stays inside the buffer.
-        let misaligned = unsafe { BlockAllocator::from_raw_parts(words.as_mut_ptr().cast::<u8>().add(8), 64) };
+        let words = crate::region::test_region(128);
+        // SAFETY: the misaligned pointer and the 64 bytes after it stay inside the 128-byte
+        // leaked test region, which nothing else uses.
+        let misaligned = unsafe { BlockAllocator::from_raw_parts(words.as_mut_ptr().add(8), 64) };
         assert!(matches!(misaligned.err(), Some(Error::RegionMisaligned { .. })));
-        let bytes: &'static mut [u8] = Box::leak(vec![0u8; 32].into_boxed_slice());
-        assert!(BlockAllocator::new(bytes).is_err());
+        assert!(BlockAllocator::new(&mut crate::region::test_region(64)[..32]).is_err());
     }
 }

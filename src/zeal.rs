@@ -249,15 +249,10 @@ mod tests {
     use super::*;
     use crate::types::{ArrayType, StorageType, StructType};
     use crate::{HeapConfig, Value, ValueRef};
-    use alloc::boxed::Box;
     use alloc::vec;
 
     fn heap(zeal: Zeal) -> Heap<()> {
-        let words: &'static mut [u128] = Box::leak(vec![0u128; 4096].into_boxed_slice());
-        // SAFETY: u128 has no padding and any byte pattern is a valid u8; the byte length is
-        // exactly 16 times the number of words; the leak makes the memory 'static and unaliased.
-        let bytes = unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), 4096 * 16) };
-        Heap::with_config(bytes, HeapConfig::default().with_zeal(zeal)).unwrap()
+        Heap::with_config(crate::region::test_region(4096 * 16), HeapConfig::default().with_zeal(zeal)).unwrap()
     }
 
     #[test]
