@@ -133,6 +133,39 @@ impl<'h> StructView<'h> {
     }
 }
 
+/// What [`ArrayView`] and [`ScalarArrayMut`] share (both have the fields `index`, `layout`,
+/// `element` and `len`): the accessors, and the region offset of element `i` after checking
+/// only the index.
+macro_rules! array_view_common {
+    () => {
+        /// The number of elements.
+        #[inline]
+        pub fn len(&self) -> u32 {
+            self.len
+        }
+
+        /// Whether the array has no elements.
+        #[inline]
+        pub fn is_empty(&self) -> bool {
+            self.len == 0
+        }
+
+        /// The element storage type.
+        #[inline]
+        pub fn element(&self) -> StorageType {
+            self.element
+        }
+
+        #[inline]
+        fn index_offset(&self, i: u32) -> Result<u32> {
+            if i >= self.len {
+                return Err(Error::IndexOutOfBounds { index: i, count: 1, len: self.len });
+            }
+            Ok(self.index + self.layout.element_offset(i))
+        }
+    };
+}
+
 /// An array whose header, type and length were validated once, for reading many elements:
 /// each read checks only the index. It borrows the heap immutably. See [`Heap::array_view`].
 pub struct ArrayView<'h> {
@@ -144,31 +177,7 @@ pub struct ArrayView<'h> {
 }
 
 impl<'h> ArrayView<'h> {
-    /// The number of elements.
-    #[inline]
-    pub fn len(&self) -> u32 {
-        self.len
-    }
-
-    /// Whether the array has no elements.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The element storage type.
-    #[inline]
-    pub fn element(&self) -> StorageType {
-        self.element
-    }
-
-    #[inline]
-    fn offset(&self, i: u32) -> Result<u32> {
-        if i >= self.len {
-            return Err(Error::IndexOutOfBounds { index: i, count: 1, len: self.len });
-        }
-        Ok(self.index + self.layout.element_offset(i))
-    }
+    array_view_common!();
 
     /// Reads reference element `i` without taking a count (see [`BorrowedRef`]).
     #[inline]
@@ -176,7 +185,7 @@ impl<'h> ArrayView<'h> {
         if !self.element.is_ref() {
             return Err(Error::TypeMismatch { expected: "ref", found: self.element.name() });
         }
-        Ok(BorrowedRef::new(self.region.read_u32(self.offset(i)?)?))
+        Ok(BorrowedRef::new(self.region.read_u32(self.index_offset(i)?)?))
     }
 
     /// Reads `f64` element `i`.
@@ -185,7 +194,7 @@ impl<'h> ArrayView<'h> {
         if self.element != StorageType::F64 {
             return Err(Error::TypeMismatch { expected: "f64", found: self.element.name() });
         }
-        Ok(f64::from_bits(u64::from_ne_bytes(self.region.read(self.offset(i)?)?)))
+        Ok(f64::from_bits(u64::from_ne_bytes(self.region.read(self.index_offset(i)?)?)))
     }
 
     /// Reads `i32` element `i`.
@@ -194,13 +203,13 @@ impl<'h> ArrayView<'h> {
         if self.element != StorageType::I32 {
             return Err(Error::TypeMismatch { expected: "i32", found: self.element.name() });
         }
-        Ok(self.region.read_u32(self.offset(i)?)? as i32)
+        Ok(self.region.read_u32(self.index_offset(i)?)? as i32)
     }
 
     /// Reads scalar element `i`; a reference element type is [`Error::TypeMismatch`].
     #[inline]
     pub fn get_scalar(&self, i: u32) -> Result<Value> {
-        read_scalar(self.region, self.offset(i)?, self.element)?
+        read_scalar(self.region, self.index_offset(i)?, self.element)?
             .map_err(|_| Error::TypeMismatch { expected: "a scalar", found: "ref" })
     }
 }
@@ -218,33 +227,14 @@ pub struct ScalarArrayMut<'h> {
 }
 
 impl ScalarArrayMut<'_> {
-    /// The number of elements.
-    #[inline]
-    pub fn len(&self) -> u32 {
-        self.len
-    }
-
-    /// Whether the array has no elements.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The element storage type.
-    #[inline]
-    pub fn element(&self) -> StorageType {
-        self.element
-    }
+    array_view_common!();
 
     #[inline]
     fn offset(&self, i: u32, storage: StorageType) -> Result<u32> {
         if storage != self.element {
             return Err(Error::TypeMismatch { expected: self.element.name(), found: storage.name() });
         }
-        if i >= self.len {
-            return Err(Error::IndexOutOfBounds { index: i, count: 1, len: self.len });
-        }
-        Ok(self.index + self.layout.element_offset(i))
+        self.index_offset(i)
     }
 
     /// Writes `f64` element `i`.
