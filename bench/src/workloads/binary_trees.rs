@@ -139,7 +139,9 @@ fn fast_bottom_up(heap: &mut Heap<()>, node: TypeIndex, depth: u32) -> DrcResult
     heap.struct_new_owned(node, [Value::Ref(Some(left)), Value::Ref(Some(right))]).map_err(|(e, _)| e)
 }
 
-fn fast_check(heap: &Heap<()>, tree: &GcRef) -> DrcResult<u64> {
+/// The nodes of a tree whose children are struct fields 0 and 1 (these trees and GCBench's),
+/// each node validated once and its children read without a count.
+pub(super) fn fast_check(heap: &Heap<()>, tree: &GcRef) -> DrcResult<u64> {
     let node = heap.struct_view(tree)?;
     let mut nodes = 1;
     for field in 0..2 {
@@ -164,7 +166,9 @@ fn generic_bottom_up(heap: &mut Heap<()>, node: TypeIndex, depth: u32) -> DrcRes
     Ok(tree)
 }
 
-fn generic_check(heap: &mut Heap<()>, tree: &GcRef) -> DrcResult<u64> {
+/// [`fast_check`] through the generic API: each child taken with a count (`struct_get`), then
+/// dropped.
+pub(super) fn generic_check(heap: &mut Heap<()>, tree: &GcRef) -> DrcResult<u64> {
     let mut nodes = 1;
     for field in 0..2 {
         if let Value::Ref(Some(child)) = heap.struct_get(tree, field)? {

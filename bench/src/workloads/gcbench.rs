@@ -13,7 +13,7 @@
 //! order, the trees and their lifetimes are the same, and every implementation does it the same
 //! way, so the owned children can be moved into the fields.
 
-use super::binary_trees::fold;
+use super::binary_trees::{fast_check, fold, generic_check};
 use super::{drc_heap, drc_outcome, DrcResult, Implementation, Outcome, Workload, REGION_BYTES};
 use drc_heap::types::{ArrayType, HeapType, RefType, StorageType, StructType};
 use drc_heap::{GcRef, Heap, TypeIndex, Value, ValueRef};
@@ -157,28 +157,6 @@ struct Drc<const FAST: bool> {
     doubles: TypeIndex,
 }
 
-fn fast_count(heap: &Heap<()>, node: &GcRef) -> DrcResult<u64> {
-    let view = heap.struct_view(node)?;
-    let mut nodes = 1;
-    for field in 0..2 {
-        if let Some(child) = view.get_ref(field)? {
-            nodes += fast_count(heap, &child)?;
-        }
-    }
-    Ok(nodes)
-}
-
-fn generic_count(heap: &mut Heap<()>, node: &GcRef) -> DrcResult<u64> {
-    let mut nodes = 1;
-    for field in 0..2 {
-        if let Value::Ref(Some(child)) = heap.struct_get(node, field)? {
-            nodes += generic_count(heap, &child)?;
-            heap.drop_ref(child)?;
-        }
-    }
-    Ok(nodes)
-}
-
 impl<const FAST: bool> Gc for Drc<FAST> {
     type Node = GcRef;
     type Array = GcRef;
@@ -214,9 +192,9 @@ impl<const FAST: bool> Gc for Drc<FAST> {
 
     fn count(&mut self, node: &GcRef) -> DrcResult<u64> {
         if FAST {
-            fast_count(&self.heap, node)
+            fast_check(&self.heap, node)
         } else {
-            generic_count(&mut self.heap, node)
+            generic_check(&mut self.heap, node)
         }
     }
 
