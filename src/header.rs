@@ -20,8 +20,8 @@
 //! their `u32` host-data id at [`EXTERNREF_HOST_DATA_OFFSET`]. The `#[repr(C)]` structs below
 //! document that layout for JIT code, and the offset constants are tested against
 //! `core::mem::offset_of!`. The heap never forms Rust references into the region: it reads and
-//! writes these fields through [`crate::region`]'s checked accessors, and
-//! [`ObjectHeader::decode`] validates what it reads.
+//! writes these fields through `region`'s checked accessors, and
+//! `ObjectHeader::decode` validates what it reads.
 //!
 //! # Kinds
 //! A [`Kind`] is a bit pattern in which a subtype contains all the bits of its supertypes

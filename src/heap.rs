@@ -1,8 +1,8 @@
 //! The heap: objects in the region, their reference counts, and typed access to them.
 //!
-//! [`Heap`] ties the parts together: the [`crate::region`] it lives in, the
+//! [`Heap`] ties the parts together: the `region` it lives in, the
 //! [`crate::free_list`] that hands out blocks, the [`crate::types`] registry that lays objects
-//! out, the [`crate::host_data`] of externrefs, and the [`crate::activations_table`] shared with
+//! out, the `host_data` of externrefs, and the [`crate::activations_table`] shared with
 //! JIT code. Collection is in [`crate::collector`], verification in [`crate::verify`].
 //!
 //! # Reference counting
@@ -19,7 +19,7 @@
 //!
 //! # Sandbox
 //! Every reference word and every header is validated when it is read
-//! ([`crate::header::ObjectHeader::decode`], [`Heap::object`]): corrupted bytes give
+//! (`header::ObjectHeader::decode`, `Heap::object`): corrupted bytes give
 //! [`Error::Corrupted`] or [`Error::InvalidReference`], never an access outside the region.
 
 use crate::activations_table::ActivationsTable;

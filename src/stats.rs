@@ -1,6 +1,6 @@
 //! Statistics: what the heap holds and what it has done.
 //!
-//! [`Counters`] are kept up to date by the heap as it works (in the heap struct, outside the
+//! `Counters` are kept up to date by the heap as it works (in the heap struct, outside the
 //! region, so they are trusted); [`HeapStats`] is the snapshot [`crate::Heap::stats`] returns,
 //! adding what is computed from the free list on demand. The work counters are independent of
 //! time, so tests and benchmarks can compare them exactly.
