@@ -206,13 +206,13 @@ fn check_ring(heap: &mut TestHeap, start: &GcRef, n: usize) -> TestResult {
     Ok(())
 }
 
-/// Under Miri (slow), one acyclic byte array that takes all but 48 KiB of the region, so that
+/// Under Miri (slow), one acyclic byte array that takes all but 16 KiB of the region, so that
 /// the tests that fill the region do so with few objects; nothing elsewhere.
 fn miri_filler(heap: &mut TestHeap, types: &Types) -> Result<Option<GcRef>, String> {
     if !cfg!(miri) {
         return Ok(None);
     }
-    let len = heap.region_len() - 48 * 1024 - 64;
+    let len = heap.region_len() - 16 * 1024 - 64;
     Ok(Some(try_heap!(heap.array_new(types.bytes, len, ValueRef::I8(0)))))
 }
 
@@ -230,10 +230,50 @@ fn ring_len(heap: &TestHeap, max: usize, share: usize) -> usize {
     let fit = heap.region_len() as usize / NODE_BLOCK / share;
     let n = fit.min(max);
     if cfg!(miri) {
-        n.min(1_000)
+        n.min(250)
     } else {
         n
     }
+}
+
+/// Elements of a node of a fat ring.
+const FAT_LEN: u32 = 256;
+/// Block size of a fat node: 16-byte header, 4-byte length, 256 four-byte elements, rounded.
+const FAT_BLOCK: usize = 1056;
+
+/// A doubly linked ring of `n` reference arrays of [`FAT_LEN`] elements (element 0 is `next`,
+/// element 1 `prev`): few objects that hold many bytes. Returns the one owned reference to the
+/// first.
+fn fat_ring(heap: &mut TestHeap, types: &Types, n: usize) -> Result<GcRef, String> {
+    let head = try_heap!(heap.array_new(types.refs, FAT_LEN, ValueRef::Ref(None)));
+    let mut prev = try_heap!(heap.clone_ref(&head));
+    for _ in 1..n {
+        let next = try_heap!(heap.array_new(types.refs, FAT_LEN, ValueRef::Ref(None)));
+        try_heap!(heap.array_set(&next, 1, some(&prev)));
+        try_heap!(heap.array_set(&prev, 0, some(&next)));
+        try_heap!(heap.drop_ref(prev));
+        prev = next;
+    }
+    try_heap!(heap.array_set(&prev, 0, some(&head)));
+    try_heap!(heap.array_set(&head, 1, some(&prev)));
+    try_heap!(heap.drop_ref(prev));
+    Ok(head)
+}
+
+/// Walks a fat ring through `next` and checks that it closes after `n` nodes.
+fn check_fat_ring(heap: &mut TestHeap, start: &GcRef, n: usize) -> TestResult {
+    let mut at = try_heap!(heap.clone_ref(start));
+    for step in 0..n {
+        let next = match try_heap!(heap.array_get(&at, 0)) {
+            Value::Ref(Some(next)) => next,
+            other => return Err(format!("fat node {step}'s next is {other:?}")),
+        };
+        try_heap!(heap.drop_ref(at));
+        at = next;
+    }
+    ensure!(at.as_raw_u32() == start.as_raw_u32(), "the fat ring does not close after {n} nodes");
+    try_heap!(heap.drop_ref(at));
+    Ok(())
 }
 
 // -------------------------------------------------------------------------------------------
@@ -688,9 +728,10 @@ fn heap_growth_triggers_a_cycle_collection_when_one_candidate_stands_for_much_ga
 ) -> TestResult {
     // Only the growth trigger: the candidate threshold is out of reach.
     let (mut heap, types) = heap_with(region, HeapConfig::default().with_cycle_candidate_threshold(usize::MAX))?;
-    // A ring of 1/8 of the region: over the growth trigger's floor of 1/16.
-    let n = ring_len(&heap, usize::MAX, 8);
-    let first = ring(&mut heap, &types, n)?;
+    // A ring of 1/8 of the region (of few big objects): over the growth trigger's floor of
+    // 1/16.
+    let n = heap.region_len() as usize / 8 / FAT_BLOCK;
+    let first = fat_ring(&mut heap, &types, n)?;
     // While the ring is held, a cycle collection keeps all of it and empties the buffer; the
     // growth trigger is now twice the live bytes.
     try_heap!(heap.collect_cycles());
@@ -701,7 +742,7 @@ fn heap_growth_triggers_a_cycle_collection_when_one_candidate_stands_for_much_ga
     ensure!(heap.cycle_candidates() == 1, "the whole ring hangs on one candidate");
     // A second ring of the same size doubles the live bytes (the first is garbage); the
     // allocation after that collects the first ring.
-    let second = ring(&mut heap, &types, n)?;
+    let second = fat_ring(&mut heap, &types, n)?;
     verify!(heap, [&second]);
     ensure!(try_heap!(heap.stats()).cycle_collections == collections, "no growth yet");
     let mut leaves = Vec::new();
@@ -715,7 +756,7 @@ fn heap_growth_triggers_a_cycle_collection_when_one_candidate_stands_for_much_ga
     let stats = try_heap!(heap.stats());
     ensure!(stats.cycle_objects_freed == n as u64, "{stats:?}");
     ensure!(stats.live_objects == (n + leaves.len()) as u64, "{stats:?}");
-    check_ring(&mut heap, &second, n)?;
+    check_fat_ring(&mut heap, &second, n)?;
     for leaf in leaves {
         try_heap!(heap.drop_ref(leaf));
     }
