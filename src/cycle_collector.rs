@@ -507,6 +507,31 @@ impl<H> Heap<H> {
         Ok(())
     }
 
+    /// Pops the next visit from `worklist`, counts a whole object against the budget, and puts
+    /// the references the visit covers into `children` (pushing the rest of a long array back
+    /// on the worklist). Returns whether the visit was a whole object's, or `None` when the
+    /// worklist is empty.
+    fn next_visit(
+        &mut self,
+        worklist: &mut Vec<Visit>,
+        children: &mut Vec<u32>,
+        budget: &mut u64,
+    ) -> Result<Option<bool>> {
+        let Some(visit) = worklist.pop() else { return Ok(None) };
+        let (object, next) = match visit {
+            Visit::Object(object) => {
+                self.visit(budget, object)?;
+                (object, 0)
+            }
+            Visit::Elements { array, next } => (array, next),
+        };
+        let header = self.object(object)?;
+        if let Some(rest) = self.children(object, &header, next, children)? {
+            worklist.push(rest);
+        }
+        Ok(Some(matches!(visit, Visit::Object(_))))
+    }
+
     /// Puts the references `visit` covers into `out` (cleared first) and returns the visit of
     /// the rest of the array, if any. `header` is the object's, just read.
     fn children(&mut self, object: u32, header: &ObjectHeader, next: u32, out: &mut Vec<u32>) -> Result<Option<Visit>> {
@@ -613,18 +638,7 @@ impl<H> Heap<H> {
 
     /// Mark gray: runs the worklist, whose objects are gray already.
     fn mark_gray(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<()> {
-        while let Some(visit) = s.worklist.pop() {
-            let (object, next) = match visit {
-                Visit::Object(object) => {
-                    self.visit(budget, object)?;
-                    (object, 0)
-                }
-                Visit::Elements { array, next } => (array, next),
-            };
-            let header = self.object(object)?;
-            if let Some(rest) = self.children(object, &header, next, &mut s.children)? {
-                s.worklist.push(rest);
-            }
+        while self.next_visit(&mut s.worklist, &mut s.children, budget)?.is_some() {
             let mut j = 0;
             while let Some(&child) = s.children.get(j) {
                 j += 1;
@@ -665,19 +679,8 @@ impl<H> Heap<H> {
     /// count of every reference they hold. Returns the number of objects visited.
     fn scan_black(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<u64> {
         let mut blackened = 0;
-        while let Some(visit) = s.black.pop() {
-            let (object, next) = match visit {
-                Visit::Object(object) => {
-                    self.visit(budget, object)?;
-                    blackened += 1;
-                    (object, 0)
-                }
-                Visit::Elements { array, next } => (array, next),
-            };
-            let header = self.object(object)?;
-            if let Some(rest) = self.children(object, &header, next, &mut s.black_children)? {
-                s.black.push(rest);
-            }
+        while let Some(whole_object) = self.next_visit(&mut s.black, &mut s.black_children, budget)? {
+            blackened += u64::from(whole_object);
             let mut j = 0;
             while let Some(&child) = s.black_children.get(j) {
                 j += 1;
@@ -721,18 +724,7 @@ impl<H> Heap<H> {
     /// Gathers the white objects reachable from the worklist's (gathered) objects, and releases
     /// the references gathered objects hold to acyclic objects.
     fn gather_white(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<()> {
-        while let Some(visit) = s.worklist.pop() {
-            let (object, next) = match visit {
-                Visit::Object(object) => {
-                    self.visit(budget, object)?;
-                    (object, 0)
-                }
-                Visit::Elements { array, next } => (array, next),
-            };
-            let header = self.object(object)?;
-            if let Some(rest) = self.children(object, &header, next, &mut s.children)? {
-                s.worklist.push(rest);
-            }
+        while self.next_visit(&mut s.worklist, &mut s.children, budget)?.is_some() {
             let mut j = 0;
             while let Some(&child) = s.children.get(j) {
                 j += 1;
