@@ -225,6 +225,19 @@ fn live(heap: &TestHeap) -> Result<u64, String> {
     Ok(try_heap!(heap.stats()).live_objects)
 }
 
+/// The end of a test: the heap verifies with no host roots and holds no object.
+fn ensure_all_freed(heap: &TestHeap) -> TestResult {
+    verify!(heap, [] as [&GcRef; 0]);
+    ensure!(live(heap)? == 0);
+    Ok(())
+}
+
+/// Cycle collection only by allocation failure or an explicit call: no threshold or growth
+/// trigger, so a test controls exactly when it runs.
+fn no_automatic_cycle_collection() -> HeapConfig {
+    HeapConfig::default().with_cycle_candidate_threshold(usize::MAX).with_cycle_collection_on_heap_growth(false)
+}
+
 /// Nodes of a ring that fills about `share` of the region (at least 1,000 in the smallest).
 fn ring_len(heap: &TestHeap, max: usize, share: usize) -> usize {
     let fit = heap.region_len() as usize / NODE_BLOCK / share;
@@ -668,9 +681,7 @@ fn scan_goes_on_after_a_survivor_among_a_white_objects_references(region: &'stat
     ensure!(report.objects_freed == 3 && live(&heap)? == 1, "{report:?}");
     ensure!(try_heap!(heap.ref_count(&live_node)) == 1);
     try_heap!(heap.drop_ref(live_node));
-    verify!(heap, []);
-    ensure!(live(&heap)? == 0);
-    Ok(())
+    ensure_all_freed(&heap)
 }
 
 // -------------------------------------------------------------------------------------------
@@ -679,8 +690,7 @@ fn scan_goes_on_after_a_survivor_among_a_white_objects_references(region: &'stat
 fn rings_are_collected_by_the_allocation_failure_trigger_alone(region: &'static mut [u8]) -> TestResult {
     // No threshold or growth trigger, no collection, no explicit call: only a failed
     // allocation collects.
-    let config =
-        HeapConfig::default().with_cycle_candidate_threshold(usize::MAX).with_cycle_collection_on_heap_growth(false);
+    let config = no_automatic_cycle_collection();
     let (mut heap, types) = heap_with(region, config)?;
     let filler = miri_filler(&mut heap, &types)?;
     let held: Vec<&GcRef> = filler.iter().collect();
@@ -728,9 +738,7 @@ fn candidate_threshold_triggers_a_cycle_collection_at_the_next_allocation(region
     try_heap!(heap.drop_ref(second));
     verify!(heap, []);
     try_heap!(heap.collect_cycles());
-    verify!(heap, []);
-    ensure!(live(&heap)? == 0);
-    Ok(())
+    ensure_all_freed(&heap)
 }
 
 fn heap_growth_triggers_a_cycle_collection_when_one_candidate_stands_for_much_garbage(
@@ -773,9 +781,7 @@ fn heap_growth_triggers_a_cycle_collection_when_one_candidate_stands_for_much_ga
     }
     try_heap!(heap.drop_ref(second));
     try_heap!(heap.collect_cycles());
-    verify!(heap, []);
-    ensure!(live(&heap)? == 0);
-    Ok(())
+    ensure_all_freed(&heap)
 }
 
 fn collection_runs_its_cycle_phase_when_the_buffer_is_over_the_threshold(region: &'static mut [u8]) -> TestResult {
@@ -811,8 +817,7 @@ fn collection_runs_its_cycle_phase_when_the_buffer_is_over_the_threshold(region:
 }
 
 fn no_gc_scope_refuses_cycle_collection_and_allocation_failure_skips_it(region: &'static mut [u8]) -> TestResult {
-    let config =
-        HeapConfig::default().with_cycle_candidate_threshold(usize::MAX).with_cycle_collection_on_heap_growth(false);
+    let config = no_automatic_cycle_collection();
     let (mut heap, types) = heap_with(region, config)?;
     let mut held: Vec<GcRef> = miri_filler(&mut heap, &types)?.into_iter().collect();
     let filler_objects = held.len() as u64;
@@ -846,9 +851,7 @@ fn no_gc_scope_refuses_cycle_collection_and_allocation_failure_skips_it(region: 
     for r in held {
         try_heap!(heap.drop_ref(r));
     }
-    verify!(heap, []);
-    ensure!(live(&heap)? == 0);
-    Ok(())
+    ensure_all_freed(&heap)
 }
 
 // -------------------------------------------------------------------------------------------
@@ -856,8 +859,7 @@ fn no_gc_scope_refuses_cycle_collection_and_allocation_failure_skips_it(region: 
 
 fn buffered_objects_freed_by_counting_leave_the_buffer(region: &'static mut [u8]) -> TestResult {
     // No automatic cycle collection: the test counts the candidates exactly.
-    let config =
-        HeapConfig::default().with_cycle_candidate_threshold(usize::MAX).with_cycle_collection_on_heap_growth(false);
+    let config = no_automatic_cycle_collection();
     let (mut heap, types) = heap_with(region, config)?;
     // A singly linked list built from the tail: each node is buffered when the host drops its
     // reference to the node after it (count 2 -> 1).
@@ -894,9 +896,7 @@ fn buffered_objects_freed_by_counting_leave_the_buffer(region: &'static mut [u8]
     verify!(heap, [&b]);
     ensure!(report.objects_freed == 0 && heap.cycle_candidates() == 0, "{report:?}");
     try_heap!(heap.drop_ref(b));
-    verify!(heap, []);
-    ensure!(live(&heap)? == 0);
-    Ok(())
+    ensure_all_freed(&heap)
 }
 
 fn acyclic_objects_are_never_buffered(region: &'static mut [u8]) -> TestResult {
