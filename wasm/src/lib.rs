@@ -1,0 +1,23 @@
+//! `drc-heap-wasm`: a `no_std` WebAssembly GC interpreter whose garbage-collected objects live in a
+//! [`drc_heap::Heap`].
+//!
+//! Modules are decoded and validated by `wasmparser` (validation is always on), their function
+//! bodies are compiled once into an internal instruction form, and an interpreter runs them with
+//! its operand stack, locals and call frames in explicit vectors (no host recursion), so deep Wasm
+//! recursion never overflows the host stack.
+//!
+//! Supported: the Wasm 3.0 core instruction set except SIMD (`v128`), threads/atomics, memory64 and
+//! exception handling: numeric, parametric, variable, memory (bulk memory, multi-memory), table,
+//! control (tail calls, typed function references), reference and every GC instruction.
+//!
+//! Garbage-collected references follow drc-heap's deferred reference-counting protocol: words on
+//! the operand stack and in locals hold no count; every reference that enters Wasm from the heap is
+//! handed to the heap's activations table; globals, tables, element segments and host handles hold
+//! counted references written through the heap's barriers; collections take the live reference
+//! slots of every frame as precise roots.
+#![no_std]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+extern crate alloc;
+
+pub use drc_heap;
