@@ -21,3 +21,35 @@
 extern crate alloc;
 
 pub use drc_heap;
+
+mod compile;
+mod error;
+mod instr;
+mod module;
+mod numeric;
+mod store;
+mod types;
+mod values;
+
+pub use error::{Error, Trap};
+pub use module::Module;
+pub use store::{HostContext, HostFunc, Store};
+pub use values::{ExternKind, FuncRef, HeapType, HostHandle, Instance, Ref, RefInfo, RefType, Val, ValType};
+
+/// Engine configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The deepest Wasm call stack, in frames; one more call traps
+    /// [`Trap::CallStackExhausted`]. Default 200,000.
+    pub max_call_depth: u32,
+    /// Whether the heap's cycle collector runs (it frees garbage cycles). Default true.
+    pub cycle_collection: bool,
+    /// The heap's settings.
+    pub heap: drc_heap::HeapConfig,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { max_call_depth: 200_000, cycle_collection: true, heap: drc_heap::HeapConfig::default() }
+    }
+}
