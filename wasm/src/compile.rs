@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::instr::{BranchTarget, Extension, Instr, Load, Numeric, Store};
 use crate::types::{convert, RefTy};
 use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 use wasmparser::{
     BlockType, FrameKind, FuncValidator, FunctionBody, Operator, OperatorsReader, ValidatorResources,
@@ -122,7 +123,7 @@ pub(crate) fn compile_function(
     }
     operators.finish().map_err(malformed)?;
     if !compiler.control.is_empty() {
-        return Err(Error::Malformed(format!("function body ends without `end`")));
+        return Err(Error::Malformed(String::from("function body ends without `end`")));
     }
     Ok(compiler.out)
 }
@@ -227,10 +228,11 @@ impl Compiler<'_> {
                     target.pc = pc;
                 }
             }
-            Patch::Instr(position) => match self.out.code.get_mut(position) {
-                Some(Instr::Jump(to) | Instr::JumpIfZero(to)) => *to = pc,
-                _ => {}
-            },
+            Patch::Instr(position) => {
+                if let Some(Instr::Jump(to) | Instr::JumpIfZero(to)) = self.out.code.get_mut(position) {
+                    *to = pc;
+                }
+            }
         }
     }
 
@@ -339,19 +341,14 @@ impl Compiler<'_> {
             O::If { .. } => {
                 let position = self.out.code.len();
                 self.emit(Instr::JumpIfZero(u32::MAX));
-                self.control.push(Control {
-                    is_loop: false,
-                    loop_pc: 0,
-                    if_jump: Some(position),
-                    patches: Vec::new(),
-                });
+                self.control.push(Control { is_loop: false, loop_pc: 0, if_jump: Some(position), patches: Vec::new() });
                 return Ok(());
             }
             O::Else => {
                 let position = self.out.code.len();
                 self.emit(Instr::Jump(u32::MAX));
                 let pc = self.pc();
-                let control = self.control.last_mut().ok_or_else(|| Error::Invalid(format!("else outside if")))?;
+                let control = self.control.last_mut().ok_or_else(|| Error::Invalid(String::from("else outside if")))?;
                 control.patches.push(Patch::Instr(position));
                 if let Some(jump) = control.if_jump.take() {
                     self.patch(Patch::Instr(jump), pc);
@@ -359,7 +356,7 @@ impl Compiler<'_> {
                 return Ok(());
             }
             O::End => {
-                let control = self.control.pop().ok_or_else(|| Error::Invalid(format!("unbalanced end")))?;
+                let control = self.control.pop().ok_or_else(|| Error::Invalid(String::from("unbalanced end")))?;
                 let pc = self.pc();
                 if let Some(jump) = control.if_jump {
                     self.patch(Patch::Instr(jump), pc);

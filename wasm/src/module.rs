@@ -265,7 +265,13 @@ fn read_section(data: &mut ModuleData, payload: &Payload<'_>) -> Result<(), Erro
                             let index = function.map_err(malformed)?;
                             items.push(Box::from([ConstOp::RefFunc(index)]) as Box<[ConstOp]>);
                         }
-                        (RefTy { nullable: false, heap: crate::types::HeapTy::Abstract(crate::types::Abstract::Func) }, items)
+                        (
+                            RefTy {
+                                nullable: false,
+                                heap: crate::types::HeapTy::Abstract(crate::types::Abstract::Func),
+                            },
+                            items,
+                        )
                     }
                     wasmparser::ElementItems::Expressions(ty, expressions) => {
                         let mut items = Vec::new();

@@ -21,7 +21,7 @@
 use crate::error::Error;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
-use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 use drc_heap::types::{ArrayType, HeapType as HeapHeapType, RefType as HeapRefType, StorageType, StructType};
 use drc_heap::TypeIndex;
@@ -126,7 +126,6 @@ impl ValTy {
             other => other,
         }
     }
-
 }
 
 impl RefTy {
@@ -182,11 +181,7 @@ impl Composite {
 
 impl SubTy {
     pub(crate) fn map(&self, f: &impl Fn(u32) -> HeapTy) -> SubTy {
-        SubTy {
-            is_final: self.is_final,
-            supertype: self.supertype.map(|s| s.map(f)),
-            composite: self.composite.map(f),
-        }
+        SubTy { is_final: self.is_final, supertype: self.supertype.map(|s| s.map(f)), composite: self.composite.map(f) }
     }
 }
 
@@ -432,7 +427,7 @@ impl Composite {
 }
 
 fn bad_module() -> Error {
-    Error::Invalid(format!("type index out of its recursion group's reach"))
+    Error::Invalid(String::from("type index out of its recursion group's reach"))
 }
 
 /// Conversions from wasmparser's types (module-local type indices).

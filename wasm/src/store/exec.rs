@@ -71,7 +71,12 @@ impl<H: 'static> Store<H> {
         outcome
     }
 
-    fn push_arguments_and_run(&mut self, function: u32, params: &[crate::types::ValTy], args: &[Val]) -> Result<(), Error> {
+    fn push_arguments_and_run(
+        &mut self,
+        function: u32,
+        params: &[crate::types::ValTy],
+        args: &[Val],
+    ) -> Result<(), Error> {
         for (&ty, value) in params.iter().zip(args) {
             let slot = self.val_to_slot(ty, value)?;
             self.stack.push(slot);
@@ -295,7 +300,12 @@ impl<H: 'static> Store<H> {
         }
     }
 
-    fn take_branch(&mut self, function: &crate::compile::CompiledFunction, operands: usize, target: u32) -> Result<usize, Error> {
+    fn take_branch(
+        &mut self,
+        function: &crate::compile::CompiledFunction,
+        operands: usize,
+        target: u32,
+    ) -> Result<usize, Error> {
         let target = function.targets.get(target as usize).copied().ok_or_else(bad_code)?;
         branch(&mut self.stack, operands, target);
         Ok(target.pc as usize)

@@ -177,12 +177,16 @@ impl<H: 'static> Store<H> {
     }
 
     /// The bytes of data segment `segment` for `count` elements of `element` from `offset`.
-    fn data_slots(&self, instance: u32, segment: u32, element: StorageType, offset: u32, count: u32) -> Result<Vec<u64>, Error> {
-        let data = self
-            .instances
-            .get(instance as usize)
-            .and_then(|i| i.data.get(segment as usize))
-            .ok_or_else(bad_code)?;
+    fn data_slots(
+        &self,
+        instance: u32,
+        segment: u32,
+        element: StorageType,
+        offset: u32,
+        count: u32,
+    ) -> Result<Vec<u64>, Error> {
+        let data =
+            self.instances.get(instance as usize).and_then(|i| i.data.get(segment as usize)).ok_or_else(bad_code)?;
         let size = storage_size(element);
         let bytes = (count as u64).checked_mul(size).ok_or(Error::Trap(Trap::OutOfBoundsMemoryAccess))?;
         let range = range(offset as u64, bytes, data.len()).ok_or(Error::Trap(Trap::OutOfBoundsMemoryAccess))?;
@@ -331,10 +335,7 @@ impl<H: 'static> Store<H> {
             Hierarchy::Any => {
                 let r = GcRef::from_raw_u32(word).ok_or_else(bad_code)?;
                 if r.is_i31() {
-                    return Ok(matches!(
-                        ty.heap,
-                        HeapTy::Abstract(Abstract::Any | Abstract::Eq | Abstract::I31)
-                    ));
+                    return Ok(matches!(ty.heap, HeapTy::Abstract(Abstract::Any | Abstract::Eq | Abstract::I31)));
                 }
                 match self.heap.kind_of(&r)? {
                     Some(kind) if kind == Kind::EXTERN => Ok(ty.heap == HeapTy::Abstract(Abstract::Any)),
@@ -349,7 +350,12 @@ impl<H: 'static> Store<H> {
     }
 
     /// Instructions the loop does not handle inline. The top frame's `pc` is up to date.
-    pub(super) fn execute_other(&mut self, instance: u32, function: &CompiledFunction, instr: Instr) -> Result<(), Error> {
+    pub(super) fn execute_other(
+        &mut self,
+        instance: u32,
+        function: &CompiledFunction,
+        instr: Instr,
+    ) -> Result<(), Error> {
         match instr {
             Instr::TableGet(table) => self.table_get(instance, table),
             Instr::TableSet(table) => self.table_set(instance, table),

@@ -51,7 +51,7 @@ fn new_externref<H>(heap: &mut Heap<H>, handles: &mut Vec<Option<GcRef>>, data: 
     Ok(Val::Ref(Ref::Gc(HostHandle(handles.len() as u32 - 1))))
 }
 
-fn handle<'h>(handles: &'h [Option<GcRef>], handle: HostHandle) -> Result<&'h GcRef, Error> {
+fn handle(handles: &[Option<GcRef>], handle: HostHandle) -> Result<&GcRef, Error> {
     handles
         .get(handle.0 as usize)
         .and_then(|slot| slot.as_ref())
@@ -211,19 +211,21 @@ impl<H: 'static> Store<H> {
         let params: Vec<ValTy> = params.iter().map(|&t| engine_val_type(t)).collect();
         let results: Vec<ValTy> = results.iter().map(|&t| engine_val_type(t)).collect();
         let type_id = self.types.function_type(&mut self.heap, &params, &results)?;
-        self.functions.push(Function::Host {
-            type_id,
-            params: params.into(),
-            results: results.into(),
-            func: Some(f),
-        });
+        self.functions.push(Function::Host { type_id, params: params.into(), results: results.into(), func: Some(f) });
         let address = self.functions.len() as u32 - 1;
         self.definitions.insert((String::from(module), String::from(name)), Extern::Func(address));
         Ok(())
     }
 
     /// Defines a host global importable as (`module`, `name`).
-    pub fn define_global(&mut self, module: &str, name: &str, ty: ValType, mutable: bool, value: Val) -> Result<(), Error> {
+    pub fn define_global(
+        &mut self,
+        module: &str,
+        name: &str,
+        ty: ValType,
+        mutable: bool,
+        value: Val,
+    ) -> Result<(), Error> {
         let ty = engine_val_type(ty);
         let gc = self.is_gc(ty);
         let mut slot = self.val_to_slot(ty, &value)?;
@@ -255,12 +257,15 @@ impl<H: 'static> Store<H> {
     }
 
     /// Defines a host memory importable as (`module`, `name`).
-    pub fn define_memory(&mut self, module: &str, name: &str, min_pages: u32, max_pages: Option<u32>) -> Result<(), Error> {
+    pub fn define_memory(
+        &mut self,
+        module: &str,
+        name: &str,
+        min_pages: u32,
+        max_pages: Option<u32>,
+    ) -> Result<(), Error> {
         let bytes = (min_pages as u64 * PAGE) as usize;
-        self.memories.push(Memory {
-            bytes: vec![0; bytes],
-            max_pages: max_pages.map_or(super::MAX_PAGES, u64::from),
-        });
+        self.memories.push(Memory { bytes: vec![0; bytes], max_pages: max_pages.map_or(super::MAX_PAGES, u64::from) });
         let address = self.memories.len() as u32 - 1;
         self.definitions.insert((String::from(module), String::from(name)), Extern::Memory(address));
         Ok(())
@@ -289,11 +294,10 @@ impl<H: 'static> Store<H> {
     /// Drops a handle's count (nothing for values that are not handles).
     pub fn release(&mut self, value: Val) -> Result<(), Error> {
         if let Val::Ref(Ref::Gc(h)) = value {
-            let slot = self
-                .handles
-                .get_mut(h.0 as usize)
-                .and_then(Option::take)
-                .ok_or_else(|| Error::ArgumentMismatch(format!("host handle {} was released or never existed", h.0)))?;
+            let slot =
+                self.handles.get_mut(h.0 as usize).and_then(Option::take).ok_or_else(|| {
+                    Error::ArgumentMismatch(format!("host handle {} was released or never existed", h.0))
+                })?;
             self.heap.drop_ref(slot)?;
         }
         Ok(())

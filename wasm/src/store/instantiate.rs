@@ -35,7 +35,8 @@ impl<H: 'static> Store<H> {
     pub fn instantiate(&mut self, module: &Module) -> Result<Instance, Error> {
         let data = module.data.clone();
         let types = self.types.canonicalize(&mut self.heap, &data.types, &data.rec_groups)?;
-        let canonical = |ty: ValTy| ty.map(&|index| HeapTy::Index(types.get(index as usize).copied().unwrap_or(u32::MAX)));
+        let canonical =
+            |ty: ValTy| ty.map(&|index| HeapTy::Index(types.get(index as usize).copied().unwrap_or(u32::MAX)));
         let mut instance = InstanceData {
             module: data.clone(),
             types: types.clone(),
@@ -70,7 +71,10 @@ impl<H: 'static> Store<H> {
                             None => true,
                             Some(max) => table.ty.max.is_some_and(|m| m <= max),
                         };
-                    if !(limits_ok && self.types.val_is_subtype(actual, expected) && self.types.val_is_subtype(expected, actual)) {
+                    if !(limits_ok
+                        && self.types.val_is_subtype(actual, expected)
+                        && self.types.val_is_subtype(expected, actual))
+                    {
                         return Err(unlinkable("incompatible import type for"));
                     }
                     instance.tables.push(address);
@@ -248,7 +252,12 @@ impl<H: 'static> Store<H> {
         result
     }
 
-    fn evaluate_on(&mut self, instance: u32, expression: &[ConstOp], stack: &mut Vec<(u64, bool)>) -> Result<(), Error> {
+    fn evaluate_on(
+        &mut self,
+        instance: u32,
+        expression: &[ConstOp],
+        stack: &mut Vec<(u64, bool)>,
+    ) -> Result<(), Error> {
         for &op in expression {
             match op {
                 ConstOp::Const32(v) => stack.push((v as u64, false)),

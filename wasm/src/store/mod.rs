@@ -40,6 +40,9 @@ pub use host::HostContext;
 /// inspect references) and the arguments, and returns the results or a trap.
 pub type HostFunc<H> = Box<dyn FnMut(&mut HostContext<'_, H>, &[Val]) -> Result<Vec<Val>, Trap>>;
 
+/// A function type's parameter and result types.
+type Signature = (Box<[ValTy]>, Box<[ValTy]>);
+
 /// Bytes in a Wasm page.
 const PAGE: u64 = 65536;
 /// The most pages a 32-bit memory may have.
@@ -146,10 +149,7 @@ impl<H: 'static> Store<H> {
     pub fn new(region_bytes: usize, config: Config) -> Result<Store<H>, Error> {
         let len = region_bytes & !(drc_heap::REGION_ALIGN - 1);
         if !(drc_heap::MIN_REGION_LEN..=drc_heap::MAX_REGION_LEN).contains(&len) {
-            return Err(Error::Heap(drc_heap::Error::RegionTooSmall {
-                len,
-                min: drc_heap::MIN_REGION_LEN,
-            }));
+            return Err(Error::Heap(drc_heap::Error::RegionTooSmall { len, min: drc_heap::MIN_REGION_LEN }));
         }
         let layout = core::alloc::Layout::from_size_align(len, drc_heap::REGION_ALIGN)
             .map_err(|_| Error::Heap(drc_heap::Error::OutOfMemory { requested: len }))?;
@@ -255,7 +255,7 @@ impl<H: 'static> Store<H> {
     }
 
     /// The parameter and result types of store function `function`.
-    fn signature(&self, function: u32) -> Result<(Box<[ValTy]>, Box<[ValTy]>), Error> {
+    fn signature(&self, function: u32) -> Result<Signature, Error> {
         let function = self.functions.get(function as usize).ok_or_else(stale_function)?;
         match self.types.get(function.type_id()).map(|sub| &sub.composite) {
             Some(crate::types::Composite::Func { params, results }) => Ok((params.clone(), results.clone())),

@@ -58,14 +58,14 @@ fn trap(error: ArithmeticTrap) -> Trap {
 }
 
 #[inline]
-fn unary<A: Slot, R: Slot>(stack: &mut Vec<u64>, f: impl Fn(A) -> R) {
+fn unary<A: Slot, R: Slot>(stack: &mut [u64], f: impl Fn(A) -> R) {
     if let Some(top) = stack.last_mut() {
         *top = f(A::from_slot(*top)).to_slot();
     }
 }
 
 #[inline]
-fn checked_unary<A: Slot, R: Slot>(stack: &mut Vec<u64>, f: impl Fn(A) -> Result<R, ArithmeticTrap>) -> Result<(), Trap> {
+fn checked_unary<A: Slot, R: Slot>(stack: &mut [u64], f: impl Fn(A) -> Result<R, ArithmeticTrap>) -> Result<(), Trap> {
     if let Some(top) = stack.last_mut() {
         *top = f(A::from_slot(*top)).map_err(trap)?.to_slot();
     }
@@ -97,26 +97,26 @@ pub(super) fn execute(stack: &mut Vec<u64>, op: Numeric) -> Result<(), Trap> {
     use Numeric as N;
     match op {
         N::I32Eqz => unary::<i32, i32>(stack, |a: i32| (a == 0) as i32),
-        N::I32Eq => binary::<i32, i32>(stack, |a: i32, b: i32| ((a as i32) == (b as i32)) as i32),
-        N::I32Ne => binary::<i32, i32>(stack, |a: i32, b: i32| ((a as i32) != (b as i32)) as i32),
-        N::I32LtS => binary::<i32, i32>(stack, |a: i32, b: i32| ((a as i32) < (b as i32)) as i32),
+        N::I32Eq => binary::<i32, i32>(stack, |a: i32, b: i32| (a == b) as i32),
+        N::I32Ne => binary::<i32, i32>(stack, |a: i32, b: i32| (a != b) as i32),
+        N::I32LtS => binary::<i32, i32>(stack, |a: i32, b: i32| (a < b) as i32),
         N::I32LtU => binary::<i32, i32>(stack, |a: i32, b: i32| ((a as u32) < (b as u32)) as i32),
-        N::I32GtS => binary::<i32, i32>(stack, |a: i32, b: i32| ((a as i32) > (b as i32)) as i32),
+        N::I32GtS => binary::<i32, i32>(stack, |a: i32, b: i32| (a > b) as i32),
         N::I32GtU => binary::<i32, i32>(stack, |a: i32, b: i32| ((a as u32) > (b as u32)) as i32),
-        N::I32LeS => binary::<i32, i32>(stack, |a: i32, b: i32| ((a as i32) <= (b as i32)) as i32),
+        N::I32LeS => binary::<i32, i32>(stack, |a: i32, b: i32| (a <= b) as i32),
         N::I32LeU => binary::<i32, i32>(stack, |a: i32, b: i32| ((a as u32) <= (b as u32)) as i32),
-        N::I32GeS => binary::<i32, i32>(stack, |a: i32, b: i32| ((a as i32) >= (b as i32)) as i32),
+        N::I32GeS => binary::<i32, i32>(stack, |a: i32, b: i32| (a >= b) as i32),
         N::I32GeU => binary::<i32, i32>(stack, |a: i32, b: i32| ((a as u32) >= (b as u32)) as i32),
         N::I64Eqz => unary::<i64, i32>(stack, |a: i64| (a == 0) as i32),
-        N::I64Eq => binary::<i64, i32>(stack, |a: i64, b: i64| ((a as i64) == (b as i64)) as i32),
-        N::I64Ne => binary::<i64, i32>(stack, |a: i64, b: i64| ((a as i64) != (b as i64)) as i32),
-        N::I64LtS => binary::<i64, i32>(stack, |a: i64, b: i64| ((a as i64) < (b as i64)) as i32),
+        N::I64Eq => binary::<i64, i32>(stack, |a: i64, b: i64| (a == b) as i32),
+        N::I64Ne => binary::<i64, i32>(stack, |a: i64, b: i64| (a != b) as i32),
+        N::I64LtS => binary::<i64, i32>(stack, |a: i64, b: i64| (a < b) as i32),
         N::I64LtU => binary::<i64, i32>(stack, |a: i64, b: i64| ((a as u64) < (b as u64)) as i32),
-        N::I64GtS => binary::<i64, i32>(stack, |a: i64, b: i64| ((a as i64) > (b as i64)) as i32),
+        N::I64GtS => binary::<i64, i32>(stack, |a: i64, b: i64| (a > b) as i32),
         N::I64GtU => binary::<i64, i32>(stack, |a: i64, b: i64| ((a as u64) > (b as u64)) as i32),
-        N::I64LeS => binary::<i64, i32>(stack, |a: i64, b: i64| ((a as i64) <= (b as i64)) as i32),
+        N::I64LeS => binary::<i64, i32>(stack, |a: i64, b: i64| (a <= b) as i32),
         N::I64LeU => binary::<i64, i32>(stack, |a: i64, b: i64| ((a as u64) <= (b as u64)) as i32),
-        N::I64GeS => binary::<i64, i32>(stack, |a: i64, b: i64| ((a as i64) >= (b as i64)) as i32),
+        N::I64GeS => binary::<i64, i32>(stack, |a: i64, b: i64| (a >= b) as i32),
         N::I64GeU => binary::<i64, i32>(stack, |a: i64, b: i64| ((a as u64) >= (b as u64)) as i32),
         N::F32Eq => binary::<u32, i32>(stack, |a: u32, b: u32| numeric::f32_eq(a, b) as i32),
         N::F32Ne => binary::<u32, i32>(stack, |a: u32, b: u32| numeric::f32_ne(a, b) as i32),

@@ -155,7 +155,15 @@ impl<H: 'static> Store<H> {
 
     /// `table.init`: copies `count` words of element segment `segment` from `from` into table
     /// `table` at `to`.
-    pub(super) fn init_table(&mut self, instance: u32, segment: u32, table: u32, to: u64, from: u64, count: u64) -> Result<(), Error> {
+    pub(super) fn init_table(
+        &mut self,
+        instance: u32,
+        segment: u32,
+        table: u32,
+        to: u64,
+        from: u64,
+        count: u64,
+    ) -> Result<(), Error> {
         let address = self.table_address(instance, table)?;
         let len = self.tables.get(address as usize).ok_or_else(bad_code)?.elements.len();
         let words = self
@@ -198,7 +206,9 @@ impl<H: 'static> Store<H> {
             Load::I32S8 | Load::I32U8 | Load::I64S8 | Load::I64U8 => 1,
             Load::I32S16 | Load::I32U16 | Load::I64S16 | Load::I64U16 => 2,
         };
-        let bytes = range(address, width, memory.bytes.len()).and_then(|r| memory.bytes.get(r)).ok_or_else(out_of_bounds_memory)?;
+        let bytes = range(address, width, memory.bytes.len())
+            .and_then(|r| memory.bytes.get(r))
+            .ok_or_else(out_of_bounds_memory)?;
         let mut buffer = [0u8; 8];
         buffer[..bytes.len()].copy_from_slice(bytes);
         let raw = u64::from_le_bytes(buffer);
@@ -227,7 +237,8 @@ impl<H: 'static> Store<H> {
             StoreOp::I32As16 | StoreOp::I64As16 => 2,
         };
         let len = memory.bytes.len();
-        let bytes = range(address, width, len).and_then(|r| memory.bytes.get_mut(r)).ok_or_else(out_of_bounds_memory)?;
+        let bytes =
+            range(address, width, len).and_then(|r| memory.bytes.get_mut(r)).ok_or_else(out_of_bounds_memory)?;
         bytes.copy_from_slice(&value.to_le_bytes()[..width as usize]);
         Ok(())
     }
@@ -245,14 +256,13 @@ impl<H: 'static> Store<H> {
         let memory = self.memories.get_mut(address).ok_or_else(bad_code)?;
         let old = memory.bytes.len() as u64 / PAGE;
         let new = old + delta;
-        let result = if new > memory.max_pages.min(MAX_PAGES)
-            || memory.bytes.try_reserve((delta * PAGE) as usize).is_err()
-        {
-            u32::MAX as u64
-        } else {
-            memory.bytes.resize((new * PAGE) as usize, 0);
-            old
-        };
+        let result =
+            if new > memory.max_pages.min(MAX_PAGES) || memory.bytes.try_reserve((delta * PAGE) as usize).is_err() {
+                u32::MAX as u64
+            } else {
+                memory.bytes.resize((new * PAGE) as usize, 0);
+                old
+            };
         self.stack.push(result);
         Ok(())
     }
@@ -296,13 +306,18 @@ impl<H: 'static> Store<H> {
 
     /// `memory.init`: copies `count` bytes of data segment `segment` from `from` into memory
     /// `memory` at `to`.
-    pub(super) fn init_memory(&mut self, instance: u32, segment: u32, memory: u32, to: u64, from: u64, count: u64) -> Result<(), Error> {
+    pub(super) fn init_memory(
+        &mut self,
+        instance: u32,
+        segment: u32,
+        memory: u32,
+        to: u64,
+        from: u64,
+        count: u64,
+    ) -> Result<(), Error> {
         let address = self.memory_address(instance, memory)?;
-        let data = self
-            .instances
-            .get(instance as usize)
-            .and_then(|i| i.data.get(segment as usize))
-            .ok_or_else(bad_code)?;
+        let data =
+            self.instances.get(instance as usize).and_then(|i| i.data.get(segment as usize)).ok_or_else(bad_code)?;
         let from = range(from, count, data.len()).ok_or_else(out_of_bounds_memory)?;
         let memory = self.memories.get_mut(address).ok_or_else(bad_code)?;
         let to = range(to, count, memory.bytes.len()).ok_or_else(out_of_bounds_memory)?;
