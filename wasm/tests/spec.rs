@@ -65,7 +65,11 @@ const EXCLUDED_WASM_V3: &[(&str, &str)] = &[(
 
 /// Required files whose failures do not (yet) fail the run. Maintained by the engine owner
 /// while the engine grows; printed in every run; ignored with `--strict`. Paths as printed.
-const KNOWN_FAILING: &[&str] = &[];
+const KNOWN_FAILING: &[&str] = &[
+    // Its two modules use exnref/nullexnref types, which the validator rejects while the
+    // exception-handling feature is off (see notes/requests.md, "spec failures").
+    "wasm-v3/ref_null.wast",
+];
 
 /// One script to run.
 struct SpecFile {
@@ -247,7 +251,7 @@ fn main() {
                         options.timeout.as_secs()
                     );
                     totals.failed += 1;
-                    totals.fatal_failures += 1;
+                    totals.aborted = true;
                     finish(&totals, &options);
                 }
             }
@@ -268,6 +272,9 @@ struct Totals {
     reported_failed: usize,
     /// Failures in required files not in KNOWN_FAILING (the exit status).
     fatal_failures: usize,
+    rejected_as_text: usize,
+    /// A script timed out and the run stopped before the remaining files.
+    aborted: bool,
     known_failing: Vec<String>,
     now_passing: Vec<String>,
 }
@@ -289,6 +296,7 @@ fn print_report(report: &Report, options: &Options, totals: &mut Totals) {
     totals.passed += outcome.passed;
     totals.failed += outcome.failed;
     totals.skipped += outcome.skipped;
+    totals.rejected_as_text += outcome.rejected_as_text;
     if report.required {
         totals.required_passed += outcome.passed;
         totals.required_failed += outcome.failed;
@@ -315,6 +323,10 @@ fn finish(totals: &Totals, options: &Options) -> ! {
         "required files: {} passed, {} failed; reported files: {} passed, {} failed; {} skipped",
         totals.required_passed, totals.required_failed, totals.reported_passed, totals.reported_failed, totals.skipped
     );
+    println!(
+        "assert_malformed/assert_invalid passed because wast rejected the text (never reached the engine): {}",
+        totals.rejected_as_text
+    );
     if options.strict {
         println!("KNOWN_FAILING ignored (--strict / SPEC_STRICT=1)");
     }
@@ -327,6 +339,9 @@ fn finish(totals: &Totals, options: &Options) -> ! {
     if totals.fatal_failures > 0 {
         println!("FAILED: {} failures or skips in required files", totals.fatal_failures);
     }
+    if totals.aborted {
+        println!("FAILED: the run was aborted by a timeout");
+    }
     println!("{} passed, {} failed", totals.passed, totals.failed);
-    std::process::exit(if totals.fatal_failures > 0 { 1 } else { 0 });
+    std::process::exit(if totals.fatal_failures > 0 || totals.aborted { 1 } else { 0 });
 }
