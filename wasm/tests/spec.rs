@@ -9,16 +9,27 @@
 //! - REPORTED: the rest of `wasm-v3`, except [`EXCLUDED_WASM_V3`] (features the engine does not
 //!   have). Failures are printed but do not change the exit status.
 //!
+//! Before the suite it runs its self-check (`spec/self_check.wast`, see [`self_check`]): right
+//! expectations must pass and wrong ones must fail, or the run fails.
+//!
 //! Output: one line `FILE: N passed, M failed, K skipped` per file (skips always with their
 //! reasons below it), then summaries, and last a line `N passed, M failed` alone.
 //!
 //! Usage: `cargo test --release -p drc-heap-wasm --test spec [-- OPTIONS] [-- FILTER...]`
 //! - `FILTER`: run only the files whose path (e.g. `gc/array.wast`, `wasm-v3/ref.wast`) contains
 //!   any of the filters.
+//! - `--wast PATH` (repeatable): run these scripts instead of the suite (as required files), e.g.
+//!   a reduced case of a failure.
 //! - `--verbose`: print each failing assertion as `FILE:LINE: expected ..., got ...`.
 //! - `--strict` (or env `SPEC_STRICT=1`): ignore [`KNOWN_FAILING`].
 //! - `--jobs N` (or env `SPEC_JOBS`): scripts run on N threads (default: available cores).
+//! - `--zeal N` (or env `SPEC_ZEAL=N`): the heap's zeal checks on (every N-th allocation fails so
+//!   the engine must collect and retry; poisoning; verification after every collection).
+//! - env `SPEC_REGION_BYTES` (default 16 MiB): the GC heap region of each script's store.
 //! - env `SPEC_FILE_TIMEOUT_SECS` (default 120): a script running longer aborts the run (failed).
+//!
+//! After each script the runner collects and runs `Heap::verify_lower_bound`; a heap that does
+//! not verify is one more failure of that file.
 
 #[path = "spec/script.rs"]
 mod script;
@@ -71,6 +82,44 @@ const KNOWN_FAILING: &[&str] = &[
     "wasm-v3/ref_null.wast",
 ];
 
+/// The runner's self-check: a script whose assertions before its `;; BAD` line a correct engine
+/// passes and whose assertions after it state wrong expectations (a wrong value, NaN kind,
+/// reference kind, host number, result count, trap message, a valid module as invalid, ...).
+const SELF_CHECK: &str = include_str!("spec/self_check.wast");
+
+/// Runs [`SELF_CHECK`]; prints one line; false if a wrong expectation passed or a right one failed
+/// (with the engine passing the suite, the first means the runner is too lenient).
+fn self_check(options: &Options) -> bool {
+    let bad_line = SELF_CHECK.lines().position(|line| line.starts_with(";; BAD")).expect("a ;; BAD line") + 1;
+    let assertion_lines: Vec<usize> = SELF_CHECK
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.starts_with("(assert_"))
+        .map(|(index, _)| index + 1)
+        .collect();
+    let good = assertion_lines.iter().filter(|line| **line < bad_line).count();
+    let bad = assertion_lines.len() - good;
+    let outcome = script::run("self_check.wast", SELF_CHECK, options.settings);
+    let failed_lines: Vec<usize> =
+        outcome.failures.iter().filter_map(|failure| failure.split(':').next()?.parse().ok()).collect();
+    let ok = outcome.passed == good
+        && outcome.failed == bad
+        && outcome.skipped == 0
+        && failed_lines.iter().all(|line| *line > bad_line);
+    if ok {
+        println!("runner self-check: ok ({good} right expectations passed, {bad} wrong ones failed)");
+    } else {
+        println!(
+            "runner self-check: FAILED: {} passed (want {good}), {} failed (want {bad}), {} skipped",
+            outcome.passed, outcome.failed, outcome.skipped
+        );
+        for failure in outcome.failures.iter().chain(&outcome.skips).chain(&outcome.panics) {
+            println!("  self_check.wast:{failure}");
+        }
+    }
+    ok
+}
+
 /// One script to run.
 struct SpecFile {
     path: String,
@@ -119,7 +168,21 @@ struct Options {
     strict: bool,
     jobs: usize,
     timeout: Duration,
+    settings: script::Settings,
     filters: Vec<String>,
+    /// `--wast PATH`: scripts from files instead of the suite.
+    scripts: Vec<String>,
+}
+
+/// Scripts given with `--wast PATH` (treated as required).
+fn read_scripts(paths: &[String]) -> Vec<SpecFile> {
+    paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("read {path}: {error}"));
+            SpecFile { path: path.clone(), contents: Box::leak(text.into_boxed_str()), required: true }
+        })
+        .collect()
 }
 
 fn options() -> Options {
@@ -133,13 +196,26 @@ fn options() -> Options {
         timeout: Duration::from_secs(
             std::env::var("SPEC_FILE_TIMEOUT_SECS").ok().and_then(|value| value.parse().ok()).unwrap_or(120),
         ),
+        settings: script::Settings {
+            region_bytes: std::env::var("SPEC_REGION_BYTES")
+                .ok()
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(script::REGION_BYTES),
+            zeal: std::env::var("SPEC_ZEAL").ok().and_then(|value| value.parse().ok()),
+        },
         filters: Vec::new(),
+        scripts: Vec::new(),
     };
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
         match argument.as_str() {
             "--verbose" | "-v" => options.verbose = true,
             "--strict" => options.strict = true,
+            "--wast" => options.scripts.push(arguments.next().expect("--wast needs a path")),
+            "--zeal" => {
+                options.settings.zeal =
+                    Some(arguments.next().and_then(|value| value.parse().ok()).expect("--zeal needs a number"))
+            }
             "--jobs" | "-j" => {
                 options.jobs = arguments.next().and_then(|value| value.parse().ok()).expect("--jobs needs a number")
             }
@@ -189,7 +265,11 @@ fn main() {
         PANIC_LOCATION.with(|slot| *slot.borrow_mut() = Some(location));
     }));
 
-    let files = Arc::new(select_files(&options.filters));
+    let self_check_ok = self_check(&options);
+    let files = Arc::new(match options.scripts.is_empty() {
+        true => select_files(&options.filters),
+        false => read_scripts(&options.scripts),
+    });
     for (name, reason) in EXCLUDED_WASM_V3 {
         println!("excluded: wasm-v3/{name}: {reason}");
     }
@@ -204,13 +284,14 @@ fn main() {
     let (sender, receiver) = mpsc::channel::<(usize, script::Outcome)>();
     for _ in 0..options.jobs.min(files.len()) {
         let (files, next, running, sender) = (files.clone(), next.clone(), running.clone(), sender.clone());
+        let settings = options.settings;
         std::thread::Builder::new()
             .stack_size(256 << 20)
             .spawn(move || loop {
                 let index = next.fetch_add(1, Ordering::SeqCst);
                 let Some(file) = files.get(index) else { break };
                 running.lock().unwrap().insert(index, Instant::now());
-                let outcome = script::run(&file.path, file.contents);
+                let outcome = script::run(&file.path, file.contents, settings);
                 running.lock().unwrap().remove(&index);
                 if sender.send((index, outcome)).is_err() {
                     break;
@@ -222,7 +303,7 @@ fn main() {
 
     let mut reports: Vec<Option<Report>> = (0..files.len()).map(|_| None).collect();
     let mut printed = 0;
-    let mut totals = Totals::default();
+    let mut totals = Totals { self_check_failed: !self_check_ok, ..Totals::default() };
     loop {
         match receiver.recv_timeout(Duration::from_secs(1)) {
             Ok((index, outcome)) => {
@@ -273,6 +354,10 @@ struct Totals {
     /// Failures in required files not in KNOWN_FAILING (the exit status).
     fatal_failures: usize,
     rejected_as_text: usize,
+    objects_allocated: u64,
+    collections: u64,
+    /// The runner's self-check failed (it would pass wrong results).
+    self_check_failed: bool,
     /// A script timed out and the run stopped before the remaining files.
     aborted: bool,
     known_failing: Vec<String>,
@@ -297,6 +382,8 @@ fn print_report(report: &Report, options: &Options, totals: &mut Totals) {
     totals.failed += outcome.failed;
     totals.skipped += outcome.skipped;
     totals.rejected_as_text += outcome.rejected_as_text;
+    totals.objects_allocated += outcome.objects_allocated;
+    totals.collections += outcome.collections;
     if report.required {
         totals.required_passed += outcome.passed;
         totals.required_failed += outcome.failed;
@@ -327,6 +414,12 @@ fn finish(totals: &Totals, options: &Options) -> ! {
         "assert_malformed/assert_invalid passed because wast rejected the text (never reached the engine): {}",
         totals.rejected_as_text
     );
+    println!(
+        "heap: {} objects allocated, {} collections over all scripts (zeal: {})",
+        totals.objects_allocated,
+        totals.collections,
+        options.settings.zeal.map_or("off".to_string(), |n| format!("a forced collection after every {n} allocations"))
+    );
     if options.strict {
         println!("KNOWN_FAILING ignored (--strict / SPEC_STRICT=1)");
     }
@@ -339,9 +432,13 @@ fn finish(totals: &Totals, options: &Options) -> ! {
     if totals.fatal_failures > 0 {
         println!("FAILED: {} failures or skips in required files", totals.fatal_failures);
     }
+    if totals.self_check_failed {
+        println!("FAILED: the runner's self-check (see its line at the top)");
+    }
     if totals.aborted {
         println!("FAILED: the run was aborted by a timeout");
     }
     println!("{} passed, {} failed", totals.passed, totals.failed);
-    std::process::exit(if totals.fatal_failures > 0 || totals.aborted { 1 } else { 0 });
+    let failed = totals.fatal_failures > 0 || totals.aborted || totals.self_check_failed;
+    std::process::exit(if failed { 1 } else { 0 });
 }

@@ -22,6 +22,8 @@
 
 use crate::spectest;
 use crate::values::{self, HostRefs, Unsupported};
+use drc_heap_wasm::drc_heap::zeal::Zeal;
+use drc_heap_wasm::drc_heap::HeapConfig;
 use drc_heap_wasm::{Config, Error, Instance, Module, Ref, Store, Val};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -29,8 +31,29 @@ use wast::lexer::Lexer;
 use wast::parser::{self, ParseBuffer};
 use wast::{QuoteWat, Wast, WastDirective, WastExecute, WastInvoke, Wat};
 
-/// Bytes of GC heap region per store (one store per script).
+/// Bytes of GC heap region per store (one store per script), unless `Settings` says otherwise.
 pub const REGION_BYTES: usize = 16 << 20;
+
+/// How each script's store is made.
+#[derive(Clone, Copy)]
+pub struct Settings {
+    /// Bytes of the store's GC heap region.
+    pub region_bytes: usize,
+    /// With `Some(n)`, the heap's zeal checks are on: every n-th allocation fails so that the
+    /// engine must collect and retry, freed memory is poisoned, and the heap verifies itself
+    /// after every collection (see `drc_heap::zeal`).
+    pub zeal: Option<u32>,
+}
+
+impl Settings {
+    fn config(&self) -> Config {
+        let mut config = Config::default();
+        if let Some(n) = self.zeal {
+            config.heap = HeapConfig::default().with_zeal(Zeal::all_checks(n));
+        }
+        config
+    }
+}
 
 /// Known wording differences between the suite's trap messages and the engine's `Trap` Display:
 /// (message the suite expects, engine message also accepted). The engine prints the suite's
@@ -53,10 +76,13 @@ pub struct Outcome {
     /// Passed `assert_malformed`/`assert_invalid` whose text `wast` already rejected, so the engine
     /// never saw them (counted in `passed`; the total is printed so the share stays visible).
     pub rejected_as_text: usize,
+    /// Heap objects the script allocated and collections it ran (read after the script).
+    pub objects_allocated: u64,
+    pub collections: u64,
 }
 
 /// Runs the script `text` (named `path` in messages).
-pub fn run(path: &str, text: &str) -> Outcome {
+pub fn run(path: &str, text: &str, settings: Settings) -> Outcome {
     let mut outcome = Outcome::default();
     // The suite's names.wast exports names with bidirectional-override characters on purpose.
     let mut lexer = Lexer::new(text);
@@ -80,7 +106,7 @@ pub fn run(path: &str, text: &str) -> Outcome {
     let mut directives = script.directives;
     let lines: Vec<usize> = directives.iter().map(|directive| directive.span().linecol_in(text).0 + 1).collect();
 
-    let created = catch_unwind(|| Store::<u32>::new(REGION_BYTES, Config::default()));
+    let created = catch_unwind(|| Store::<u32>::new(settings.region_bytes, settings.config()));
     let mut session = match created {
         Ok(Ok(store)) => Session::new(store),
         Ok(Err(error)) => {
@@ -104,6 +130,8 @@ pub fn run(path: &str, text: &str) -> Outcome {
             current = index;
             session.directive(lines[index], directive);
         }
+        current = directives.len();
+        session.check_heap();
     }));
     match result {
         Ok(()) => {
@@ -116,11 +144,14 @@ pub fn run(path: &str, text: &str) -> Outcome {
         Err(payload) => {
             let mut session = std::mem::ManuallyDrop::new(session);
             outcome = std::mem::take(&mut session.outcome);
-            let line = lines[current];
-            let what = format!("directive at line {line}");
+            let line = lines.get(current).copied().unwrap_or(0);
+            let what = match current < directives.len() {
+                true => format!("directive at line {line}"),
+                false => "the heap check after the script".to_string(),
+            };
             outcome.panicked(line, &what, &payload);
             // The panicking directive counted as one failure above; every later assertion fails.
-            outcome.failed += count_assertions(&directives[current + 1..]);
+            outcome.failed += count_assertions(directives.get(current + 1..).unwrap_or(&[]));
         }
     }
     outcome
@@ -349,6 +380,25 @@ impl Session {
             WastDirective::Thread(_) | WastDirective::Wait { .. } => {
                 self.outcome.skip(line, "thread/wait (threads are not supported)")
             }
+        }
+    }
+
+    /// After the script: a full collection, then `Heap::verify_lower_bound` (every reference
+    /// names a live object, no count is too low, free lists and counters agree). A failure here is
+    /// one more failure of the file (line 0): it means an engine bug in the DRC protocol.
+    fn check_heap(&mut self) {
+        if let Err(error) = self.store.collect() {
+            return self.outcome.fail(0, format!("Store::collect after the script failed: {error:?}"));
+        }
+        if let Err(error) = self.store.heap().verify_lower_bound() {
+            self.outcome.fail(0, format!("the heap does not verify after the script: {error:?}"));
+        }
+        match self.store.heap().stats() {
+            Ok(stats) => {
+                self.outcome.objects_allocated = stats.objects_allocated;
+                self.outcome.collections = stats.collections;
+            }
+            Err(error) => self.outcome.fail(0, format!("Heap::stats after the script failed: {error:?}")),
         }
     }
 
