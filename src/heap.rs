@@ -34,7 +34,8 @@ use crate::host_data::HostDataTable;
 use crate::region::Region;
 use crate::stats::Counters;
 use crate::types::{
-    ArrayLayout, ArrayType, HeapType, RefType, StorageType, StructType, TypeIndex, TypeRegistry, MAX_OBJECT_SIZE,
+    ArrayLayout, ArrayType, CompositeType, HeapType, RefType, StorageType, StructType, TypeIndex, TypeRegistry,
+    MAX_OBJECT_SIZE,
 };
 use crate::value::{read_scalar, write_scalar, Value, ValueRef};
 use crate::GcRef;
@@ -196,6 +197,12 @@ impl<H> Heap<H> {
     /// Registers an array type.
     pub fn register_array(&mut self, ty: ArrayType) -> Result<TypeIndex> {
         self.types.register_array(ty)
+    }
+
+    /// Registers a recursion group of struct and array types whose members name each other by
+    /// position; see [`TypeRegistry::register_rec_group`].
+    pub fn register_rec_group(&mut self, members: &[CompositeType]) -> Result<Vec<TypeIndex>> {
+        self.types.register_rec_group(members)
     }
 
     // ---------------------------------------------------------------------------------------
@@ -439,8 +446,12 @@ impl<H> Heap<H> {
         }
     }
 
-    /// Whether the reference (or null) is a value of `ref_type` (Wasm's `ref.test`).
+    /// Whether the reference (or null) is a value of `ref_type` (Wasm's `ref.test`). `extern`
+    /// and `any` accept every non-null reference (see [`HeapType`]).
     pub fn matches(&self, r: Option<&GcRef>, ref_type: RefType) -> Result<bool> {
+        if let HeapType::RecGroupMember(member) = ref_type.heap_type {
+            return Err(Error::RecGroupMemberOutOfBounds { member, available: 0 });
+        }
         match self.check_ref_type(raw_of(r), ref_type) {
             Ok(()) => Ok(true),
             Err(Error::TypeMismatch { .. } | Error::NullReference) => Ok(false),
@@ -452,15 +463,16 @@ impl<H> Heap<H> {
     #[inline]
     fn heap_type_accepts(&self, object: Option<&ObjectHeader>, heap_type: HeapType) -> bool {
         let Some(header) = object else {
-            return matches!(heap_type, HeapType::Any | HeapType::Eq | HeapType::I31);
+            return matches!(heap_type, HeapType::Extern | HeapType::Any | HeapType::Eq | HeapType::I31);
         };
         match heap_type {
-            HeapType::Extern => header.kind == Kind::EXTERN,
-            HeapType::Any => header.kind.matches(Kind::ANY),
+            // `extern.convert_any` and `any.convert_extern` keep the word: both tops hold anything.
+            HeapType::Extern | HeapType::Any => true,
             HeapType::Eq => header.kind.matches(Kind::EQ),
             HeapType::Struct => header.kind == Kind::STRUCT,
             HeapType::Array => header.kind == Kind::ARRAY,
-            HeapType::I31 | HeapType::None | HeapType::NoExtern => false,
+            // Registered types hold no group-relative reference; `matches` refuses one.
+            HeapType::I31 | HeapType::None | HeapType::NoExtern | HeapType::RecGroupMember(_) => false,
             HeapType::Concrete(target) => {
                 header.kind != Kind::EXTERN && self.types.is_subtype(TypeIndex(header.type_index), target)
             }
@@ -613,8 +625,20 @@ impl<H> Heap<H> {
         Ok(if self.types.is_acyclic(ty)? { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() })
     }
 
-    /// Allocates a struct of type `ty` with every field zero or null.
+    /// Allocates a struct of type `ty` with every field zero or null (Wasm's
+    /// `struct.new_default`): [`Error::NotDefaultable`] for a type with a non-nullable
+    /// reference field.
     pub fn struct_new_default(&mut self, ty: TypeIndex) -> Result<GcRef> {
+        self.types.struct_layout(ty)?;
+        if !self.types.is_defaultable(ty)? {
+            return Err(Error::NotDefaultable { type_index: ty.0 });
+        }
+        self.struct_alloc(ty)
+    }
+
+    /// Allocates a struct of type `ty` with every field zero or null, whatever its field types
+    /// (the caller checks and writes the fields).
+    fn struct_alloc(&mut self, ty: TypeIndex) -> Result<GcRef> {
         let size = self.types.struct_layout(ty)?.1.size;
         let flags = self.new_object_flags(ty)?;
         let index = self.alloc_object(Kind::STRUCT, ty.0, size, flags)?;
@@ -643,7 +667,7 @@ impl<H> Heap<H> {
                 return Err(error);
             }
         }
-        let object = match self.struct_new_default(ty) {
+        let object = match self.struct_alloc(ty) {
             Ok(object) => object,
             Err(error) => {
                 self.release_field_refs(fields)?;
@@ -774,6 +798,16 @@ impl<H> Heap<H> {
             self.array_fill(&array, 0, init, len)?;
         }
         Ok(array)
+    }
+
+    /// Allocates an array of `len` zero or null elements (Wasm's `array.new_default`):
+    /// [`Error::NotDefaultable`] for a type with non-nullable reference elements.
+    pub fn array_new_default(&mut self, ty: TypeIndex, len: u32) -> Result<GcRef> {
+        self.types.array_layout(ty)?;
+        if !self.types.is_defaultable(ty)? {
+            return Err(Error::NotDefaultable { type_index: ty.0 });
+        }
+        self.array_alloc(ty, len)
     }
 
     /// Allocates an array of `len` zero or null elements, whatever its element type (the
