@@ -7,9 +7,10 @@
 ;; depth d has 2^(d+1)-1 nodes, every node a struct {left, right} whose leaves hold two nulls.
 ;;
 ;; Exports:
-;;   binary_trees(max_depth: i32) -> i64   runs the program, prints the six check values through
-;;                                          `env.print_i64` (stretch, one per depth, long-lived)
-;;                                          and returns their sum, the total number of nodes built.
+;;   binary_trees(max_depth: i32) -> i64   runs the program, prints the check values through
+;;                                          `env.print_i64` (stretch, one per depth, long-lived:
+;;                                          six lines for max_depth 10) and returns their sum,
+;;                                          the total number of nodes checked.
 ;;   main() -> i64                          binary_trees(10).
 ;; Imports: `env.print_i64 (param i64)` only (a host that does not print may define it as a no-op).
 ;;
