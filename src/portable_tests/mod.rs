@@ -131,6 +131,7 @@ macro_rules! verify {
 #[path = "core.rs"]
 mod core_tests;
 mod cycles;
+mod soundness;
 mod types;
 
 /// Every portable test, from every table below.
@@ -139,7 +140,7 @@ pub fn all() -> Vec<&'static PortableTest> {
 }
 
 /// The tables: one per area, each owned by the module that tests that area.
-static TABLES: &[&[PortableTest]] = &[BASICS, core_tests::CORE, cycles::CYCLES, types::TYPES];
+static TABLES: &[&[PortableTest]] = &[BASICS, core_tests::CORE, cycles::CYCLES, types::TYPES, soundness::SOUNDNESS];
 
 static BASICS: &[PortableTest] = &[
     PortableTest { name: "i31_refs_round_trip_without_the_heap", run: i31_refs_round_trip_without_the_heap },
