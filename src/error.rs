@@ -55,6 +55,24 @@ pub enum Error {
     },
     /// No type with this index is registered.
     UnknownType(u32),
+    /// A reference to a member of a recursion group that is not there: a field's
+    /// `HeapType::RecGroupMember` past the group's end (or used outside registration), or a
+    /// supertype's `TypeReference::RecGroupMember` not declared before its subtype.
+    RecGroupMemberOutOfBounds {
+        /// The member named.
+        member: u32,
+        /// The number of members that could be named there.
+        available: u32,
+    },
+    /// Registering more types than `u32` indices can name.
+    TooManyTypes,
+    /// A type with a non-nullable reference field or element given to an allocation that
+    /// fills the object with zeros and nulls (`struct_new_default`, `array_new_default`):
+    /// null is not a value of that field, so Wasm has no default for it.
+    NotDefaultable {
+        /// The type index.
+        type_index: u32,
+    },
     /// The type exists, but is of the wrong kind for the operation (an array type given to a
     /// struct allocation, for example).
     WrongTypeKind {
@@ -162,6 +180,13 @@ impl fmt::Display for Error {
                 write!(f, "allocation of {requested} bytes can never fit: the largest object is {max} bytes")
             }
             Error::UnknownType(index) => write!(f, "no type is registered at index {index}"),
+            Error::RecGroupMemberOutOfBounds { member, available } => {
+                write!(f, "recursion group member {member} does not exist here: {available} members can be named")
+            }
+            Error::TooManyTypes => write!(f, "too many types: type indices are 32-bit"),
+            Error::NotDefaultable { type_index } => {
+                write!(f, "type {type_index} has a non-nullable reference field or element: it has no default value")
+            }
             Error::WrongTypeKind { type_index, expected } => {
                 write!(f, "type {type_index} is not {expected}")
             }

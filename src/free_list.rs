@@ -59,6 +59,17 @@
 //! the host cannot grow it, blocks above the covered part are not merged on free and
 //! `coalesce` ([`BlockAllocator::coalesce`]) merges them in one pass (otherwise it has nothing to do).
 //!
+//! # Allocated blocks
+//! A second host-side bitmap has one bit per granule: "an allocated block starts here". Every
+//! allocation sets its bit and every free clears it (a free of anything else, such as a point
+//! inside a block or a block freed already, is refused), so it is exact. The heap checks it
+//! before it reads a header at a word that came from anywhere (a host handle, a field, a root,
+//! the bump chunk): a word pointing inside an object, even at a well-formed fake header written
+//! there by ordinary stores, or at a freed block, is refused without its bytes being read. It
+//! costs 1/128 of the bytes below `top` in host memory; if that memory cannot grow, the
+//! wilderness is not used beyond what the bitmap covers. Both bitmaps are cleared below the
+//! highest `top` since their last clear, so a reset leaves them as new whatever happened.
+//!
 //! # Costs
 //! Allocation from an exact class: one read of the head block, one bitmap word updated. A free
 //! with no free neighbour: one bitmap word read, the block's header written, one link written
@@ -117,6 +128,8 @@ const LISTS: usize = SMALL_CLASSES + LARGE_BINS;
 const WORD_GRANULES: usize = 32;
 /// The start bits of a bitmap word.
 const START_BITS: u64 = 0x5555_5555_5555_5555;
+/// Granules per word of the start bitmap (one bit each).
+const START_WORD_GRANULES: usize = 64;
 /// Free blocks larger than this end with a footer (a plain granule holding their size), so a
 /// block freed after one finds its start. Smaller ones are found in the bitmap, at most three
 /// words back (64 granules = 1024 bytes, at least).
@@ -148,6 +161,15 @@ pub(crate) struct FreeList {
     /// Bits `2g` and `2g + 1`: a listed free block starts (ends) at offset `16 * g`. Grows
     /// with `top`.
     bounds: Vec<u64>,
+    /// Bit `g % 64` of word `g / 64`: an allocated block (an object) starts at offset `16 * g`.
+    /// Set by every allocation and cleared by every free, so it is exact; covers `[0, top)`.
+    /// It is how the heap knows that a word from anywhere (a host handle, a field, a root) is
+    /// the start of a live object, not a point inside one, nor a block that was freed.
+    starts: Vec<u64>,
+    /// The highest `top` since the bitmap was last cleared: no bit is set at or above it (a
+    /// bit is set only for a block below `top`), so clearing below it leaves the bitmap as
+    /// new even after `top` went down past bits that corruption left behind.
+    peak_top: u32,
     /// Some listed block has no bits in the bitmaps (they could not grow), so it may not have
     /// been merged with its neighbours: [`FreeList::coalesce`] has work to do.
     unmerged: bool,
@@ -244,13 +266,19 @@ impl FreeList {
             dv_start: 0,
             dv_size: 0,
             bounds: Vec::new(),
+            starts: Vec::new(),
+            peak_top: GRANULE,
             unmerged: false,
         }
     }
 
     /// Forgets every block: the whole region is wilderness again. Clears the boundary bitmaps
-    /// below the old `top` (two bits per granule) and keeps their memory.
+    /// below the highest `top` since the last clear (two bits per granule), whatever happened
+    /// since, and keeps their memory.
     pub(crate) fn reset(&mut self) {
+        let peak = self.peak_top.max(self.top);
+        let used_words = (peak as usize / GRANULE as usize / START_WORD_GRANULES + 1).min(self.starts.len());
+        self.starts[..used_words].fill(0);
         self.clear_bitmaps();
         self.clear_lists();
         self.top = GRANULE;
@@ -357,10 +385,41 @@ impl FreeList {
         found.filter(|&start| offset - start <= FOOTER_MIN)
     }
 
-    /// Clears the bitmap below `top`.
+    /// Whether an allocated block (an object) starts at `index`.
+    #[inline(always)]
+    pub(crate) fn is_allocated(&self, index: u32) -> bool {
+        let granule = (index / GRANULE) as usize;
+        index % GRANULE == 0
+            && self
+                .starts
+                .get(granule / START_WORD_GRANULES)
+                .is_some_and(|w| w >> (granule % START_WORD_GRANULES) & 1 != 0)
+    }
+
+    /// Checks that a block met by a walk has its start bit if it is an object, and not if free.
+    pub(crate) fn check_start_bit(&self, block: Block) -> Result<()> {
+        if self.is_allocated(block.index) == block.free {
+            return Err(Error::VerifyFailed {
+                offset: block.index,
+                what: "allocated-block start bit",
+                found: !block.free as u64 ^ 1,
+                expected: !block.free as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Number of allocated blocks the start bitmap records.
+    fn allocated_starts(&self) -> u64 {
+        self.starts.iter().map(|word| word.count_ones() as u64).sum()
+    }
+
+    /// Clears the bitmap below the highest `top` since the last clear (every bit it may hold).
     fn clear_bitmaps(&mut self) {
-        let used_words = (self.top as usize / GRANULE as usize / WORD_GRANULES + 1).min(self.bounds.len());
+        let peak = self.peak_top.max(self.top);
+        let used_words = (peak as usize / GRANULE as usize / WORD_GRANULES + 1).min(self.bounds.len());
         self.bounds[..used_words].fill(0);
+        self.peak_top = self.top;
     }
 
     /// Grows the bitmap to cover the offsets `[0, end]` and an eighth more (so that growing
@@ -377,9 +436,24 @@ impl FreeList {
         }
     }
 
+    /// Grows the start bitmap to cover `[0, end)` and an eighth more; false if the host cannot
+    /// give the memory (then no block may be handed out at or above its end).
+    #[cold]
+    fn cover_starts(&mut self, end: u32) -> bool {
+        let words = (end as usize / GRANULE as usize).div_ceil(START_WORD_GRANULES);
+        if words > self.starts.len() {
+            let want = (words + words / 8).max(32);
+            if self.starts.try_reserve_exact(want - self.starts.len()).is_err() {
+                return false;
+            }
+            self.starts.resize(want, 0);
+        }
+        true
+    }
+
     /// Bytes of host memory the bitmap holds.
     pub(crate) fn side_table_bytes(&self) -> usize {
-        self.bounds.capacity() * core::mem::size_of::<u64>()
+        (self.bounds.capacity() + self.starts.capacity()) * core::mem::size_of::<u64>()
     }
 
     // ---------------------------------------------------------------------------------------
@@ -556,10 +630,21 @@ impl FreeList {
     pub(crate) fn alloc(&mut self, region: &mut Region, size: u32) -> Result<Option<u32>> {
         debug_assert!(size >= GRANULE && size % GRANULE == 0);
         let class = (size / GRANULE).wrapping_sub(1) as usize;
-        if class < SMALL_CLASSES && self.small_bitmap >> class & 1 != 0 {
-            return self.pop_small(region, class, size).map(Some);
+        let index = if class < SMALL_CLASSES && self.small_bitmap >> class & 1 != 0 {
+            self.pop_small(region, class, size)?
+        } else {
+            match self.alloc_slow(region, size)? {
+                Some(index) => index,
+                None => return Ok(None),
+            }
+        };
+        // Every block below `top` is covered (`alloc_slow` grows the bitmap with `top`).
+        let granule = (index / GRANULE) as usize;
+        match self.starts.get_mut(granule / START_WORD_GRANULES) {
+            Some(word) => *word |= 1 << (granule % START_WORD_GRANULES),
+            None => return Err(Error::corrupted(index, "allocated block outside the start bitmap")),
         }
-        self.alloc_slow(region, size)
+        Ok(Some(index))
     }
 
     /// Pops the head of the non-empty small class `class`, whose blocks have `size` bytes: the
@@ -634,8 +719,14 @@ impl FreeList {
         let Some(end) = self.top.checked_add(size).filter(|&end| end <= region.len()) else {
             return Ok(None);
         };
+        if (end as usize / GRANULE as usize).div_ceil(START_WORD_GRANULES) > self.starts.len()
+            && !self.cover_starts(end)
+        {
+            return Ok(None);
+        }
         let index = self.top;
         self.top = end;
+        self.peak_top = self.peak_top.max(end);
         if (end as usize / GRANULE as usize) / WORD_GRANULES >= self.bounds.len() {
             self.cover(end);
         }
@@ -721,6 +812,13 @@ impl FreeList {
         if (index < GRANULE) | (index % GRANULE != 0) | (end <= index) | (end > self.top) | in_dv {
             return Err(Self::bad_free(index));
         }
+        // Only an allocated block is freed, once: its start bit says so, and goes.
+        let granule = (index / GRANULE) as usize;
+        let start_bit = 1u64 << (granule % START_WORD_GRANULES);
+        match self.starts.get_mut(granule / START_WORD_GRANULES) {
+            Some(word) if *word & start_bit != 0 => *word &= !start_bit,
+            _ => return Err(Self::bad_free(index)),
+        }
         let ((index_word, index_bit), (end_word, end_bit)) = (Self::bound_bit(index), Self::bound_bit(end));
         let at_index = self.bounds.get(index_word).map_or(0, |&word| word >> index_bit);
         let next_is_listed = self.bounds.get(end_word).is_some_and(|&word| word >> end_bit & 1 != 0);
@@ -738,7 +836,7 @@ impl FreeList {
 
     #[cold]
     fn bad_free(index: u32) -> Error {
-        Error::corrupted(index, "freed block out of bounds or already free")
+        Error::corrupted(index, "freed block out of bounds, already free or not an allocated block")
     }
 
     /// The part of [`FreeList::free`] that merges or gives back to the wilderness.
@@ -929,11 +1027,23 @@ impl FreeList {
         Ok(largest)
     }
 
-    /// Checks every list: each entry is a valid free block of the right size class with its
+    /// Checks every list and the start bitmap: the bitmap holds exactly `objects_in_walk` bits
+    /// (the walk checks that they are the objects'); each entry is a valid free block of the right size class with its
     /// bitmap bits set, every entry but the head links back to its predecessor, no list has a
     /// cycle, the bitmaps agree with the heads, and the lists and the designated victim hold
     /// exactly `free_blocks_in_walk` blocks.
-    pub(crate) fn check_lists(&self, region: &Region, free_blocks_in_walk: u64) -> Result<()> {
+    pub(crate) fn check_lists(&self, region: &Region, free_blocks_in_walk: u64, objects_in_walk: u64) -> Result<()> {
+        // The walk checked that each object has its start bit and each free block none; with
+        // as many bits as objects, no bit is left anywhere else (above `top`, for example).
+        let allocated = self.allocated_starts();
+        if allocated != objects_in_walk {
+            return Err(Error::VerifyFailed {
+                offset: 0,
+                what: "allocated-block start bits",
+                found: allocated,
+                expected: objects_in_walk,
+            });
+        }
         if self.dv_size != 0 {
             let dv = self.read_free(region, self.dv_start)?;
             if dv.size != self.dv_size || self.is_listed_start(self.dv_start) {
@@ -1210,12 +1320,14 @@ impl BlockAllocator {
 
     /// Walks every block and checks every free list (for tests and debugging).
     pub fn check(&self) -> Result<()> {
-        let mut free = 0;
+        let (mut free, mut allocated) = (0, 0);
         self.list.walk(&self.region, |block| {
+            self.list.check_start_bit(block)?;
             free += block.free as u64;
+            allocated += !block.free as u64;
             Ok(())
         })?;
-        self.list.check_lists(&self.region, free)
+        self.list.check_lists(&self.region, free, allocated)
     }
 
     /// Forgets every block: the whole region is free again.
@@ -1240,13 +1352,15 @@ mod tests {
     }
 
     fn check(list: &FreeList, region: &Region) {
-        let mut free = 0;
+        let (mut free, mut allocated) = (0, 0);
         list.walk(region, |b| {
+            list.check_start_bit(b)?;
             free += b.free as u64;
+            allocated += !b.free as u64;
             Ok(())
         })
         .unwrap();
-        list.check_lists(region, free).unwrap();
+        list.check_lists(region, free, allocated).unwrap();
     }
 
     #[test]
@@ -1289,6 +1403,43 @@ mod tests {
         })
         .unwrap();
         free
+    }
+
+    /// Issue 11 hole 1: a free with a size larger than its block (a corrupted header) leaves
+    /// an end bit inside another block; once `top` drops below that bit, a reset that cleared
+    /// only below `top` kept it, and the reset heap later failed on a correct program.
+    #[test]
+    fn reset_clears_bits_left_above_a_lowered_top() {
+        let mut r = region(1 << 16);
+        let mut list = FreeList::new();
+        let [_, b, c] = alloc_all(&mut list, &mut r, &[32, 32, 8192])[..] else { unreachable!() };
+        list.free(&mut r, b, 4096).unwrap();
+        list.free(&mut r, c, 8192).unwrap();
+        assert_eq!(list.top(), c, "the last block went back to the wilderness");
+        assert!(list.is_listed_end(b + 4096), "the bogus block's end bit lies above top");
+        list.reset();
+        assert!(list.bounds.iter().all(|&word| word == 0), "a boundary bit survived the reset");
+        assert!(list.starts.iter().all(|&word| word == 0), "a start bit survived the reset");
+        let again = alloc_all(&mut list, &mut r, &[32, 4096 + 32, 32]);
+        list.free(&mut r, again[1], 4096 + 32).unwrap();
+        check(&list, &r);
+    }
+
+    /// Only the start of an allocated block is freed, once: a free of a point inside a block
+    /// or of a block freed already is refused, and the start bitmap stays exact.
+    #[test]
+    fn frees_of_non_allocated_starts_are_refused() {
+        let mut r = region(4096);
+        let mut list = FreeList::new();
+        let [a, b, _] = alloc_all(&mut list, &mut r, &[64, 64, 16])[..] else { unreachable!() };
+        assert!(list.is_allocated(a) && list.is_allocated(b) && !list.is_allocated(a + 16));
+        assert_eq!(list.free(&mut r, a + 16, 48), Err(FreeList::bad_free(a + 16)));
+        list.free(&mut r, a, 64).unwrap();
+        assert!(!list.is_allocated(a));
+        assert_eq!(list.free(&mut r, a, 64), Err(FreeList::bad_free(a)));
+        check(&list, &r);
+        assert_eq!(list.alloc(&mut r, 64).unwrap(), Some(a));
+        assert!(list.is_allocated(a));
     }
 
     #[test]
@@ -1604,15 +1755,16 @@ mod tests {
             }
             let _ = list.coalesce(&mut r);
             let _ = list.largest_free_block(&r);
-            let mut free = 0;
+            let (mut free, mut allocated) = (0, 0);
             if list
                 .walk(&r, |b| {
                     free += b.free as u64;
+                    allocated += !b.free as u64;
                     Ok(())
                 })
                 .is_ok()
             {
-                let _ = list.check_lists(&r, free);
+                let _ = list.check_lists(&r, free, allocated);
             }
         }
     }

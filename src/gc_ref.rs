@@ -26,7 +26,8 @@ impl GcRef {
     ///
     /// This does not take a reference count: use it for words that already own one (handed back
     /// by JIT code, for example), or pass the result to [`crate::Heap::retain_raw`] first. The
-    /// word is not trusted: every heap operation validates it.
+    /// word is not trusted: every heap operation validates it (only the start of a live object
+    /// of the heap is accepted).
     #[inline]
     pub const fn from_raw_u32(raw: u32) -> Option<GcRef> {
         match NonZeroU32::new(raw) {

@@ -20,7 +20,11 @@
 //! # Sandbox
 //! Every reference word and every header is validated when it is read
 //! (`header::ObjectHeader::decode`, `Heap::object`): corrupted bytes give
-//! [`Error::Corrupted`] or [`Error::InvalidReference`], never an access outside the region.
+//! [`Error::Corrupted`] or [`Error::InvalidReference`], never an access outside the region. A
+//! word is an object only if the free list's start bitmap (host memory, exact) says an object
+//! starts there, so a word inside an object or at a freed block is [`Error::InvalidReference`]
+//! (for a host handle used after its last count was dropped, that is the misuse it names). A
+//! dead object's block size is checked against its kind and type before it is freed.
 
 use crate::activations_table::ActivationsTable;
 use crate::error::{Error, Result};
@@ -34,7 +38,8 @@ use crate::host_data::HostDataTable;
 use crate::region::Region;
 use crate::stats::Counters;
 use crate::types::{
-    ArrayLayout, ArrayType, HeapType, RefType, StorageType, StructType, TypeIndex, TypeRegistry, MAX_OBJECT_SIZE,
+    ArrayLayout, ArrayType, CompositeType, HeapType, RefType, StorageType, StructType, TypeIndex, TypeRegistry,
+    MAX_OBJECT_SIZE,
 };
 use crate::value::{read_scalar, write_scalar, Value, ValueRef};
 use crate::GcRef;
@@ -97,14 +102,14 @@ pub struct Heap<H = Box<dyn core::any::Any + Send>> {
 #[inline]
 pub(crate) fn decrement_count(
     region: &mut Region,
-    top: u32,
+    free_list: &FreeList,
     cycles: &mut crate::cycle_collector::CycleCollector,
     raw: u32,
 ) -> Result<bool> {
     if raw == 0 || raw & 1 == 1 {
         return Ok(false);
     }
-    if raw >= top {
+    if !free_list.is_allocated(raw) {
         return Err(Error::InvalidReference(raw));
     }
     let header = ObjectHeader::decode(region, raw)?;
@@ -198,13 +203,22 @@ impl<H> Heap<H> {
         self.types.register_array(ty)
     }
 
+    /// Registers a recursion group of struct and array types whose members name each other by
+    /// position; see [`TypeRegistry::register_rec_group`].
+    pub fn register_rec_group(&mut self, members: &[CompositeType]) -> Result<Vec<TypeIndex>> {
+        self.types.register_rec_group(members)
+    }
+
     // ---------------------------------------------------------------------------------------
     // Headers and counts.
 
-    /// Reads and validates the header of the object at `index`.
+    /// Reads and validates the header of the object at `index`: [`Error::InvalidReference`]
+    /// unless an object starts there (the free list's start bitmap, in host memory, says so:
+    /// a word pointing inside an object, at a fake header written into one, or at a freed
+    /// block is refused before its bytes are read).
     #[inline]
     pub(crate) fn object(&self, index: u32) -> Result<ObjectHeader> {
-        if index >= self.free_list.top() {
+        if !self.free_list.is_allocated(index) {
             return Err(Error::InvalidReference(index));
         }
         ObjectHeader::decode(&self.region, index)
@@ -233,7 +247,7 @@ impl<H> Heap<H> {
     /// Removes one count; returns whether it reached zero (the caller then frees the object).
     #[inline]
     pub(crate) fn decrement(&mut self, raw: u32) -> Result<bool> {
-        decrement_count(&mut self.region, self.free_list.top(), &mut self.cycles, raw)
+        decrement_count(&mut self.region, &self.free_list, &mut self.cycles, raw)
     }
 
     /// Releases one count of `raw`, freeing everything that becomes unreachable.
@@ -267,17 +281,21 @@ impl<H> Heap<H> {
                 Kind::STRUCT => {
                     let Heap { region, types, free_list, release_worklist, cycles, .. } = self;
                     let (_, layout) = types.struct_layout(TypeIndex(header.type_index))?;
-                    let top = free_list.top();
+                    // The size the block would be freed with is checked before anything is
+                    // released (see `free_object`).
+                    if FreeList::block_size(layout.size) != Some(header.size) {
+                        return Err(Error::corrupted(index, "object block size disagrees with its kind and type"));
+                    }
                     let mut next = None;
                     for &offset in &layout.reference_offsets {
                         let child = region.read_u32(index + offset)?;
-                        if decrement_count(region, top, cycles, child)? {
+                        if decrement_count(region, free_list, cycles, child)? {
                             if let Some(earlier) = next.replace(child) {
                                 release_worklist.push(ReleaseWork::Object(earlier));
                             }
                         }
                     }
-                    self.free_object(index, header)?;
+                    self.free_block(index, header)?;
                     // The child's header is in the cache: reading it again costs less than
                     // carrying it (a header copied through the stack stalls store forwarding).
                     match next {
@@ -290,9 +308,10 @@ impl<H> Heap<H> {
                     return Ok(());
                 }
                 _ => {
+                    self.check_block_size(index, &header)?;
                     let id = self.region.read_u32(index + EXTERNREF_HOST_DATA_OFFSET)?;
                     let data = self.host_data.take(id)?;
-                    self.free_object(index, header)?;
+                    self.free_block(index, header)?;
                     drop(data);
                     return Ok(());
                 }
@@ -326,7 +345,8 @@ impl<H> Heap<H> {
                             continue;
                         }
                     }
-                    self.free_object(array, header)?;
+                    // `array_layout_of` checked the block size against the length.
+                    self.free_block(array, header)?;
                 }
             }
         }
@@ -335,7 +355,19 @@ impl<H> Heap<H> {
 
     /// Returns a dead object's block to the free list (taking it out of the cycle collector's
     /// buffer first if it is there).
+    ///
+    /// The block size comes from the header, in the region: it is checked against what the
+    /// object's kind and type say first (an externref's fixed size, a struct's layout, an
+    /// array's length), so that a corrupted size never frees memory the object does not own;
+    /// then nothing is freed and the error is [`Error::Corrupted`].
     pub(crate) fn free_object(&mut self, index: u32, header: ObjectHeader) -> Result<()> {
+        self.check_block_size(index, &header)?;
+        self.free_block(index, header)
+    }
+
+    /// [`Heap::free_object`] for a caller that has checked the block size.
+    #[inline]
+    fn free_block(&mut self, index: u32, header: ObjectHeader) -> Result<()> {
         if header.flags.contains(HeaderFlags::BUFFERED) {
             self.cycles.remove(&mut self.region, index)?;
         }
@@ -354,6 +386,24 @@ impl<H> Heap<H> {
             return Ok(());
         }
         self.free_list.free(&mut self.region, index, header.size)
+    }
+
+    /// Checks the block size in the header of the object at `index` against its kind and type.
+    #[inline]
+    fn check_block_size(&self, index: u32, header: &ObjectHeader) -> Result<()> {
+        let object_size = match header.kind {
+            Kind::STRUCT => match self.types.struct_layout(TypeIndex(header.type_index)) {
+                Ok((_, layout)) => layout.size,
+                Err(_) => return Err(Error::corrupted(index, "struct type index is not a registered struct type")),
+            },
+            Kind::ARRAY => return self.array_layout_of(index, header).map(|_| ()),
+            _ => EXTERNREF_SIZE,
+        };
+        if FreeList::block_size(object_size) == Some(header.size) {
+            Ok(())
+        } else {
+            Err(Error::corrupted(index, "object block size disagrees with its kind and type"))
+        }
     }
 
     // ---------------------------------------------------------------------------------------
@@ -439,8 +489,12 @@ impl<H> Heap<H> {
         }
     }
 
-    /// Whether the reference (or null) is a value of `ref_type` (Wasm's `ref.test`).
+    /// Whether the reference (or null) is a value of `ref_type` (Wasm's `ref.test`). `extern`
+    /// and `any` accept every non-null reference (see [`HeapType`]).
     pub fn matches(&self, r: Option<&GcRef>, ref_type: RefType) -> Result<bool> {
+        if let HeapType::RecGroupMember(member) = ref_type.heap_type {
+            return Err(Error::RecGroupMemberOutOfBounds { member, available: 0 });
+        }
         match self.check_ref_type(raw_of(r), ref_type) {
             Ok(()) => Ok(true),
             Err(Error::TypeMismatch { .. } | Error::NullReference) => Ok(false),
@@ -452,15 +506,16 @@ impl<H> Heap<H> {
     #[inline]
     fn heap_type_accepts(&self, object: Option<&ObjectHeader>, heap_type: HeapType) -> bool {
         let Some(header) = object else {
-            return matches!(heap_type, HeapType::Any | HeapType::Eq | HeapType::I31);
+            return matches!(heap_type, HeapType::Extern | HeapType::Any | HeapType::Eq | HeapType::I31);
         };
         match heap_type {
-            HeapType::Extern => header.kind == Kind::EXTERN,
-            HeapType::Any => header.kind.matches(Kind::ANY),
+            // `extern.convert_any` and `any.convert_extern` keep the word: both tops hold anything.
+            HeapType::Extern | HeapType::Any => true,
             HeapType::Eq => header.kind.matches(Kind::EQ),
             HeapType::Struct => header.kind == Kind::STRUCT,
             HeapType::Array => header.kind == Kind::ARRAY,
-            HeapType::I31 | HeapType::None | HeapType::NoExtern => false,
+            // Registered types hold no group-relative reference; `matches` refuses one.
+            HeapType::I31 | HeapType::None | HeapType::NoExtern | HeapType::RecGroupMember(_) => false,
             HeapType::Concrete(target) => {
                 header.kind != Kind::EXTERN && self.types.is_subtype(TypeIndex(header.type_index), target)
             }
@@ -613,8 +668,20 @@ impl<H> Heap<H> {
         Ok(if self.types.is_acyclic(ty)? { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() })
     }
 
-    /// Allocates a struct of type `ty` with every field zero or null.
+    /// Allocates a struct of type `ty` with every field zero or null (Wasm's
+    /// `struct.new_default`): [`Error::NotDefaultable`] for a type with a non-nullable
+    /// reference field.
     pub fn struct_new_default(&mut self, ty: TypeIndex) -> Result<GcRef> {
+        self.types.struct_layout(ty)?;
+        if !self.types.is_defaultable(ty)? {
+            return Err(Error::NotDefaultable { type_index: ty.0 });
+        }
+        self.struct_alloc(ty)
+    }
+
+    /// Allocates a struct of type `ty` with every field zero or null, whatever its field types
+    /// (the caller checks and writes the fields).
+    fn struct_alloc(&mut self, ty: TypeIndex) -> Result<GcRef> {
         let size = self.types.struct_layout(ty)?.1.size;
         let flags = self.new_object_flags(ty)?;
         let index = self.alloc_object(Kind::STRUCT, ty.0, size, flags)?;
@@ -643,7 +710,7 @@ impl<H> Heap<H> {
                 return Err(error);
             }
         }
-        let object = match self.struct_new_default(ty) {
+        let object = match self.struct_alloc(ty) {
             Ok(object) => object,
             Err(error) => {
                 self.release_field_refs(fields)?;
@@ -774,6 +841,16 @@ impl<H> Heap<H> {
             self.array_fill(&array, 0, init, len)?;
         }
         Ok(array)
+    }
+
+    /// Allocates an array of `len` zero or null elements (Wasm's `array.new_default`):
+    /// [`Error::NotDefaultable`] for a type with non-nullable reference elements.
+    pub fn array_new_default(&mut self, ty: TypeIndex, len: u32) -> Result<GcRef> {
+        self.types.array_layout(ty)?;
+        if !self.types.is_defaultable(ty)? {
+            return Err(Error::NotDefaultable { type_index: ty.0 });
+        }
+        self.array_alloc(ty, len)
     }
 
     /// Allocates an array of `len` zero or null elements, whatever its element type (the
@@ -938,6 +1015,10 @@ impl<H> Heap<H> {
     pub fn expose_gc_ref_to_wasm(&mut self, r: GcRef) -> Result<()> {
         if r.is_i31() {
             return Ok(());
+        }
+        // Only the start of a live object goes in the table (no header read: a bitmap test).
+        if !self.free_list.is_allocated(r.as_raw_u32()) {
+            return Err(Error::InvalidReference(r.as_raw_u32()));
         }
         if let Some(duplicate) = self.activations.insert(r.as_raw_u32()) {
             self.release(duplicate)?;

@@ -81,6 +81,7 @@ impl<H> Heap<H> {
         let mut free_blocks = 0u64;
         let mut live_bytes = 0u64;
         self.free_list.walk(&self.region, |block| {
+            self.free_list.check_start_bit(block)?;
             if block.free {
                 free_blocks += 1;
                 return Ok(());
@@ -161,7 +162,7 @@ impl<H> Heap<H> {
             }
         }
 
-        self.free_list.check_lists(&self.region, free_blocks)?;
+        self.free_list.check_lists(&self.region, free_blocks, objects.len() as u64)?;
         self.verify_cycle_state(&objects)?;
         let c = &self.counters;
         if c.live_objects != objects.len() as u64 {

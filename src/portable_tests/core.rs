@@ -21,18 +21,11 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::Cell;
 
-/// A table entry named after its function.
-macro_rules! portable {
-    ($name:ident) => {
-        PortableTest { name: stringify!($name), run: $name }
-    };
-}
-
 /// The core table.
 pub(super) static CORE: &[PortableTest] = &[
     portable!(struct_fields_of_every_storage_type_read_back_what_was_written),
     portable!(array_elements_of_every_storage_type_read_back_what_was_written),
-    portable!(externrefs_hold_their_host_data_and_are_only_externrefs),
+    portable!(externrefs_hold_their_host_data_and_convert_to_anyref_but_not_eqref),
     portable!(struct_access_errors_are_typed_and_change_nothing),
     portable!(array_access_errors_are_typed_and_change_nothing),
     portable!(unknown_and_wrong_kind_type_indices_are_typed_errors),
@@ -71,79 +64,6 @@ pub(super) static CORE: &[PortableTest] = &[
 
 // -------------------------------------------------------------------------------------------
 // Helpers.
-
-/// Turns a heap result into a test failure naming the expression and the line.
-macro_rules! ok {
-    ($e:expr) => {
-        match $e {
-            Ok(value) => value,
-            Err(error) => return Err(alloc::format!("{}:{}: {} failed: {}", file!(), line!(), stringify!($e), error)),
-        }
-    };
-}
-
-/// Fails the test unless the expression is an error matching the pattern.
-macro_rules! expect_err {
-    ($e:expr, $pattern:pat if $guard:expr) => {
-        match $e {
-            Err($pattern) if $guard => {}
-            Err(other) => {
-                return Err(alloc::format!(
-                    "{}:{}: {} gave {:?}, expected {} if {}",
-                    file!(),
-                    line!(),
-                    stringify!($e),
-                    other,
-                    stringify!($pattern),
-                    stringify!($guard)
-                ))
-            }
-            Ok(_) => {
-                return Err(alloc::format!(
-                    "{}:{}: {} succeeded, expected {}",
-                    file!(),
-                    line!(),
-                    stringify!($e),
-                    stringify!($pattern)
-                ))
-            }
-        }
-    };
-    ($e:expr, $pattern:pat) => {
-        match $e {
-            Err($pattern) => {}
-            Err(other) => {
-                return Err(alloc::format!(
-                    "{}:{}: {} gave {:?}, expected {}",
-                    file!(),
-                    line!(),
-                    stringify!($e),
-                    other,
-                    stringify!($pattern)
-                ))
-            }
-            Ok(_) => {
-                return Err(alloc::format!(
-                    "{}:{}: {} succeeded, expected {}",
-                    file!(),
-                    line!(),
-                    stringify!($e),
-                    stringify!($pattern)
-                ))
-            }
-        }
-    };
-}
-
-/// Verifies the heap with the given host roots (any iterator of raw words).
-macro_rules! verify {
-    ($heap:expr) => {
-        ok!($heap.verify(core::iter::empty::<u32>()))
-    };
-    ($heap:expr, $roots:expr) => {
-        ok!($heap.verify($roots))
-    };
-}
 
 const ANYREF: StorageType = StorageType::Ref(RefType::nullable(HeapType::Any));
 const EXTERNREF: StorageType = StorageType::Ref(RefType::nullable(HeapType::Extern));
@@ -476,10 +396,11 @@ fn array_elements_of_every_storage_type_read_back_what_was_written(region: &'sta
     ensure_empty(&heap)
 }
 
-fn externrefs_hold_their_host_data_and_are_only_externrefs(region: &'static mut [u8]) -> TestResult {
+fn externrefs_hold_their_host_data_and_convert_to_anyref_but_not_eqref(region: &'static mut [u8]) -> TestResult {
     let drops = Rc::new(Drops::default());
     let mut heap: Heap<Tracked> = ok!(Heap::new(region));
-    let holder = ok!(heap.register_struct(StructType::new(&[EXTERNREF, ANYREF])));
+    let eqref = StorageType::Ref(RefType::nullable(HeapType::Eq));
+    let holder = ok!(heap.register_struct(StructType::new(&[EXTERNREF, ANYREF, eqref])));
     let e = externref(&mut heap, &drops, 41)?;
     ensure!(ok!(heap.externref_data(&e)).id == 41);
     ok!(heap.externref_data_mut(&e)).id = 42;
@@ -489,18 +410,24 @@ fn externrefs_hold_their_host_data_and_are_only_externrefs(region: &'static mut 
     ensure!(heap.host_data_count() == 1);
     expect_err!(heap.struct_get(&e, 0), Error::WrongObjectKind { expected: "struct", found: "externref" });
     expect_err!(heap.array_len(&e), Error::WrongObjectKind { expected: "array", found: "externref" });
-    // An externref goes in an externref field, not in an anyref one.
-    let h = ok!(heap.struct_new(holder, &[ValueRef::Ref(Some(&e)), ValueRef::Ref(None)]));
-    expect_err!(heap.struct_set(&h, 1, ValueRef::Ref(Some(&e))), Error::TypeMismatch { .. });
-    // And a struct does not go in an externref field.
-    expect_err!(heap.struct_set(&h, 0, ValueRef::Ref(Some(&h))), Error::TypeMismatch { .. });
+    // Wasm's `any.convert_extern` keeps the word: an externref goes in an anyref field too...
+    let h = ok!(heap.struct_new(holder, &[ValueRef::Ref(Some(&e)), ValueRef::Ref(None), ValueRef::Ref(None)]));
+    ok!(heap.struct_set(&h, 1, ValueRef::Ref(Some(&e))));
+    // ...but it is not an eqref.
+    expect_err!(heap.struct_set(&h, 2, ValueRef::Ref(Some(&e))), Error::TypeMismatch { .. });
+    // And `extern.convert_any` puts an i31 or a struct in an externref field.
+    let i31 = GcRef::from_i31(7);
+    let inner = ok!(heap.struct_new(holder, &[ValueRef::Ref(Some(&i31)), ValueRef::Ref(None), ValueRef::Ref(None)]));
+    ok!(heap.struct_set(&inner, 0, ValueRef::Ref(Some(&h))));
+    ensure!(ok!(heap.ref_count(&h)) == 2);
+    ok!(heap.drop_ref(inner));
     // A struct's "host data" is an error.
     expect_err!(heap.externref_data(&h), Error::WrongObjectKind { expected: "externref", found: "struct" });
     expect_err!(
         heap.externref_data(&GcRef::from_i31(3)),
         Error::WrongObjectKind { expected: "externref", found: "i31" }
     );
-    ensure!(ok!(heap.ref_count(&e)) == 2);
+    ensure!(ok!(heap.ref_count(&e)) == 3);
     verify!(heap, words([&e, &h]));
     ok!(heap.drop_ref(e));
     ensure!(drops.dropped.get() == 0, "the struct's field still holds the externref");
@@ -518,7 +445,7 @@ fn struct_access_errors_are_typed_and_change_nothing(region: &'static mut [u8]) 
         ok!(heap.register_struct(StructType { fields: vec![StorageType::I32], supertype: None, is_final: false }));
     let derived = ok!(heap.register_struct(StructType {
         fields: vec![StorageType::I32, StorageType::I64],
-        supertype: Some(base),
+        supertype: Some(base.into()),
         is_final: true
     }));
     let other = ok!(heap.register_struct(StructType::new(&[StorageType::I32])));
@@ -643,15 +570,15 @@ fn unknown_and_wrong_kind_type_indices_are_typed_errors(region: &'static mut [u8
     expect_err!(heap.array_new(st, 1, ValueRef::I32(0)), Error::WrongTypeKind { expected: "an array type", .. });
     // A supertype that does not exist, that is final, or of the other kind.
     expect_err!(
-        heap.register_struct(StructType { fields: vec![], supertype: Some(TypeIndex(40)), is_final: true }),
+        heap.register_struct(StructType { fields: vec![], supertype: Some(TypeIndex(40).into()), is_final: true }),
         Error::UnknownType(40)
     );
     expect_err!(
-        heap.register_struct(StructType { fields: vec![StorageType::I32], supertype: Some(st), is_final: true }),
+        heap.register_struct(StructType { fields: vec![StorageType::I32], supertype: Some(st.into()), is_final: true }),
         Error::WrongTypeKind { .. }
     );
     expect_err!(
-        heap.register_array(ArrayType { element: StorageType::I32, supertype: Some(st), is_final: true }),
+        heap.register_array(ArrayType { element: StorageType::I32, supertype: Some(st.into()), is_final: true }),
         Error::WrongTypeKind { .. }
     );
     ensure!(heap.types().len() == 2);
@@ -789,7 +716,7 @@ fn struct_subtype_keeps_its_supertypes_field_offsets(region: &'static mut [u8]) 
     }));
     let derived = ok!(heap.register_struct(StructType {
         fields: vec![StorageType::I8, StorageType::I32, ANYREF, StorageType::V128, StorageType::I64, ANYREF],
-        supertype: Some(base),
+        supertype: Some(base.into()),
         is_final: false
     }));
     let leaf = ok!(heap.register_struct(StructType {
@@ -802,7 +729,7 @@ fn struct_subtype_keeps_its_supertypes_field_offsets(region: &'static mut [u8]) 
             ANYREF,
             StorageType::I16,
         ],
-        supertype: Some(derived),
+        supertype: Some(derived.into()),
         is_final: true
     }));
     for (sub, sup) in [(derived, base), (leaf, derived), (leaf, base)] {
@@ -856,7 +783,8 @@ fn ref_test_and_retain_raw_follow_the_type_hierarchy(region: &'static mut [u8]) 
     let drops = Rc::new(Drops::default());
     let mut heap: Heap<Tracked> = ok!(Heap::new(region));
     let base = ok!(heap.register_struct(StructType { fields: vec![], supertype: None, is_final: false }));
-    let derived = ok!(heap.register_struct(StructType { fields: vec![], supertype: Some(base), is_final: true }));
+    let derived =
+        ok!(heap.register_struct(StructType { fields: vec![], supertype: Some(base.into()), is_final: true }));
     let arr = ok!(heap.register_array(ArrayType::new(StorageType::I8)));
     let b = ok!(heap.struct_new_default(base));
     let d = ok!(heap.struct_new_default(derived));
@@ -865,12 +793,12 @@ fn ref_test_and_retain_raw_follow_the_type_hierarchy(region: &'static mut [u8]) 
     let i = GcRef::from_i31(0);
     let n = |h| RefType::nullable(h);
     let nn = |h| RefType::non_null(h);
-    let cases: [(&GcRef, HeapType, bool); 20] = [
+    let cases: [(&GcRef, HeapType, bool); 23] = [
         (&b, HeapType::Any, true),
         (&b, HeapType::Eq, true),
         (&b, HeapType::Struct, true),
         (&b, HeapType::Array, false),
-        (&b, HeapType::Extern, false),
+        (&b, HeapType::Extern, true),
         (&b, HeapType::Concrete(base), true),
         (&b, HeapType::Concrete(derived), false),
         (&d, HeapType::Concrete(base), true),
@@ -880,8 +808,11 @@ fn ref_test_and_retain_raw_follow_the_type_hierarchy(region: &'static mut [u8]) 
         (&a, HeapType::Concrete(arr), true),
         (&a, HeapType::Concrete(base), false),
         (&e, HeapType::Extern, true),
-        (&e, HeapType::Any, false),
+        (&e, HeapType::Any, true),
+        (&e, HeapType::Eq, false),
+        (&e, HeapType::Struct, false),
         (&e, HeapType::NoExtern, false),
+        (&i, HeapType::Extern, true),
         (&i, HeapType::I31, true),
         (&i, HeapType::Eq, true),
         (&i, HeapType::Struct, false),
@@ -893,6 +824,11 @@ fn ref_test_and_retain_raw_follow_the_type_hierarchy(region: &'static mut [u8]) 
     }
     ensure!(ok!(heap.matches(None, n(HeapType::None))));
     ensure!(!ok!(heap.matches(None, nn(HeapType::Any))));
+    // A group-relative type means nothing outside registration.
+    expect_err!(
+        heap.matches(Some(&b), n(HeapType::RecGroupMember(0))),
+        Error::RecGroupMemberOutOfBounds { member: 0, available: 0 }
+    );
     // A raw word handed back by Wasm becomes an owned reference with its own count.
     let again = ok!(heap.retain_raw(d.as_raw_u32())).ok_or("retain_raw lost the reference")?;
     ensure!(ok!(heap.ref_count(&d)) == 2);

@@ -46,11 +46,93 @@ macro_rules! ensure {
     };
 }
 
-// Declared after `ensure!` so that the tables' modules can use it. The core table's module is
+/// A table entry named after its function.
+macro_rules! portable {
+    ($name:ident) => {
+        PortableTest { name: stringify!($name), run: $name }
+    };
+}
+
+/// Turns a heap result into a test failure naming the expression and the line.
+macro_rules! ok {
+    ($e:expr) => {
+        match $e {
+            Ok(value) => value,
+            Err(error) => return Err(alloc::format!("{}:{}: {} failed: {}", file!(), line!(), stringify!($e), error)),
+        }
+    };
+}
+
+/// Fails the test unless the expression is an error matching the pattern.
+macro_rules! expect_err {
+    ($e:expr, $pattern:pat if $guard:expr) => {
+        match $e {
+            Err($pattern) if $guard => {}
+            Err(other) => {
+                return Err(alloc::format!(
+                    "{}:{}: {} gave {:?}, expected {} if {}",
+                    file!(),
+                    line!(),
+                    stringify!($e),
+                    other,
+                    stringify!($pattern),
+                    stringify!($guard)
+                ))
+            }
+            Ok(_) => {
+                return Err(alloc::format!(
+                    "{}:{}: {} succeeded, expected {}",
+                    file!(),
+                    line!(),
+                    stringify!($e),
+                    stringify!($pattern)
+                ))
+            }
+        }
+    };
+    ($e:expr, $pattern:pat) => {
+        match $e {
+            Err($pattern) => {}
+            Err(other) => {
+                return Err(alloc::format!(
+                    "{}:{}: {} gave {:?}, expected {}",
+                    file!(),
+                    line!(),
+                    stringify!($e),
+                    other,
+                    stringify!($pattern)
+                ))
+            }
+            Ok(_) => {
+                return Err(alloc::format!(
+                    "{}:{}: {} succeeded, expected {}",
+                    file!(),
+                    line!(),
+                    stringify!($e),
+                    stringify!($pattern)
+                ))
+            }
+        }
+    };
+}
+
+/// Verifies the heap with the given host roots (any iterator of raw words).
+macro_rules! verify {
+    ($heap:expr) => {
+        ok!($heap.verify(core::iter::empty::<u32>()))
+    };
+    ($heap:expr, $roots:expr) => {
+        ok!($heap.verify($roots))
+    };
+}
+
+// Declared after the macros so that the tables' modules can use them. The core table's module is
 // not named `core`: that would shadow the `core` crate in this file.
 #[path = "core.rs"]
 mod core_tests;
 mod cycles;
+mod soundness;
+mod types;
 
 /// Every portable test, from every table below.
 pub fn all() -> Vec<&'static PortableTest> {
@@ -58,7 +140,7 @@ pub fn all() -> Vec<&'static PortableTest> {
 }
 
 /// The tables: one per area, each owned by the module that tests that area.
-static TABLES: &[&[PortableTest]] = &[BASICS, core_tests::CORE, cycles::CYCLES];
+static TABLES: &[&[PortableTest]] = &[BASICS, core_tests::CORE, cycles::CYCLES, types::TYPES, soundness::SOUNDNESS];
 
 static BASICS: &[PortableTest] = &[
     PortableTest { name: "i31_refs_round_trip_without_the_heap", run: i31_refs_round_trip_without_the_heap },

@@ -35,7 +35,7 @@
 
 pub mod ops;
 
-use drc_heap::types::{ArrayType, HeapType, RefType, StorageType, StructType};
+use drc_heap::types::{ArrayType, HeapType, RefType, StorageType, StructType, TypeReference};
 use drc_heap::zeal::Zeal;
 use drc_heap::{Error, GcRef, Heap, HeapConfig, Kind, Progress, Root, TypeIndex, Value, ValueRef};
 use ops::{Dest, Op, Setup, RAW};
@@ -192,6 +192,7 @@ pub enum Expect {
     IndexOutOfBounds,
     InNoGcScope,
     NotInNoGcScope,
+    NotDefaultable,
 }
 
 fn classify(error: &Error) -> Option<Expect> {
@@ -203,6 +204,7 @@ fn classify(error: &Error) -> Option<Expect> {
         Error::IndexOutOfBounds { .. } => Expect::IndexOutOfBounds,
         Error::InNoGcScope => Expect::InNoGcScope,
         Error::NotInNoGcScope => Expect::NotInNoGcScope,
+        Error::NotDefaultable { .. } => Expect::NotDefaultable,
         _ => return None,
     })
 }
@@ -243,7 +245,7 @@ pub fn schema() -> Vec<Decl> {
                 StorageType::F64,
                 nullable(HeapType::Concrete(base)),
             ],
-            supertype: Some(base),
+            supertype: Some(base.into()),
             is_final: true,
         }),
         // 3: every storage type, and references of several heap types, one non-nullable.
@@ -264,8 +266,8 @@ pub fn schema() -> Vec<Decl> {
         Decl::Array(ArrayType::new(StorageType::F64)),
         // 8: a non-final anyref array, and 9 its subtype.
         Decl::Array(ArrayType { element: nullable(HeapType::Any), supertype: None, is_final: false }),
-        Decl::Array(ArrayType { element: nullable(HeapType::Any), supertype: Some(any_array), is_final: true }),
-        // 10: externrefs (acyclic), 11: references to the base struct type, 12..: more scalars.
+        Decl::Array(ArrayType { element: nullable(HeapType::Any), supertype: Some(any_array.into()), is_final: true }),
+        // 10: externrefs (which may hold any reference: not acyclic), 11: references to the base struct type, 12..: more scalars.
         Decl::Array(ArrayType::new(nullable(HeapType::Extern))),
         Decl::Array(ArrayType::new(nullable(HeapType::Concrete(base)))),
         Decl::Array(ArrayType::new(StorageType::F32)),
@@ -623,8 +625,12 @@ impl Harness {
                 return true;
             }
             current = match &self.schema[t as usize] {
-                Decl::Struct(ty) => ty.supertype.map(|s| s.0),
-                Decl::Array(ty) => ty.supertype.map(|s| s.0),
+                Decl::Struct(StructType { supertype, .. }) | Decl::Array(ArrayType { supertype, .. }) => {
+                    match supertype {
+                        Some(TypeReference::Registered(index)) => Some(index.0),
+                        _ => None,
+                    }
+                }
             };
         }
         false
@@ -634,14 +640,18 @@ impl Harness {
     fn ref_fits(&self, m: MRef, ref_type: RefType) -> Expect {
         let ok = match m {
             MRef::Null => return if ref_type.nullable { Expect::Ok } else { Expect::NullReference },
-            MRef::I31(_) => matches!(ref_type.heap_type, HeapType::Any | HeapType::Eq | HeapType::I31),
+            MRef::I31(_) => {
+                matches!(ref_type.heap_type, HeapType::Extern | HeapType::Any | HeapType::Eq | HeapType::I31)
+            }
             MRef::Obj(_) => match (self.kind(m), ref_type.heap_type) {
-                (Some(MKind::Extern(_)), heap_type) => heap_type == HeapType::Extern,
-                (Some(MKind::Struct(t)), HeapType::Any | HeapType::Eq | HeapType::Struct) => {
+                // Wasm's `extern.convert_any` / `any.convert_extern` keep the word: both tops hold anything.
+                (Some(_), HeapType::Extern | HeapType::Any) => true,
+                (Some(MKind::Extern(_)), _) => false,
+                (Some(MKind::Struct(t)), HeapType::Eq | HeapType::Struct) => {
                     let _ = t;
                     true
                 }
-                (Some(MKind::Array(_)), HeapType::Any | HeapType::Eq | HeapType::Array) => true,
+                (Some(MKind::Array(_)), HeapType::Eq | HeapType::Array) => true,
                 (Some(MKind::Struct(t) | MKind::Array(t)), HeapType::Concrete(target)) => self.is_subtype(t, target.0),
                 _ => false,
             },
@@ -937,7 +947,12 @@ impl Harness {
                 .collect()
         };
         let expected = if default {
-            Expect::Ok
+            // Wasm's `struct.new_default` has no null for a non-nullable reference field.
+            if decl.fields.iter().all(|s| s.is_defaultable()) {
+                Expect::Ok
+            } else {
+                Expect::NotDefaultable
+            }
         } else {
             values
                 .iter()

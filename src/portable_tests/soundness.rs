@@ -1,0 +1,193 @@
+//! Portable tests of the heap as a sandbox against a wrong program or a corrupted region, from
+//! issue 11: frees check the block size they free, `reset` restores a heap exactly, only the
+//! start of a live object is accepted as a reference, and misuse is named as such.
+//!
+//! Corruption is written through [`Heap::region_base`], as JIT code or an attacker inside the
+//! sandbox could. Every test ends by showing that the heap works exactly again.
+
+use super::{PortableTest, TestResult};
+use crate::header::{Kind, SIZE_OFFSET};
+use crate::types::{ArrayType, HeapType, RefType, StorageType, StructType};
+use crate::{Error, GcRef, Heap, TypeIndex, Value, ValueRef};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// The soundness table.
+pub(super) static SOUNDNESS: &[PortableTest] = &[
+    portable!(freeing_with_a_corrupted_block_size_frees_nothing_and_reset_restores_the_heap),
+    portable!(a_struct_with_a_corrupted_block_size_is_refused_before_its_fields_are_released),
+    portable!(words_pointing_at_a_fake_header_inside_an_object_are_invalid_references),
+    portable!(handles_used_after_their_last_count_was_dropped_are_invalid_references),
+];
+
+/// Writes `value` at byte `offset` of the region, as JIT code or an attacker could.
+fn poke_u32<H>(heap: &mut Heap<H>, offset: u32, value: u32) -> TestResult {
+    ensure!(offset.checked_add(4).is_some_and(|end| end <= heap.region_len()), "poke out of the region");
+    // SAFETY: the four bytes at `offset` are inside the region (checked above), which the heap
+    // owns; no reference into it is live while we hold `&mut heap`, and the write is unaligned-
+    // safe. The heap treats the region's bytes as untrusted, so any value is allowed.
+    unsafe { heap.region_base().add(offset as usize).cast::<u32>().write_unaligned(value) };
+    Ok(())
+}
+
+fn words<const N: usize>(refs: [&GcRef; N]) -> impl Iterator<Item = u32> {
+    refs.map(GcRef::as_raw_u32).into_iter()
+}
+
+/// A strict sequence that must succeed exactly on a heap that is as new: objects at the first
+/// offsets, exact counts, host data dropped once, and one free block at the end.
+fn strict_sequence(heap: &mut Heap<u32>, node: TypeIndex, ints: TypeIndex) -> TestResult {
+    let e = ok!(heap.alloc_externref(9).map_err(|(error, _)| error));
+    ensure!(e.as_raw_u32() == 16, "the first object of a heap as new is at 16, found {e:?}");
+    let array = ok!(heap.array_new(ints, 100, ValueRef::I32(7)));
+    let a = ok!(heap.struct_new(node, &[ValueRef::I32(1), ValueRef::Ref(Some(&e))]));
+    let b = ok!(heap.struct_new(node, &[ValueRef::I32(2), ValueRef::Ref(Some(&a))]));
+    ensure!(ok!(heap.ref_count(&a)) == 2 && ok!(heap.ref_count(&e)) == 2);
+    ensure!(matches!(ok!(heap.array_get(&array, 99)), Value::I32(7)));
+    ok!(heap.verify(words([&e, &array, &a, &b])));
+    for r in [e, a, array, b] {
+        ok!(heap.drop_ref(r));
+    }
+    ok!(heap.verify(core::iter::empty()));
+    let stats = ok!(heap.stats());
+    ensure!(stats.live_objects == 0 && stats.free_blocks == 1 && heap.host_data_count() == 0, "{stats:?}");
+    Ok(())
+}
+
+fn node_types(heap: &mut Heap<u32>) -> Result<(TypeIndex, TypeIndex), String> {
+    let node =
+        ok!(heap
+            .register_struct(StructType::new(
+                &[StorageType::I32, StorageType::Ref(RefType::nullable(HeapType::Any)),]
+            )));
+    let ints = ok!(heap.register_array(ArrayType::new(StorageType::I32)));
+    Ok((node, ints))
+}
+
+/// Issue 11 hole 1: the size word of a dead externref was trusted, so a free released memory
+/// that a live array owned, and `reset` left bitmap bits set above the final `top`.
+fn freeing_with_a_corrupted_block_size_frees_nothing_and_reset_restores_the_heap(
+    region: &'static mut [u8],
+) -> TestResult {
+    let mut heap: Heap<u32> = ok!(Heap::new(region));
+    let (node, ints) = node_types(&mut heap)?;
+    let a = ok!(heap.alloc_externref(1).map_err(|(error, _)| error));
+    let b = ok!(heap.alloc_externref(2).map_err(|(error, _)| error));
+    let big = ok!(heap.array_new(ints, 4000, ValueRef::I32(0)));
+    ensure!((a.as_raw_u32(), b.as_raw_u32(), big.as_raw_u32()) == (0x10, 0x30, 0x50));
+    poke_u32(&mut heap, b.as_raw_u32() + SIZE_OFFSET, 0x2000)?;
+    expect_err!(heap.drop_ref(b), Error::Corrupted { offset: 0x30, .. });
+    // Nothing was freed: the array still owns its block and reads back.
+    ok!(heap.array_set(&big, 3999, ValueRef::I32(5)));
+    ensure!(matches!(ok!(heap.array_get(&big, 3999)), Value::I32(5)));
+    ensure!(ok!(heap.stats()).live_objects == 3);
+    ok!(heap.drop_ref(big));
+    ok!(heap.drop_ref(a));
+    heap.reset();
+    ok!(heap.verify(core::iter::empty()));
+    strict_sequence(&mut heap, node, ints)?;
+    // The same with the heap's automatic reset (its last object freed) after the corruption:
+    // a second corrupted externref whose count is then made right again by hand.
+    let c = ok!(heap.alloc_externref(3).map_err(|(error, _)| error));
+    let big = ok!(heap.array_new(ints, 4000, ValueRef::I32(0)));
+    poke_u32(&mut heap, c.as_raw_u32() + SIZE_OFFSET, 0x4000)?;
+    let stale = GcRef::from_raw_u32(c.as_raw_u32()).ok_or("null word")?;
+    expect_err!(heap.drop_ref(c), Error::Corrupted { .. });
+    poke_u32(&mut heap, stale.as_raw_u32() + SIZE_OFFSET, 32)?;
+    poke_u32(&mut heap, stale.as_raw_u32() + crate::header::REF_COUNT_OFFSET, 1)?;
+    ok!(heap.drop_ref(big));
+    ok!(heap.drop_ref(stale));
+    ok!(heap.verify(core::iter::empty()));
+    strict_sequence(&mut heap, node, ints)
+}
+
+/// The size of a dead struct is checked before its fields are released: with a block size
+/// that disagrees with its type, nothing it references loses a count.
+fn a_struct_with_a_corrupted_block_size_is_refused_before_its_fields_are_released(
+    region: &'static mut [u8],
+) -> TestResult {
+    let mut heap: Heap<u32> = ok!(Heap::new(region));
+    let (node, ints) = node_types(&mut heap)?;
+    let child = ok!(heap.struct_new(node, &[ValueRef::I32(1), ValueRef::Ref(None)]));
+    let parent = ok!(heap.struct_new(node, &[ValueRef::I32(2), ValueRef::Ref(Some(&child))]));
+    let word = parent.as_raw_u32();
+    poke_u32(&mut heap, word + SIZE_OFFSET, 0x400)?;
+    expect_err!(heap.drop_ref(parent), Error::Corrupted { offset, .. } if offset == word);
+    ensure!(ok!(heap.ref_count(&child)) == 2, "the child lost the count its parent holds");
+    ok!(heap.drop_ref(child));
+    heap.reset();
+    strict_sequence(&mut heap, node, ints)
+}
+
+/// Issue 11 hole 3: typed stores can write a well-formed fake header into an object's body (a
+/// `v128` field); a word pointing there was accepted as an object by `retain_raw`, `drop_ref`,
+/// accessors and stores. Only a word at the start of a live object is a reference.
+fn words_pointing_at_a_fake_header_inside_an_object_are_invalid_references(region: &'static mut [u8]) -> TestResult {
+    let mut heap: Heap<u32> = ok!(Heap::new(region));
+    let (node, ints) = node_types(&mut heap)?;
+    let carrier = ok!(heap.register_struct(StructType::new(&[StorageType::V128, StorageType::V128])));
+    let object = ok!(heap.struct_new_default(carrier));
+    // A fake struct header of type `node`: kind, flags 0, type index, a 32-byte block, count 1,
+    // and then a zero body: as valid a header as the heap writes itself.
+    let fake_header = Kind::STRUCT.to_byte() as u128 | (node.0 as u128) << 32 | 32u128 << 64 | 1u128 << 96;
+    ok!(heap.struct_set(&object, 0, ValueRef::V128(fake_header)));
+    ensure!(ok!(heap.types().struct_layout(carrier)).1.field_offsets[0] == 16);
+    let inner = object.as_raw_u32() + 16;
+    let forged = GcRef::from_raw_u32(inner).ok_or("null word")?;
+    expect_err!(heap.retain_raw(inner), Error::InvalidReference(word) if word == inner);
+    expect_err!(heap.struct_get(&forged, 0), Error::InvalidReference(word) if word == inner);
+    expect_err!(heap.ref_count(&forged), Error::InvalidReference(word) if word == inner);
+    let holder = ok!(heap.struct_new(node, &[ValueRef::I32(0), ValueRef::Ref(None)]));
+    expect_err!(heap.struct_set(&holder, 1, ValueRef::Ref(Some(&forged))), Error::InvalidReference(_));
+    expect_err!(heap.struct_new(node, &[ValueRef::I32(0), ValueRef::Ref(Some(&forged))]), Error::InvalidReference(_));
+    expect_err!(heap.expose_gc_ref_to_wasm(forged), Error::InvalidReference(_));
+    let forged = GcRef::from_raw_u32(inner).ok_or("null word")?;
+    expect_err!(heap.drop_ref(forged), Error::InvalidReference(word) if word == inner);
+    // Unaligned and out-of-range words too.
+    for word in [object.as_raw_u32() + 4, object.as_raw_u32() + 8, heap.region_len() - 16] {
+        expect_err!(heap.retain_raw(word), Error::InvalidReference(w) if w == word);
+    }
+    ensure!(ok!(heap.ref_count(&object)) == 1, "the carrier's own count changed");
+    ok!(heap.verify(words([&object, &holder])));
+    ok!(heap.drop_ref(object));
+    ok!(heap.drop_ref(holder));
+    ok!(heap.verify(core::iter::empty()));
+    strict_sequence(&mut heap, node, ints)
+}
+
+/// Issue 11 item 5: a handle used after its object's last count was dropped gave `Corrupted`
+/// ("invalid object kind") or `InvalidReference` depending on where the block lay. It is the
+/// host's misuse, reported as `InvalidReference` wherever the block now lies: in a free list,
+/// merged into a larger free block, or back in the wilderness.
+fn handles_used_after_their_last_count_was_dropped_are_invalid_references(region: &'static mut [u8]) -> TestResult {
+    let mut heap: Heap<u32> = ok!(Heap::new(region));
+    let (node, ints) = node_types(&mut heap)?;
+    let first = ok!(heap.struct_new_default(node));
+    let listed = ok!(heap.struct_new_default(node));
+    let merged_a = ok!(heap.array_new(ints, 10, ValueRef::I32(1)));
+    let merged_b = ok!(heap.array_new(ints, 10, ValueRef::I32(2)));
+    let keep = ok!(heap.alloc_externref(1).map_err(|(error, _)| error));
+    let last = ok!(heap.struct_new_default(node));
+    let stale_words: Vec<u32> = [&listed, &merged_a, &merged_b, &last].iter().map(|r| r.as_raw_u32()).collect();
+    for r in [listed, merged_a, merged_b, last] {
+        ok!(heap.drop_ref(r));
+    }
+    for word in stale_words {
+        let stale = GcRef::from_raw_u32(word).ok_or("null word")?;
+        expect_err!(heap.struct_get(&stale, 0), Error::InvalidReference(w) if w == word);
+        expect_err!(heap.array_len(&stale), Error::InvalidReference(w) if w == word);
+        expect_err!(heap.clone_ref(&stale), Error::InvalidReference(w) if w == word);
+        expect_err!(heap.kind_of(&stale), Error::InvalidReference(w) if w == word);
+        expect_err!(heap.struct_set(&first, 1, ValueRef::Ref(Some(&stale))), Error::InvalidReference(w) if w == word);
+        expect_err!(heap.drop_ref(stale), Error::InvalidReference(w) if w == word);
+    }
+    ok!(heap.verify(words([&first, &keep])));
+    ok!(heap.drop_ref(first));
+    ok!(heap.drop_ref(keep));
+    ok!(heap.verify(core::iter::empty()));
+    strict_sequence(&mut heap, node, ints)
+}
+
+#[allow(unused_imports)]
+use {format as _, String as _};
