@@ -329,7 +329,9 @@ impl Compiler<'_> {
         }
         let instr = match *op {
             O::Nop => return Ok(()),
-            O::Block { .. } => {
+            // Nothing ever throws (`throw` traps), so a `try_table` is a block whose catch
+            // clauses never fire.
+            O::Block { .. } | O::TryTable { .. } => {
                 self.control.push(Control { is_loop: false, loop_pc: 0, if_jump: None, patches: Vec::new() });
                 return Ok(());
             }
@@ -370,6 +372,7 @@ impl Compiler<'_> {
                 return Ok(());
             }
             O::Unreachable => Instr::Unreachable,
+            O::Throw { .. } | O::ThrowRef => Instr::Throw,
             O::Return => Instr::Return,
             O::ReturnCall { function_index } => Instr::ReturnCall(function_index),
             O::ReturnCallIndirect { type_index, table_index } => {

@@ -204,6 +204,8 @@ pub(crate) enum Numeric {
 pub(crate) enum Instr {
     // Control.
     Unreachable,
+    /// `throw` and `throw_ref`: exception handling is not supported, they trap.
+    Throw,
     /// Unconditional jump within the frame (no stack change): the end of an `if` arm.
     Jump(u32),
     /// Pops an `i32`; jumps when it is zero (an `if` without a taken condition).

@@ -70,7 +70,8 @@ pub(crate) enum ImportKind {
     Table(TableTy),
     Memory(MemoryTy),
     Global(GlobalTy),
-    Tag,
+    /// An exception tag, by its function type index.
+    Tag(u32),
 }
 
 #[derive(Clone, Debug)]
@@ -112,6 +113,8 @@ pub(crate) struct ModuleData {
     /// Defined tables with their initializers.
     pub(crate) tables: Vec<(TableTy, Option<Box<[ConstOp]>>)>,
     pub(crate) memories: Vec<MemoryTy>,
+    /// Function type index of every tag, imported ones first.
+    pub(crate) tags: Vec<u32>,
     pub(crate) globals: Vec<(GlobalTy, Box<[ConstOp]>)>,
     pub(crate) exports: Vec<(String, ExternKind, u32)>,
     pub(crate) start: Option<u32>,
@@ -133,7 +136,6 @@ pub(crate) fn features() -> WasmFeatures {
         .difference(WasmFeatures::RELAXED_SIMD)
         .difference(WasmFeatures::THREADS)
         .difference(WasmFeatures::SHARED_EVERYTHING_THREADS)
-        .difference(WasmFeatures::EXCEPTIONS)
         .difference(WasmFeatures::LEGACY_EXCEPTIONS)
         .difference(WasmFeatures::MEMORY64)
 }
@@ -203,7 +205,10 @@ fn read_section(data: &mut ModuleData, payload: &Payload<'_>) -> Result<(), Erro
                     wasmparser::TypeRef::Table(t) => ImportKind::Table(table_type(t)),
                     wasmparser::TypeRef::Memory(m) => ImportKind::Memory(memory_type(m)),
                     wasmparser::TypeRef::Global(g) => ImportKind::Global(global_type(g)),
-                    wasmparser::TypeRef::Tag(_) => ImportKind::Tag,
+                    wasmparser::TypeRef::Tag(tag) => {
+                        data.tags.push(tag.func_type_idx);
+                        ImportKind::Tag(tag.func_type_idx)
+                    }
                 };
                 data.imports.push(Import { module: import.module.to_string(), name: import.name.to_string(), kind });
             }
@@ -245,6 +250,11 @@ fn read_section(data: &mut ModuleData, payload: &Payload<'_>) -> Result<(), Erro
                     wasmparser::ExternalKind::Tag => ExternKind::Tag,
                 };
                 data.exports.push((export.name.to_string(), kind, export.index));
+            }
+        }
+        Payload::TagSection(reader) => {
+            for tag in reader.clone() {
+                data.tags.push(tag.map_err(malformed)?.func_type_idx);
             }
         }
         Payload::StartSection { func, .. } => data.start = Some(*func),

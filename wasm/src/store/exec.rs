@@ -139,6 +139,7 @@ impl<H: 'static> Store<H> {
                 };
                 match instr {
                     Instr::Unreachable => return Err(Error::Trap(Trap::Unreachable)),
+                    Instr::Throw => return Err(Error::Trap(Trap::ExceptionsUnsupported)),
                     Instr::Jump(to) => {
                         pc = to as usize;
                         continue;

@@ -44,6 +44,7 @@ impl<H: 'static> Store<H> {
             tables: Vec::new(),
             memories: Vec::new(),
             globals: Vec::new(),
+            tags: Vec::new(),
             elements: Vec::new(),
             data: Vec::new(),
             exports: BTreeMap::new(),
@@ -104,6 +105,13 @@ impl<H: 'static> Store<H> {
                     }
                     instance.globals.push(address);
                 }
+                (ImportKind::Tag(type_index), Extern::Tag(address)) => {
+                    let expected = *types.get(type_index as usize).ok_or_else(bad_code)?;
+                    if self.tags.get(address as usize) != Some(&expected) {
+                        return Err(unlinkable("incompatible import type for"));
+                    }
+                    instance.tags.push(address);
+                }
                 _ => return Err(unlinkable("incompatible import type for")),
             }
         }
@@ -113,6 +121,11 @@ impl<H: 'static> Store<H> {
             let type_id = *types.get(type_index as usize).ok_or_else(bad_code)?;
             self.functions.push(Function::Wasm { instance: instance_index, defined: defined as u32, type_id });
             instance.functions.push(self.functions.len() as u32 - 1);
+        }
+        let imported_tags = instance.tags.len();
+        for &type_index in data.tags.iter().skip(imported_tags) {
+            self.tags.push(*types.get(type_index as usize).ok_or_else(bad_code)?);
+            instance.tags.push(self.tags.len() as u32 - 1);
         }
         for memory in &data.memories {
             let bytes = (memory.min * PAGE) as usize;
@@ -165,7 +178,7 @@ impl<H: 'static> Store<H> {
                     crate::values::ExternKind::Table => instance.tables.get(index).map(|&a| Extern::Table(a)),
                     crate::values::ExternKind::Memory => instance.memories.get(index).map(|&a| Extern::Memory(a)),
                     crate::values::ExternKind::Global => instance.globals.get(index).map(|&a| Extern::Global(a)),
-                    crate::values::ExternKind::Tag => None,
+                    crate::values::ExternKind::Tag => instance.tags.get(index).map(|&a| Extern::Tag(a)),
                 };
                 if let Some(found) = found {
                     exports.insert(name.clone(), found);

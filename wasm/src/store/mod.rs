@@ -93,6 +93,8 @@ enum Extern {
     Table(u32),
     Memory(u32),
     Global(u32),
+    /// An exception tag: a store tag address.
+    Tag(u32),
 }
 
 struct InstanceData {
@@ -103,6 +105,7 @@ struct InstanceData {
     tables: Vec<u32>,
     memories: Vec<u32>,
     globals: Vec<u32>,
+    tags: Vec<u32>,
     elements: Vec<ElementInstance>,
     data: Vec<Box<[u8]>>,
     exports: BTreeMap<String, Extern>,
@@ -135,6 +138,8 @@ pub struct Store<H: 'static = u32> {
     tables: Vec<Table>,
     memories: Vec<Memory>,
     globals: Vec<Global>,
+    /// Canonical function type id of every tag.
+    tags: Vec<u32>,
     instances: Vec<InstanceData>,
     handles: Vec<Option<GcRef>>,
     definitions: BTreeMap<(String, String), Extern>,
@@ -189,6 +194,7 @@ impl<H: 'static> Store<H> {
             tables: Vec::new(),
             memories: Vec::new(),
             globals: Vec::new(),
+            tags: Vec::new(),
             instances: Vec::new(),
             handles: Vec::new(),
             definitions: BTreeMap::new(),
