@@ -76,11 +76,7 @@ const EXCLUDED_WASM_V3: &[(&str, &str)] = &[];
 
 /// Required files whose failures do not (yet) fail the run. Maintained by the engine owner
 /// while the engine grows; printed in every run; ignored with `--strict`. Paths as printed.
-const KNOWN_FAILING: &[&str] = &[
-    // Its two modules use exnref/nullexnref types, which the validator rejects while the
-    // exception-handling feature is off (see notes/requests.md, "spec failures").
-    "wasm-v3/ref_null.wast",
-];
+const KNOWN_FAILING: &[&str] = &[];
 
 /// The runner's self-check: a script whose assertions before its `;; BAD` line a correct engine
 /// passes and whose assertions after it state wrong expectations (a wrong value, NaN kind,
