@@ -23,7 +23,9 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
-use drc_heap::types::{ArrayType, HeapType as HeapHeapType, RefType as HeapRefType, StorageType, StructType};
+use drc_heap::types::{
+    ArrayType, CompositeType, HeapType as HeapHeapType, RefType as HeapRefType, StorageType, StructType, TypeReference,
+};
 use drc_heap::TypeIndex;
 
 /// Abstract heap types.
@@ -185,6 +187,15 @@ impl SubTy {
     }
 }
 
+/// Where a canonical struct or array type is in the heap while a group is registered.
+#[derive(Clone, Copy)]
+enum HeapReference {
+    /// Member `n` of the heap recursion group being registered.
+    Member(u32),
+    /// A type registered before.
+    Registered(TypeIndex),
+}
+
 /// One canonical type.
 struct Entry {
     sub: SubTy,
@@ -284,45 +295,59 @@ impl CanonicalTypes {
             chain.push(id);
             self.entries.push(Entry { sub, chain, heap_type: None });
         }
-        // Heap layouts after the whole group is known (fields may refer forward in the group).
-        for id in first..self.entries.len() as u32 {
-            let heap_type = match &self.entries[id as usize].sub.composite {
-                Composite::Func { .. } => None,
-                Composite::Struct(fields) => {
-                    let storage: Vec<StorageType> = fields.iter().map(|f| self.heap_storage(f.storage)).collect();
-                    Some(heap.register_struct(StructType::new(&storage))?)
-                }
-                Composite::Array(element) => {
-                    Some(heap.register_array(ArrayType::new(self.heap_storage(element.storage)))?)
-                }
-            };
-            if let Some(index) = heap_type {
-                let slot = index.0 as usize;
-                if self.canonical_of_heap_type.len() <= slot {
-                    self.canonical_of_heap_type.resize(slot + 1, u32::MAX);
-                }
-                self.canonical_of_heap_type[slot] = id;
+        // The group's structs and arrays are one heap recursion group (function types are not
+        // heap types), registered with their real field types and supertypes.
+        let end = self.entries.len() as u32;
+        let mut members = Vec::new();
+        let mut member_of = Vec::with_capacity((end - first) as usize);
+        for id in first..end {
+            let is_heap_type = !matches!(self.entries[id as usize].sub.composite, Composite::Func { .. });
+            member_of.push(is_heap_type.then_some(members.len() as u32));
+            if is_heap_type {
+                members.push(id);
             }
-            self.entries[id as usize].heap_type = heap_type;
+        }
+        let heap_of = |id: u32| -> Option<HeapReference> {
+            if id >= first && id < end {
+                member_of[(id - first) as usize].map(HeapReference::Member)
+            } else {
+                self.entries.get(id as usize).and_then(|e| e.heap_type).map(HeapReference::Registered)
+            }
+        };
+        let mut composites = Vec::with_capacity(members.len());
+        for &id in &members {
+            let sub = &self.entries[id as usize].sub;
+            let supertype = match sub.supertype {
+                Some(HeapTy::Index(parent)) => Some(match heap_of(parent).ok_or_else(bad_module)? {
+                    HeapReference::Member(member) => TypeReference::RecGroupMember(member),
+                    HeapReference::Registered(index) => TypeReference::Registered(index),
+                }),
+                _ => None,
+            };
+            composites.push(match &sub.composite {
+                Composite::Struct(fields) => CompositeType::Struct(StructType {
+                    fields: fields.iter().map(|f| heap_storage(f.storage, &heap_of)).collect(),
+                    supertype,
+                    is_final: sub.is_final,
+                }),
+                Composite::Array(element) => CompositeType::Array(ArrayType {
+                    element: heap_storage(element.storage, &heap_of),
+                    supertype,
+                    is_final: sub.is_final,
+                }),
+                Composite::Func { .. } => return Err(bad_module()),
+            });
+        }
+        let indices = heap.register_rec_group(&composites)?;
+        for (&id, index) in members.iter().zip(indices) {
+            let slot = index.0 as usize;
+            if self.canonical_of_heap_type.len() <= slot {
+                self.canonical_of_heap_type.resize(slot + 1, u32::MAX);
+            }
+            self.canonical_of_heap_type[slot] = id;
+            self.entries[id as usize].heap_type = Some(index);
         }
         Ok(())
-    }
-
-    fn heap_storage(&self, storage: StorageTy) -> StorageType {
-        match storage {
-            StorageTy::I8 => StorageType::I8,
-            StorageTy::I16 => StorageType::I16,
-            StorageTy::Val(ValTy::I32) => StorageType::I32,
-            StorageTy::Val(ValTy::I64) => StorageType::I64,
-            StorageTy::Val(ValTy::F32) => StorageType::F32,
-            StorageTy::Val(ValTy::F64) => StorageType::F64,
-            StorageTy::Val(ValTy::V128) => StorageType::V128,
-            StorageTy::Val(ValTy::Ref(r)) => match r.hierarchy(&|i| self.hierarchy(i)) {
-                Hierarchy::Any => StorageType::Ref(HeapRefType::nullable(HeapHeapType::Any)),
-                Hierarchy::Extern => StorageType::Ref(HeapRefType::nullable(HeapHeapType::Extern)),
-                Hierarchy::Func | Hierarchy::Exn => StorageType::I32,
-            },
-        }
     }
 
     /// The hierarchy of canonical type `id` (function types: func; others: any).
@@ -506,5 +531,40 @@ pub(crate) mod convert {
                 .map(|index| HeapTy::Index(index.as_module_index().unwrap_or(u32::MAX))),
             composite,
         }
+    }
+}
+
+/// The heap storage type of a field: scalars as they are, references with their heap type
+/// (`heap_of` gives a concrete type's place in the heap: a member of the group being registered
+/// or a registered type), function references as `i32` words (function address + 1).
+fn heap_storage(storage: StorageTy, heap_of: &impl Fn(u32) -> Option<HeapReference>) -> StorageType {
+    let reference = |nullable: bool, heap_type: HeapHeapType| StorageType::Ref(HeapRefType { nullable, heap_type });
+    match storage {
+        StorageTy::I8 => StorageType::I8,
+        StorageTy::I16 => StorageType::I16,
+        StorageTy::Val(ValTy::I32) => StorageType::I32,
+        StorageTy::Val(ValTy::I64) => StorageType::I64,
+        StorageTy::Val(ValTy::F32) => StorageType::F32,
+        StorageTy::Val(ValTy::F64) => StorageType::F64,
+        StorageTy::Val(ValTy::V128) => StorageType::V128,
+        StorageTy::Val(ValTy::Ref(r)) => match r.heap {
+            HeapTy::Abstract(a) => match a {
+                Abstract::Any => reference(r.nullable, HeapHeapType::Any),
+                Abstract::Eq => reference(r.nullable, HeapHeapType::Eq),
+                Abstract::I31 => reference(r.nullable, HeapHeapType::I31),
+                Abstract::Struct => reference(r.nullable, HeapHeapType::Struct),
+                Abstract::Array => reference(r.nullable, HeapHeapType::Array),
+                Abstract::None => reference(r.nullable, HeapHeapType::None),
+                Abstract::Extern => reference(r.nullable, HeapHeapType::Extern),
+                Abstract::NoExtern => reference(r.nullable, HeapHeapType::NoExtern),
+                Abstract::Func | Abstract::NoFunc | Abstract::Exn | Abstract::NoExn => StorageType::I32,
+            },
+            HeapTy::Index(id) | HeapTy::RecRelative(id) => match heap_of(id) {
+                Some(HeapReference::Member(member)) => reference(r.nullable, HeapHeapType::RecGroupMember(member)),
+                Some(HeapReference::Registered(index)) => reference(r.nullable, HeapHeapType::Concrete(index)),
+                // A function type: function references are i32 words.
+                None => StorageType::I32,
+            },
+        },
     }
 }
