@@ -21,6 +21,9 @@ pub enum Error {
     ArgumentMismatch(String),
     /// A heap error that is not a trap (corruption, misuse).
     Heap(drc_heap::Error),
+    /// The host could not provide what a module declares (a memory or table too large to
+    /// allocate).
+    ResourceLimit(String),
 }
 
 impl fmt::Display for Error {
@@ -33,6 +36,7 @@ impl fmt::Display for Error {
             Error::UnknownExport(name) => write!(f, "unknown export: {name}"),
             Error::ArgumentMismatch(message) => write!(f, "argument mismatch: {message}"),
             Error::Heap(error) => write!(f, "heap error: {error}"),
+            Error::ResourceLimit(message) => write!(f, "resource limit: {message}"),
         }
     }
 }

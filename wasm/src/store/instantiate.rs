@@ -128,8 +128,8 @@ impl<H: 'static> Store<H> {
             instance.tags.push(self.tags.len() as u32 - 1);
         }
         for memory in &data.memories {
-            let bytes = (memory.min * PAGE) as usize;
-            self.memories.push(Memory { bytes: vec![0; bytes], max_pages: memory.max.unwrap_or(super::MAX_PAGES) });
+            let bytes = super::zeroed_pages(memory.min)?;
+            self.memories.push(Memory { bytes, max_pages: memory.max.unwrap_or(super::MAX_PAGES) });
             instance.memories.push(self.memories.len() as u32 - 1);
         }
         // The instance exists from here on (constant expressions read its globals and
@@ -157,7 +157,7 @@ impl<H: 'static> Store<H> {
                 self.release_word(word)?;
             }
             if grown?.is_none() {
-                return Err(Error::Unlinkable(String::from("table too large")));
+                return Err(Error::ResourceLimit(format!("a table of {} elements", ty.min)));
             }
         }
         for (ty, init) in &data.globals {

@@ -328,6 +328,16 @@ impl<H: 'static> Drop for Store<H> {
     }
 }
 
+/// Zeroed memory of `pages` Wasm pages, or an error when the host cannot allocate it.
+fn zeroed_pages(pages: u64) -> Result<Vec<u8>, Error> {
+    let limit = || Error::ResourceLimit(alloc::format!("a memory of {pages} pages"));
+    let bytes = usize::try_from(pages * PAGE).map_err(|_| limit())?;
+    let mut memory = Vec::new();
+    memory.try_reserve_exact(bytes).map_err(|_| limit())?;
+    memory.resize(bytes, 0);
+    Ok(memory)
+}
+
 fn stale_function() -> Error {
     Error::ArgumentMismatch(String::from("unknown function"))
 }
