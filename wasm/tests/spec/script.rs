@@ -64,8 +64,11 @@ pub const TRAP_ALIASES: &[(&str, &str)] = &[];
 /// What happened to one script.
 #[derive(Default)]
 pub struct Outcome {
+    /// Assertions that held.
     pub passed: usize,
+    /// Assertions that did not hold, plus commands that failed (see the module docs).
     pub failed: usize,
+    /// Assertions not run, each with a reason in `skips`.
     pub skipped: usize,
     /// `line: description` of each failure (printed with `--verbose`).
     pub failures: Vec<String>,
@@ -76,8 +79,9 @@ pub struct Outcome {
     /// Passed `assert_malformed`/`assert_invalid` whose text `wast` already rejected, so the engine
     /// never saw them (counted in `passed`; the total is printed so the share stays visible).
     pub rejected_as_text: usize,
-    /// Heap objects the script allocated and collections it ran (read after the script).
+    /// Heap objects the script allocated (read after the script).
     pub objects_allocated: u64,
+    /// Heap collections during the script, including the one after it.
     pub collections: u64,
 }
 
@@ -158,7 +162,7 @@ pub fn run(path: &str, text: &str, settings: Settings) -> Outcome {
 }
 
 fn count_assertions(directives: &[WastDirective<'_>]) -> usize {
-    directives.iter().filter(|d| is_assertion(d)).count()
+    directives.iter().filter(|directive| is_assertion(directive)).count()
 }
 
 fn is_assertion(directive: &WastDirective<'_>) -> bool {
@@ -235,7 +239,7 @@ impl Session {
             WastDirective::Module(module) => {
                 let name = module.name().map(|id| id.name().to_string());
                 let slot = match compile_quote(module) {
-                    Ok(module) => self.instantiate(line, &module),
+                    Ok(module) => instantiate(&mut self.store, &module),
                     Err(message) => Err(message),
                 };
                 if let Err(message) = &slot {
@@ -262,14 +266,8 @@ impl Session {
             }
             WastDirective::ModuleInstance { instance, module, .. } => {
                 let definition = module.map(|id| id.name().to_string()).or_else(|| self.last_definition.clone());
-                let slot = match definition.as_ref().and_then(|d| self.definitions.get(d)) {
-                    Some(Ok(_)) => {
-                        let definition = definition.unwrap();
-                        let module = self.definitions.remove(&definition).unwrap().unwrap();
-                        let slot = self.instantiate(line, &module);
-                        self.definitions.insert(definition, Ok(module));
-                        slot
-                    }
+                let slot = match definition.as_ref().and_then(|name| self.definitions.get(name)) {
+                    Some(Ok(module)) => instantiate(&mut self.store, module),
                     Some(Err(message)) => Err(message.clone()),
                     None => Err(format!("no module definition {definition:?}")),
                 };
@@ -402,11 +400,6 @@ impl Session {
         }
     }
 
-    /// Instantiates `module`, counting nothing (the caller counts).
-    fn instantiate(&mut self, _line: usize, module: &Module) -> Slot {
-        self.store.instantiate(module).map_err(|error| format!("instantiation failed: {}", describe_error(&error)))
-    }
-
     /// The instance named `name`, or the current one.
     fn instance(&self, name: Option<&str>) -> Result<Instance, String> {
         let slot = match name {
@@ -505,6 +498,11 @@ impl Session {
             }
         }
     }
+}
+
+/// Instantiates `module` in `store` (the caller counts the outcome).
+fn instantiate(store: &mut Store<u32>, module: &Module) -> Slot {
+    store.instantiate(module).map_err(|error| format!("instantiation failed: {}", describe_error(&error)))
 }
 
 /// Whether the engine's trap message `got` matches the suite's `expected` message.

@@ -198,17 +198,17 @@ fn describe_core_pattern(pattern: &WastRetCore<'_>) -> String {
         match pattern {
             NanPattern::CanonicalNan => "nan:canonical".into(),
             NanPattern::ArithmeticNan => "nan:arithmetic".into(),
-            NanPattern::Value(v) => value(v),
+            NanPattern::Value(number) => value(number),
         }
     }
     match pattern {
         WastRetCore::I32(value) => format!("i32 {value}"),
         WastRetCore::I64(value) => format!("i64 {value}"),
         WastRetCore::F32(pattern) => {
-            format!("f32 {}", nan(pattern, |v| format!("{} ({:#010x})", f32::from_bits(v.bits), v.bits)))
+            format!("f32 {}", nan(pattern, |number| format!("{} ({:#010x})", f32::from_bits(number.bits), number.bits)))
         }
         WastRetCore::F64(pattern) => {
-            format!("f64 {}", nan(pattern, |v| format!("{} ({:#018x})", f64::from_bits(v.bits), v.bits)))
+            format!("f64 {}", nan(pattern, |number| format!("{} ({:#018x})", f64::from_bits(number.bits), number.bits)))
         }
         WastRetCore::V128(_) => "v128".into(),
         WastRetCore::RefNull(_) => "ref.null".into(),
