@@ -9,6 +9,9 @@
 //! Supported: the Wasm 3.0 core instruction set except SIMD (`v128`), threads/atomics, memory64 and
 //! exception handling: numeric, parametric, variable, memory (bulk memory, multi-memory), table,
 //! control (tail calls, typed function references), reference and every GC instruction.
+//! Exception handling is partial: `exnref` types and tags validate, link and export, `throw` and
+//! `throw_ref` trap ([`Trap::ExceptionsUnsupported`]), so `try_table` runs as a plain block.
+//! See the crate's README for the spec test results.
 //!
 //! Garbage-collected references follow drc-heap's deferred reference-counting protocol: words on
 //! the operand stack and in locals hold no count; every reference that enters Wasm from the heap is
