@@ -99,6 +99,8 @@ pub enum Trap {
     OutOfGcMemory,
     /// The call depth passed [`crate::Config::max_call_depth`] (or the operand stack its limit).
     CallStackExhausted,
+    /// The call used up [`crate::Config::fuel`].
+    OutOfFuel,
     /// `throw` or `throw_ref` ran: exception handling is not supported.
     ExceptionsUnsupported,
     /// A host function's own trap.
@@ -127,6 +129,7 @@ impl Trap {
             Trap::OutOfBoundsArrayAccess => "out of bounds array access",
             Trap::OutOfGcMemory => "out of GC memory",
             Trap::CallStackExhausted => "call stack exhausted",
+            Trap::OutOfFuel => "all fuel consumed",
             Trap::ExceptionsUnsupported => "exception handling is not supported",
             Trap::Host(message) => message,
         }

@@ -49,10 +49,15 @@ pub struct Config {
     pub cycle_collection: bool,
     /// The heap's settings.
     pub heap: drc_heap::HeapConfig,
+    /// A work budget for each call from the host (`invoke`, start functions): one unit per
+    /// function entry and per backward branch (each loop iteration), so that every unbounded
+    /// computation consumes fuel. When it runs out the call traps [`Trap::OutOfFuel`]. `None`
+    /// (the default): unlimited.
+    pub fuel: Option<u64>,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { max_call_depth: 200_000, cycle_collection: true, heap: drc_heap::HeapConfig::default() }
+        Config { max_call_depth: 200_000, cycle_collection: true, heap: drc_heap::HeapConfig::default(), fuel: None }
     }
 }

@@ -50,6 +50,9 @@ impl<H: 'static> Store<H> {
         }
         let entry_stack = self.stack.len();
         let entry_frames = self.frames.len();
+        if entry_frames == 0 {
+            self.fuel = self.config.fuel.unwrap_or(u64::MAX);
+        }
         let references = params.iter().filter(|&&ty| self.is_gc(ty)).count();
         if self.heap.need_gc_before_entering_wasm(references) || self.heap.collection_recommended() {
             self.collect_garbage()?;
@@ -98,6 +101,7 @@ impl<H: 'static> Store<H> {
         if self.frames.len() >= self.config.max_call_depth as usize {
             return Err(Error::Trap(Trap::CallStackExhausted));
         }
+        self.consume_fuel()?;
         let code = self
             .instances
             .get(instance as usize)
@@ -151,31 +155,31 @@ impl<H: 'static> Store<H> {
                         }
                     }
                     Instr::Br(target) => {
-                        pc = self.take_branch(function, operands, target)?;
+                        pc = self.take_branch(function, operands, target, pc)?;
                         continue;
                     }
                     Instr::BrIf(target) => {
                         if self.pop() as u32 != 0 {
-                            pc = self.take_branch(function, operands, target)?;
+                            pc = self.take_branch(function, operands, target, pc)?;
                             continue;
                         }
                     }
                     Instr::BrTable { start, count } => {
                         let index = self.pop() as u32;
                         let target = if index < count { start + index } else { start + count };
-                        pc = self.take_branch(function, operands, target)?;
+                        pc = self.take_branch(function, operands, target, pc)?;
                         continue;
                     }
                     Instr::BrOnNull(target) => {
                         if self.top() == 0 {
                             self.pop();
-                            pc = self.take_branch(function, operands, target)?;
+                            pc = self.take_branch(function, operands, target, pc)?;
                             continue;
                         }
                     }
                     Instr::BrOnNonNull(target) => {
                         if self.top() != 0 {
-                            pc = self.take_branch(function, operands, target)?;
+                            pc = self.take_branch(function, operands, target, pc)?;
                             continue;
                         }
                         self.pop();
@@ -185,7 +189,7 @@ impl<H: 'static> Store<H> {
                         let ty = self.canonical_ref(instance_index, ty)?;
                         let matches = self.word_matches(self.top(), ty)?;
                         if matches == matches!(instr, Instr::BrOnCast { .. }) {
-                            pc = self.take_branch(function, operands, target)?;
+                            pc = self.take_branch(function, operands, target, pc)?;
                             continue;
                         }
                     }
@@ -301,15 +305,28 @@ impl<H: 'static> Store<H> {
         }
     }
 
+    /// Takes branch `target` from the instruction at `pc`; a backward branch costs fuel.
     fn take_branch(
         &mut self,
         function: &crate::compile::CompiledFunction,
         operands: usize,
         target: u32,
+        pc: usize,
     ) -> Result<usize, Error> {
         let target = function.targets.get(target as usize).copied().ok_or_else(bad_code)?;
+        if target.pc as usize <= pc {
+            self.consume_fuel()?;
+        }
         branch(&mut self.stack, operands, target);
         Ok(target.pc as usize)
+    }
+
+    /// One unit of fuel (a function entry or a backward branch).
+    fn consume_fuel(&mut self) -> Result<(), Error> {
+        if self.fuel != u64::MAX {
+            self.fuel = self.fuel.checked_sub(1).ok_or(Error::Trap(Trap::OutOfFuel))?;
+        }
+        Ok(())
     }
 
     /// Returns from the top frame: its `results` top values move to `base`. True when the

@@ -146,6 +146,8 @@ pub struct Store<H: 'static = u32> {
     registered: BTreeMap<String, u32>,
     stack: Vec<u64>,
     frames: Vec<Frame>,
+    /// What is left of the current host call's fuel (`u64::MAX` when unlimited).
+    fuel: u64,
 }
 
 impl<H: 'static> Store<H> {
@@ -201,6 +203,7 @@ impl<H: 'static> Store<H> {
             registered: BTreeMap::new(),
             stack: Vec::new(),
             frames: Vec::new(),
+            fuel: u64::MAX,
         }
     }
 
