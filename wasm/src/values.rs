@@ -95,9 +95,14 @@ pub enum Ref {
 pub struct FuncRef(pub(crate) u32);
 
 /// A counted heap reference owned by the store: a slot of its host-handle table. It stays valid
-/// until [`crate::Store::release`] or the store is dropped.
+/// until [`crate::Store::release`] or the store is dropped; handles given to a host function as
+/// arguments are released when it returns (see [`crate::HostFunc`]). A released handle is an
+/// error when used, even after its slot is reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct HostHandle(pub(crate) u32);
+pub struct HostHandle {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
 
 /// What a reference is, for hosts and the spec runner.
 #[derive(Debug)]

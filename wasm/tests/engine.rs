@@ -259,3 +259,53 @@ fn globals_built_by_constant_expressions_hold_their_objects() {
     assert_eq!(store.heap().stats().unwrap().live_objects, 3);
     assert_eq!(store.invoke(instance, "sum", &[]).unwrap(), vec![Val::I32(5)]);
 }
+
+#[test]
+fn host_function_argument_handles_end_with_the_call_unless_kept() {
+    let drops = Rc::new(Cell::new(0));
+    let kept: Rc<Cell<Option<Val>>> = Rc::new(Cell::new(None));
+    let mut store: Store<Counted> = Store::new(1 << 16, Config::default()).unwrap();
+    let seen = Rc::new(Cell::new(0u32));
+    let (seen_in_host, kept_in_host) = (seen.clone(), kept.clone());
+    store
+        .define_func(
+            "host",
+            "take",
+            &[drc_heap_wasm::ValType::Ref(drc_heap_wasm::RefType::EXTERNREF)],
+            &[],
+            Box::new(move |context, args| {
+                assert!(matches!(context.ref_info(&args[0]).unwrap(), RefInfo::Extern(_)));
+                seen_in_host.set(seen_in_host.get() + 1);
+                if kept_in_host.get().is_none() {
+                    kept_in_host.set(Some(context.keep(&args[0]).unwrap()));
+                }
+                Ok(vec![])
+            }),
+        )
+        .unwrap();
+    let instance = store
+        .instantiate(&module(
+            r#"
+(module
+  (import "host" "take" (func $take (param externref)))
+  (func (export "call") (param $r externref) (param $n i32)
+    (loop $again
+      (call $take (local.get $r))
+      (br_if $again (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))
+"#,
+        ))
+        .unwrap();
+    let r = store.externref(Counted { drops: drops.clone() }).unwrap();
+    store.invoke(instance, "call", &[r, Val::I32(10_000)]).unwrap();
+    assert_eq!(seen.get(), 10_000);
+    store.release(r).unwrap();
+    assert!(matches!(store.release(r), Err(Error::ArgumentMismatch(_))), "a released handle is refused");
+    store.collect().unwrap();
+    assert_eq!(drops.get(), 0, "the kept handle holds the externref");
+    let kept = kept.take().unwrap();
+    assert!(matches!(store.ref_info(&kept).unwrap(), RefInfo::Extern(_)));
+    store.release(kept).unwrap();
+    store.collect().unwrap();
+    assert_eq!(drops.get(), 1, "no argument handle outlived its call");
+    assert_eq!(store.heap().stats().unwrap().live_objects, 0);
+}

@@ -7,14 +7,14 @@
 //! taken while the word is still covered by the activations table); handles entering Wasm are
 //! cloned and exposed.
 
-use super::{Extern, Function, Global, Memory, Store, Table, PAGE};
+use super::handles::Handles;
+use super::{Extern, Function, Global, Memory, Store, Table};
 use crate::error::{Error, Trap};
 use crate::module::{GlobalTy, TableTy};
 use crate::types::{Abstract, HeapTy, Hierarchy, RefTy, ValTy};
-use crate::values::{FuncRef, HeapType, HostHandle, Ref, RefInfo, RefType, Val, ValType};
+use crate::values::{FuncRef, HeapType, Ref, RefInfo, RefType, Val, ValType};
 use alloc::format;
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 use drc_heap::{GcRef, Heap, Kind};
 
@@ -22,7 +22,7 @@ use drc_heap::{GcRef, Heap, Kind};
 /// store's handle table.
 pub struct HostContext<'a, H> {
     pub(super) heap: &'a mut Heap<H>,
-    pub(super) handles: &'a mut Vec<Option<GcRef>>,
+    pub(super) handles: &'a mut Handles,
 }
 
 impl<H> HostContext<'_, H> {
@@ -40,30 +40,35 @@ impl<H> HostContext<'_, H> {
     pub fn heap(&self) -> &Heap<H> {
         self.heap
     }
+
+    /// A handle to the same reference as `value` that stays valid after the host function
+    /// returns (until [`Store::release`]); other values come back unchanged.
+    pub fn keep(&mut self, value: &Val) -> Result<Val, Error> {
+        match value {
+            Val::Ref(Ref::Gc(h)) => {
+                let r = self.handles.get(*h)?;
+                let kept = self.heap.clone_ref(r)?;
+                Ok(Val::Ref(Ref::Gc(self.handles.insert(kept))))
+            }
+            other => Ok(*other),
+        }
+    }
 }
 
-fn new_externref<H>(heap: &mut Heap<H>, handles: &mut Vec<Option<GcRef>>, data: H) -> Result<Val, Error> {
+fn new_externref<H>(heap: &mut Heap<H>, handles: &mut Handles, data: H) -> Result<Val, Error> {
     let r = match heap.alloc_externref(data) {
         Ok(r) => r,
         Err((error, _data)) => return Err(Error::Heap(error)),
     };
-    handles.push(Some(r));
-    Ok(Val::Ref(Ref::Gc(HostHandle(handles.len() as u32 - 1))))
+    Ok(Val::Ref(Ref::Gc(handles.insert(r))))
 }
 
-fn handle(handles: &[Option<GcRef>], handle: HostHandle) -> Result<&GcRef, Error> {
-    handles
-        .get(handle.0 as usize)
-        .and_then(|slot| slot.as_ref())
-        .ok_or_else(|| Error::ArgumentMismatch(format!("host handle {} was released or never existed", handle.0)))
-}
-
-fn ref_info<'h, H>(heap: &'h Heap<H>, handles: &[Option<GcRef>], value: &Val) -> Result<RefInfo<'h, H>, Error> {
+fn ref_info<'h, H>(heap: &'h Heap<H>, handles: &Handles, value: &Val) -> Result<RefInfo<'h, H>, Error> {
     match value {
         Val::Ref(Ref::Null) => Ok(RefInfo::Null),
         Val::Ref(Ref::Func(_)) => Ok(RefInfo::Func),
         Val::Ref(Ref::Gc(h)) => {
-            let r = handle(handles, *h)?;
+            let r = handles.get(*h)?;
             if let Some(value) = r.i31_signed() {
                 return Ok(RefInfo::I31(value));
             }
@@ -166,7 +171,7 @@ impl<H: 'static> Store<H> {
                 f.0 as u64 + 1
             }
             (ValTy::Ref(r), Val::Ref(Ref::Gc(h))) if self.is_gc(ty) => {
-                let r2 = handle(&self.handles, *h)?;
+                let r2 = self.handles.get(*h)?;
                 let word = r2.as_raw_u32();
                 if !self.word_matches(word as u64, r)? {
                     return Err(mismatch());
@@ -192,8 +197,7 @@ impl<H: 'static> Store<H> {
                 Hierarchy::Func | Hierarchy::Exn => Val::Ref(Ref::Func(FuncRef(slot as u32 - 1))),
                 Hierarchy::Any | Hierarchy::Extern => {
                     let r = self.heap.retain_raw(slot as u32)?.ok_or_else(|| Error::ArgumentMismatch(String::new()))?;
-                    self.handles.push(Some(r));
-                    Val::Ref(Ref::Gc(HostHandle(self.handles.len() as u32 - 1)))
+                    Val::Ref(Ref::Gc(self.handles.insert(r)))
                 }
             },
         })
@@ -250,7 +254,12 @@ impl<H: 'static> Store<H> {
         let element = engine_ref_type(element);
         let gc = self.is_gc(ValTy::Ref(element));
         let ty = TableTy { element, min: min as u64, max: max.map(u64::from) };
-        self.tables.push(Table { ty, gc, elements: vec![0; min as usize] });
+        let mut elements = Vec::new();
+        elements
+            .try_reserve_exact(min as usize)
+            .map_err(|_| Error::ResourceLimit(format!("a table of {min} elements")))?;
+        elements.resize(min as usize, 0);
+        self.tables.push(Table { ty, gc, elements });
         let address = self.tables.len() as u32 - 1;
         self.definitions.insert((String::from(module), String::from(name)), Extern::Table(address));
         Ok(())
@@ -264,8 +273,8 @@ impl<H: 'static> Store<H> {
         min_pages: u32,
         max_pages: Option<u32>,
     ) -> Result<(), Error> {
-        let bytes = (min_pages as u64 * PAGE) as usize;
-        self.memories.push(Memory { bytes: vec![0; bytes], max_pages: max_pages.map_or(super::MAX_PAGES, u64::from) });
+        let bytes = super::zeroed_pages(min_pages as u64)?;
+        self.memories.push(Memory { bytes, max_pages: max_pages.map_or(super::MAX_PAGES, u64::from) });
         let address = self.memories.len() as u32 - 1;
         self.definitions.insert((String::from(module), String::from(name)), Extern::Memory(address));
         Ok(())
@@ -274,10 +283,7 @@ impl<H: 'static> Store<H> {
     /// A new host externref holding `data`.
     pub fn externref(&mut self, data: H) -> Result<Val, Error> {
         match self.heap.alloc_externref(data) {
-            Ok(r) => {
-                self.handles.push(Some(r));
-                Ok(Val::Ref(Ref::Gc(HostHandle(self.handles.len() as u32 - 1))))
-            }
+            Ok(r) => Ok(Val::Ref(Ref::Gc(self.handles.insert(r)))),
             Err((error, data)) if error.is_retryable() => {
                 self.collect_garbage()?;
                 new_externref(&mut self.heap, &mut self.handles, data)
@@ -294,11 +300,8 @@ impl<H: 'static> Store<H> {
     /// Drops a handle's count (nothing for values that are not handles).
     pub fn release(&mut self, value: Val) -> Result<(), Error> {
         if let Val::Ref(Ref::Gc(h)) = value {
-            let slot =
-                self.handles.get_mut(h.0 as usize).and_then(Option::take).ok_or_else(|| {
-                    Error::ArgumentMismatch(format!("host handle {} was released or never existed", h.0))
-                })?;
-            self.heap.drop_ref(slot)?;
+            let reference = self.handles.take(h)?;
+            self.heap.drop_ref(reference)?;
         }
         Ok(())
     }
@@ -306,23 +309,49 @@ impl<H: 'static> Store<H> {
     /// Calls host function `function` with the arguments on top of the stack, replacing them
     /// with its results.
     pub(super) fn call_host(&mut self, function: u32) -> Result<(), Error> {
-        let (params, results, func) = match self.functions.get_mut(function as usize) {
-            Some(Function::Host { params, results, func, .. }) => (params.clone(), results.clone(), func.take()),
+        let (params, results) = match self.functions.get(function as usize) {
+            Some(Function::Host { params, results, .. }) => (params.clone(), results.clone()),
             _ => return Err(Error::ArgumentMismatch(String::from("not a host function"))),
-        };
-        let Some(mut f) = func else {
-            return Err(Error::Trap(Trap::Host(String::from("host function re-entered"))));
         };
         let base = self.stack.len().checked_sub(params.len()).ok_or(Error::Trap(Trap::CallStackExhausted))?;
         let slots: Vec<u64> = self.stack[base..].to_vec();
         let mut args = Vec::with_capacity(params.len());
+        let mut outcome = Ok(());
         for (&ty, &slot) in params.iter().zip(&slots) {
-            args.push(self.slot_to_val(ty, slot)?);
+            match self.slot_to_val(ty, slot) {
+                Ok(value) => args.push(value),
+                Err(error) => {
+                    outcome = Err(error);
+                    break;
+                }
+            }
         }
         self.stack.truncate(base);
+        if outcome.is_ok() {
+            outcome = self.run_host(function, &results, &args);
+        }
+        // Argument handles live for the call only.
+        for value in args {
+            if let Val::Ref(Ref::Gc(h)) = value {
+                let reference = self.handles.take(h)?;
+                self.heap.drop_ref(reference)?;
+            }
+        }
+        outcome
+    }
+
+    /// Runs host function `function` on `args` and pushes its results (of types `results`).
+    fn run_host(&mut self, function: u32, results: &[ValTy], args: &[Val]) -> Result<(), Error> {
+        let func = match self.functions.get_mut(function as usize) {
+            Some(Function::Host { func, .. }) => func.take(),
+            _ => None,
+        };
+        let Some(mut f) = func else {
+            return Err(Error::Trap(Trap::Host(String::from("host function re-entered"))));
+        };
         let outcome = {
             let mut context = HostContext { heap: &mut self.heap, handles: &mut self.handles };
-            f(&mut context, &args)
+            f(&mut context, args)
         };
         if let Some(Function::Host { func, .. }) = self.functions.get_mut(function as usize) {
             *func = Some(f);

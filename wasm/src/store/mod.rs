@@ -15,6 +15,7 @@
 
 mod exec;
 mod gc_ops;
+mod handles;
 mod host;
 mod instantiate;
 mod numeric_ops;
@@ -37,7 +38,9 @@ use drc_heap::{GcRef, Heap};
 pub use host::HostContext;
 
 /// Signature of a host function: it gets the store's host context (to allocate externrefs and
-/// inspect references) and the arguments, and returns the results or a trap.
+/// inspect references) and the arguments, and returns the results or a trap. Reference
+/// arguments are host handles valid until the function returns; [`HostContext::keep`] gives one
+/// that stays.
 pub type HostFunc<H> = Box<dyn FnMut(&mut HostContext<'_, H>, &[Val]) -> Result<Vec<Val>, Trap>>;
 
 /// A function type's parameter and result types.
@@ -141,7 +144,7 @@ pub struct Store<H: 'static = u32> {
     /// Canonical function type id of every tag.
     tags: Vec<u32>,
     instances: Vec<InstanceData>,
-    handles: Vec<Option<GcRef>>,
+    handles: handles::Handles,
     definitions: BTreeMap<(String, String), Extern>,
     registered: BTreeMap<String, u32>,
     stack: Vec<u64>,
@@ -198,7 +201,7 @@ impl<H: 'static> Store<H> {
             globals: Vec::new(),
             tags: Vec::new(),
             instances: Vec::new(),
-            handles: Vec::new(),
+            handles: handles::Handles::default(),
             definitions: BTreeMap::new(),
             registered: BTreeMap::new(),
             stack: Vec::new(),
@@ -292,7 +295,7 @@ impl<H: 'static> Store<H> {
                 }
             }
         }
-        for handle in self.handles.drain(..).flatten() {
+        for handle in self.handles.drain() {
             words.push(handle.as_raw_u32());
         }
         for word in words {
