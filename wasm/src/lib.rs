@@ -49,6 +49,10 @@ pub struct Config {
     pub cycle_collection: bool,
     /// The heap's settings.
     pub heap: drc_heap::HeapConfig,
+    /// The most pages (64 KiB each) a linear memory may have: instantiating a larger memory is
+    /// [`Error::ResourceLimit`] and `memory.grow` past it returns -1. Default 65,536 (4 GiB, Wasm's
+    /// own limit for 32-bit memories); small hosts set less.
+    pub max_memory_pages: u32,
     /// A work budget for each call from the host (`invoke`, start functions): one unit per
     /// function entry and per backward branch (each loop iteration), so that every unbounded
     /// computation consumes fuel. When it runs out the call traps [`Trap::OutOfFuel`]. `None`
@@ -58,6 +62,12 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        Config { max_call_depth: 200_000, cycle_collection: true, heap: drc_heap::HeapConfig::default(), fuel: None }
+        Config {
+            max_call_depth: 200_000,
+            cycle_collection: true,
+            heap: drc_heap::HeapConfig::default(),
+            max_memory_pages: 65536,
+            fuel: None,
+        }
     }
 }

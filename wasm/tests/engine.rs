@@ -30,6 +30,7 @@ const RECURSION: &str = r#"
 
 #[test]
 fn a_100000_deep_recursion_runs_without_host_recursion() {
+    let depth = if cfg!(miri) { 1_000 } else { 100_000 };
     let bytes = wat(RECURSION);
     // Run on a small host thread: the interpreter must not recurse on the host stack.
     let result = std::thread::Builder::new()
@@ -37,25 +38,26 @@ fn a_100000_deep_recursion_runs_without_host_recursion() {
         .spawn(move || {
             let mut store: Store = Store::new(1 << 16, Config::default()).unwrap();
             let instance = store.instantiate(&Module::new(&bytes).unwrap()).unwrap();
-            store.invoke(instance, "count", &[Val::I32(100_000)])
+            store.invoke(instance, "count", &[Val::I32(depth)])
         })
         .unwrap()
         .join()
         .unwrap();
-    assert_eq!(result.unwrap(), vec![Val::I32(100_000)]);
+    assert_eq!(result.unwrap(), vec![Val::I32(depth)]);
 }
 
 #[test]
 fn unbounded_recursion_traps_call_stack_exhausted_and_the_store_stays_usable() {
-    let config = Config { max_call_depth: 1000, ..Config::default() };
+    let config = Config { max_call_depth: if cfg!(miri) { 50 } else { 1000 }, ..Config::default() };
+    let limit = config.max_call_depth as i32;
     let mut store: Store = Store::new(1 << 16, config).unwrap();
     let instance = store.instantiate(&module(RECURSION)).unwrap();
     let error = store.invoke(instance, "forever", &[Val::I32(1)]).unwrap_err();
     assert_eq!(error, Error::Trap(Trap::CallStackExhausted));
     assert_eq!(error.to_string(), "trap: call stack exhausted");
-    assert_eq!(store.invoke(instance, "count", &[Val::I32(999)]).unwrap(), vec![Val::I32(999)]);
+    assert_eq!(store.invoke(instance, "count", &[Val::I32(limit - 1)]).unwrap(), vec![Val::I32(limit - 1)]);
     assert_eq!(
-        store.invoke(instance, "count", &[Val::I32(1000)]).unwrap_err(),
+        store.invoke(instance, "count", &[Val::I32(limit)]).unwrap_err(),
         Error::Trap(Trap::CallStackExhausted),
         "the limit counts frames"
     );
@@ -172,7 +174,8 @@ fn dropping_a_store_that_still_holds_references_drops_each_host_value_once() {
 
 #[test]
 fn a_loop_building_garbage_cycles_runs_in_a_1_mib_region() {
-    let mut store: Store = Store::new(1 << 20, Config::default()).unwrap();
+    let region = if cfg!(miri) { 1 << 16 } else { 1 << 20 };
+    let mut store: Store = Store::new(region, Config::default()).unwrap();
     let instance = store
         .instantiate(&module(
             r#"
@@ -191,8 +194,10 @@ fn a_loop_building_garbage_cycles_runs_in_a_1_mib_region() {
 "#,
         ))
         .unwrap();
-    // 100,000 iterations allocate about 50 MiB, fifty times the region.
-    assert_eq!(store.invoke(instance, "churn", &[Val::I32(100_000)]).unwrap(), vec![Val::I32(1)]);
+    // 100,000 iterations allocate about 50 MiB, fifty times the region (Miri: 300 iterations
+    // in a region that they fill a few times).
+    let iterations = if cfg!(miri) { 300 } else { 100_000 };
+    assert_eq!(store.invoke(instance, "churn", &[Val::I32(iterations)]).unwrap(), vec![Val::I32(1)]);
     store.collect().unwrap();
     assert_eq!(store.heap().stats().unwrap().live_objects, 0);
 }
@@ -296,8 +301,9 @@ fn host_function_argument_handles_end_with_the_call_unless_kept() {
         ))
         .unwrap();
     let r = store.externref(Counted { drops: drops.clone() }).unwrap();
-    store.invoke(instance, "call", &[r, Val::I32(10_000)]).unwrap();
-    assert_eq!(seen.get(), 10_000);
+    let calls = if cfg!(miri) { 100 } else { 10_000 };
+    store.invoke(instance, "call", &[r, Val::I32(calls)]).unwrap();
+    assert_eq!(seen.get(), calls as u32);
     store.release(r).unwrap();
     assert!(matches!(store.release(r), Err(Error::ArgumentMismatch(_))), "a released handle is refused");
     store.collect().unwrap();
@@ -308,4 +314,16 @@ fn host_function_argument_handles_end_with_the_call_unless_kept() {
     store.collect().unwrap();
     assert_eq!(drops.get(), 1, "no argument handle outlived its call");
     assert_eq!(store.heap().stats().unwrap().live_objects, 0);
+}
+
+#[test]
+fn the_memory_page_limit_bounds_instantiation_and_growth() {
+    let config = Config { max_memory_pages: 4, ..Config::default() };
+    let mut store: Store = Store::new(1 << 16, config).unwrap();
+    let grow =
+        module(r#"(module (memory 2) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#);
+    let instance = store.instantiate(&grow).unwrap();
+    assert_eq!(store.invoke(instance, "grow", &[Val::I32(2)]).unwrap(), vec![Val::I32(2)]);
+    assert_eq!(store.invoke(instance, "grow", &[Val::I32(1)]).unwrap(), vec![Val::I32(-1)], "past the limit");
+    assert!(matches!(store.instantiate(&module("(module (memory 5))")), Err(Error::ResourceLimit(_))));
 }

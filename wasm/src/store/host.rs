@@ -273,7 +273,7 @@ impl<H: 'static> Store<H> {
         min_pages: u32,
         max_pages: Option<u32>,
     ) -> Result<(), Error> {
-        let bytes = super::zeroed_pages(min_pages as u64)?;
+        let bytes = super::zeroed_pages(min_pages as u64, self.config.max_memory_pages)?;
         self.memories.push(Memory { bytes, max_pages: max_pages.map_or(super::MAX_PAGES, u64::from) });
         let address = self.memories.len() as u32 - 1;
         self.definitions.insert((String::from(module), String::from(name)), Extern::Memory(address));

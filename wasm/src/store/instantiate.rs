@@ -128,7 +128,7 @@ impl<H: 'static> Store<H> {
             instance.tags.push(self.tags.len() as u32 - 1);
         }
         for memory in &data.memories {
-            let bytes = super::zeroed_pages(memory.min)?;
+            let bytes = super::zeroed_pages(memory.min, self.config.max_memory_pages)?;
             self.memories.push(Memory { bytes, max_pages: memory.max.unwrap_or(super::MAX_PAGES) });
             instance.memories.push(self.memories.len() as u32 - 1);
         }

@@ -334,9 +334,13 @@ impl<H: 'static> Drop for Store<H> {
     }
 }
 
-/// Zeroed memory of `pages` Wasm pages, or an error when the host cannot allocate it.
-fn zeroed_pages(pages: u64) -> Result<Vec<u8>, Error> {
+/// Zeroed memory of `pages` Wasm pages, or an error when it passes `max_pages` or the host
+/// cannot allocate it.
+fn zeroed_pages(pages: u64, max_pages: u32) -> Result<Vec<u8>, Error> {
     let limit = || Error::ResourceLimit(alloc::format!("a memory of {pages} pages"));
+    if pages > max_pages as u64 {
+        return Err(limit());
+    }
     let bytes = usize::try_from(pages * PAGE).map_err(|_| limit())?;
     let mut memory = Vec::new();
     memory.try_reserve_exact(bytes).map_err(|_| limit())?;

@@ -253,16 +253,17 @@ impl<H: 'static> Store<H> {
     pub(super) fn memory_grow(&mut self, instance: u32, memory: u32) -> Result<(), Error> {
         let delta = self.pop_u32() as u64;
         let address = self.memory_address(instance, memory)?;
+        let limit = MAX_PAGES.min(self.config.max_memory_pages as u64);
         let memory = self.memories.get_mut(address).ok_or_else(bad_code)?;
         let old = memory.bytes.len() as u64 / PAGE;
         let new = old + delta;
-        let result =
-            if new > memory.max_pages.min(MAX_PAGES) || memory.bytes.try_reserve((delta * PAGE) as usize).is_err() {
-                u32::MAX as u64
-            } else {
-                memory.bytes.resize((new * PAGE) as usize, 0);
-                old
-            };
+        let result = if new > memory.max_pages.min(limit) || memory.bytes.try_reserve((delta * PAGE) as usize).is_err()
+        {
+            u32::MAX as u64
+        } else {
+            memory.bytes.resize((new * PAGE) as usize, 0);
+            old
+        };
         self.stack.push(result);
         Ok(())
     }
