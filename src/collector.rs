@@ -17,6 +17,16 @@
 //! 4. **Coalesce** (only when worth it): when more than half of the used part of the region is
 //!    in free blocks, adjacent free blocks are merged.
 //!
+//! # Invalid words
+//! A collection is how the heap gets memory back, so one garbage word must not stop it. A
+//! Wasm-stack root or a bump-chunk entry that names no live object (the free list's start
+//! bitmap says no object starts there: a stale word, a word inside an object, a word past the
+//! heap) is skipped: it owns no count, so there is nothing to take or release. Each one is
+//! counted in [`crate::HeapStats::invalid_roots_skipped`] and in
+//! [`Collection::invalid_roots_skipped`]; with [`crate::zeal::Zeal::invalid_roots_are_errors`]
+//! the collection fails with [`Error::InvalidReference`] instead. Any other error (a corrupted
+//! header at an object start) still fails the step.
+//!
 //! A collection inside a no-GC scope is [`Error::InNoGcScope`]. A collection that is dropped
 //! before it completes leaves the heap consistent: the precise set's counts are folded back into
 //! the over-approximation when the next collection starts.
@@ -119,6 +129,8 @@ pub struct Collection<'h, H, I> {
     /// Wasm-stack words taken from `roots` and not traced yet: `pending.words()[traced..]`.
     pending: Batch,
     traced: usize,
+    /// Invalid words this collection skipped.
+    skipped: u64,
 }
 
 impl<H> Heap<H> {
@@ -128,7 +140,14 @@ impl<H> Heap<H> {
             return Err(Error::InNoGcScope);
         }
         self.fold_abandoned_precise_set()?;
-        Ok(Collection { heap: self, roots: roots.into_iter(), phase: Phase::Trace, pending: Batch::new(), traced: 0 })
+        Ok(Collection {
+            heap: self,
+            roots: roots.into_iter(),
+            phase: Phase::Trace,
+            pending: Batch::new(),
+            traced: 0,
+            skipped: 0,
+        })
     }
 
     /// Runs a whole collection.
@@ -160,8 +179,22 @@ impl<H> Heap<H> {
         Ok(())
     }
 
+    /// Whether a collection skips (and counts) an invalid word rather than failing.
+    fn skips_invalid_roots(&self) -> bool {
+        !self.config.zeal.is_some_and(|zeal| zeal.invalid_roots_are_errors)
+    }
+
     /// Traces the Wasm-stack word `raw` (not null, not an i31): the first time it is seen,
-    /// it goes into the precise set with one count.
+    /// it goes into the precise set with one count. A word that names no live object is
+    /// skipped and counted (see the module docs); returns whether it was.
+    fn trace_root(&mut self, raw: u32) -> Result<bool> {
+        if !self.free_list.is_allocated(raw) && self.skips_invalid_roots() {
+            self.counters.invalid_roots_skipped += 1;
+            return Ok(true);
+        }
+        self.trace_word(raw).map(|()| false)
+    }
+
     fn trace_word(&mut self, raw: u32) -> Result<()> {
         // A word seen before was validated then; a new one is validated by the increment, and
         // taken out again if that fails, so that the set only ever holds counted objects.
@@ -174,16 +207,25 @@ impl<H> Heap<H> {
         Ok(())
     }
 
-    fn sweep(&mut self) -> Result<()> {
+    /// Releases the bump chunk and the old over-approximated set; returns how many invalid
+    /// bump-chunk words it skipped (JIT code writes the chunk: see the module docs).
+    fn sweep(&mut self) -> Result<u64> {
         let filled = self.activations.filled_chunk().len();
+        let skip_invalid = self.skips_invalid_roots();
+        let mut skipped = 0;
         let mut batch = Batch::new();
         for slot in 0..filled {
             let raw = core::mem::take(&mut self.activations.chunk[slot]);
+            if skip_invalid && raw != 0 && raw & 1 == 0 && !self.free_list.is_allocated(raw) {
+                skipped += 1;
+                continue;
+            }
             if batch.push(raw) {
                 self.release_batch(&mut batch)?;
             }
         }
         self.release_batch(&mut batch)?;
+        self.counters.invalid_roots_skipped += skipped;
         self.activations.reset_chunk();
         let table = &mut *self.activations;
         core::mem::swap(&mut table.precise, &mut table.over_approximated);
@@ -197,7 +239,7 @@ impl<H> Heap<H> {
         self.release_batch(&mut batch)?;
         self.activations.precise = old;
         self.counters.collections += 1;
-        Ok(())
+        Ok(skipped)
     }
 
     /// Releases the words of `batch` and empties it. The headers are loaded first, in a tight
@@ -243,7 +285,7 @@ impl<H, I: Iterator<Item = Root>> Collection<'_, H, I> {
         while self.traced < self.pending.len {
             let raw = self.pending.words[self.traced];
             self.traced += 1;
-            self.heap.trace_word(raw)?;
+            self.skipped += self.heap.trace_root(raw)? as u64;
         }
         self.pending.len = 0;
         self.traced = 0;
@@ -276,7 +318,7 @@ impl<H, I: Iterator<Item = Root>> Collection<'_, H, I> {
             }
             Phase::Sweep => {
                 log::trace!("collection: sweep");
-                self.heap.sweep()?;
+                self.skipped += self.heap.sweep()?;
                 self.phase = Phase::Cycles;
                 Ok(Progress::Continue)
             }
@@ -302,6 +344,12 @@ impl<H, I: Iterator<Item = Root>> Collection<'_, H, I> {
             }
             Phase::Done => Ok(Progress::Complete),
         }
+    }
+
+    /// Invalid words (Wasm-stack roots, bump-chunk entries) this collection has skipped so far
+    /// (see the module docs).
+    pub fn invalid_roots_skipped(&self) -> u64 {
+        self.skipped
     }
 
     /// Runs the remaining steps.

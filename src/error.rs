@@ -32,6 +32,8 @@ pub enum Error {
         /// The largest length accepted.
         max: usize,
     },
+    /// The region's base address is null.
+    NullRegion,
     /// The region's base address is not aligned to [`crate::REGION_ALIGN`], or an extension is
     /// not a multiple of it.
     RegionMisaligned {
@@ -80,6 +82,13 @@ pub enum Error {
         type_index: u32,
         /// What the operation needed.
         expected: &'static str,
+    },
+    /// A struct allocation given a number of field values other than the type's field count.
+    FieldCountMismatch {
+        /// The number of fields the type has.
+        expected: u32,
+        /// The number of values given.
+        found: u32,
     },
     /// A struct field index past the type's last field.
     FieldOutOfBounds {
@@ -169,6 +178,7 @@ impl fmt::Display for Error {
             Error::RegionTooLarge { len, max } => {
                 write!(f, "region of {len} bytes is too large: object indices are 32-bit, at most {max} bytes")
             }
+            Error::NullRegion => write!(f, "region base address is null"),
             Error::RegionMisaligned { value, align } => {
                 write!(f, "region address or length {value:#x} is not a multiple of {align}")
             }
@@ -189,6 +199,9 @@ impl fmt::Display for Error {
             }
             Error::WrongTypeKind { type_index, expected } => {
                 write!(f, "type {type_index} is not {expected}")
+            }
+            Error::FieldCountMismatch { expected, found } => {
+                write!(f, "{found} field values given for a struct type of {expected} fields")
             }
             Error::FieldOutOfBounds { field, fields } => {
                 write!(f, "field {field} out of bounds: the struct has {fields} fields")

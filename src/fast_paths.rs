@@ -327,7 +327,7 @@ impl<H> Heap<H> {
     fn plan_owned_struct<const N: usize>(&self, ty: TypeIndex, fields: &[Value; N]) -> Result<StructPlan<N>> {
         let (struct_type, layout) = self.types.struct_layout(ty)?;
         if struct_type.fields.len() != N || layout.field_offsets.len() != N {
-            return Err(Error::FieldOutOfBounds { field: N as u32, fields: struct_type.fields.len() as u32 });
+            return Err(Error::FieldCountMismatch { expected: struct_type.fields.len() as u32, found: N as u32 });
         }
         let mut plan = StructPlan {
             size: layout.size,

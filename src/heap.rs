@@ -694,7 +694,7 @@ impl<H> Heap<H> {
     pub fn struct_new(&mut self, ty: TypeIndex, fields: &[ValueRef<'_>]) -> Result<GcRef> {
         let field_count = self.types.struct_layout(ty)?.0.fields.len();
         if field_count != fields.len() {
-            return Err(Error::FieldOutOfBounds { field: fields.len() as u32, fields: field_count as u32 });
+            return Err(Error::FieldCountMismatch { expected: field_count as u32, found: fields.len() as u32 });
         }
         // Type-check every value and take the counts of references in one pass (one header read
         // per reference); if anything fails, give back the counts taken so far.

@@ -70,16 +70,20 @@ unsafe impl Send for Region {}
 // SAFETY: shared access only reads through `&self` methods; writes need `&mut self`.
 unsafe impl Sync for Region {}
 
-/// Checks a candidate region's address and length; returns the length as `u32`.
+/// Checks a candidate region's address and length; returns the length as `u32`. A null base
+/// and the length's size are checked first, so that the error names the first thing wrong.
 pub(crate) fn check_region(address: usize, len: usize) -> Result<u32> {
-    if address % REGION_ALIGN != 0 {
-        return Err(Error::RegionMisaligned { value: address, align: REGION_ALIGN });
+    if address == 0 {
+        return Err(Error::NullRegion);
     }
     if len < MIN_REGION_LEN {
         return Err(Error::RegionTooSmall { len, min: MIN_REGION_LEN });
     }
     if len > MAX_REGION_LEN {
         return Err(Error::RegionTooLarge { len, max: MAX_REGION_LEN });
+    }
+    if address % REGION_ALIGN != 0 {
+        return Err(Error::RegionMisaligned { value: address, align: REGION_ALIGN });
     }
     if len % REGION_ALIGN != 0 {
         return Err(Error::RegionMisaligned { value: len, align: REGION_ALIGN });
@@ -98,10 +102,11 @@ impl Region {
     ///
     /// # Safety
     /// `base` must be valid for reads and writes of `len` bytes for the life of the region, and
-    /// nothing else may access that memory while the region exists.
+    /// nothing else may access that memory while the region exists. A null, misaligned or
+    /// wrongly sized region is refused before any of it is used.
     pub(crate) unsafe fn from_raw_parts(base: *mut u8, len: usize) -> Result<Region> {
         let len = check_region(base as usize, len)?;
-        let base = NonNull::new(base).ok_or(Error::RegionMisaligned { value: 0, align: REGION_ALIGN })?;
+        let base = NonNull::new(base).ok_or(Error::NullRegion)?;
         Ok(Region { base, len })
     }
 
@@ -111,12 +116,13 @@ impl Region {
     /// The `additional` bytes right after the region must satisfy the same contract as the
     /// region itself (see [`Region::from_raw_parts`]).
     pub(crate) unsafe fn extend(&mut self, additional: usize) -> Result<()> {
-        if additional % REGION_ALIGN != 0 {
-            return Err(Error::RegionMisaligned { value: additional, align: REGION_ALIGN });
-        }
+        // The size first: `usize::MAX` is too large before it is misaligned.
         let new_len = (self.len as usize).saturating_add(additional);
         if new_len > MAX_REGION_LEN {
             return Err(Error::RegionTooLarge { len: new_len, max: MAX_REGION_LEN });
+        }
+        if additional % REGION_ALIGN != 0 {
+            return Err(Error::RegionMisaligned { value: additional, align: REGION_ALIGN });
         }
         self.len = new_len as u32;
         Ok(())

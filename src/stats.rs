@@ -19,6 +19,7 @@ pub(crate) struct Counters {
     pub coalesces: u64,
     pub peak_live_bytes: u64,
     pub peak_used_bytes: u64,
+    pub invalid_roots_skipped: u64,
 }
 
 /// A snapshot of the heap's statistics.
@@ -70,6 +71,9 @@ pub struct HeapStats {
     pub cycle_objects_scanned: u64,
     /// References read by cycle collections (work, independent of time).
     pub cycle_references_traced: u64,
+    /// Words that collections skipped because they named no live object: Wasm-stack roots and
+    /// bump-chunk entries (see [`crate::collector`]).
+    pub invalid_roots_skipped: u64,
 }
 
 impl<H> Heap<H> {
@@ -98,6 +102,7 @@ impl<H> Heap<H> {
             cycle_objects_freed: self.cycles.counters.objects_freed,
             cycle_objects_scanned: self.cycles.counters.objects_scanned,
             cycle_references_traced: self.cycles.counters.references_traced,
+            invalid_roots_skipped: c.invalid_roots_skipped,
         })
     }
 }

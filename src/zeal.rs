@@ -33,6 +33,10 @@
 //!   embedder forgot to report is freed early and found. No failure is forced inside a no-GC
 //!   scope, where the embedder may not collect.
 //!
+//! * **Invalid roots are errors** ([`Zeal::invalid_roots_are_errors`]): a collection skips a
+//!   Wasm-stack root or bump-chunk word that names no live object (and counts it); with this on,
+//!   it fails with [`Error::InvalidReference`] instead.
+//!
 //! All checks are off by default. They cost: poisoning writes every freed byte and reads every
 //! reused one; verification is O(objects + references + free bytes) per collection; forced
 //! failures cost the collections they cause.
@@ -66,17 +70,31 @@ pub struct Zeal {
     /// After every N allocations that succeeded, fail the next one with
     /// [`Error::OutOfMemory`] so that the embedder collects (never inside a no-GC scope).
     pub fail_every_nth_allocation: Option<NonZeroU32>,
+    /// A Wasm-stack root or bump-chunk word that names no live object fails the collection
+    /// with [`Error::InvalidReference`], instead of being skipped and counted (see
+    /// [`crate::collector`]): a stack map or JIT code that reports garbage is found at once.
+    pub invalid_roots_are_errors: bool,
 }
 
 impl Zeal {
     /// No check (the same as `Zeal::default()`); turn them on one by one with the setters.
     pub const fn none() -> Zeal {
-        Zeal { poison_freed_memory: false, verify_after_collection: false, fail_every_nth_allocation: None }
+        Zeal {
+            poison_freed_memory: false,
+            verify_after_collection: false,
+            fail_every_nth_allocation: None,
+            invalid_roots_are_errors: false,
+        }
     }
 
     /// Every check, with a forced collection after every `n` allocations (none if `n` is 0).
     pub const fn all_checks(n: u32) -> Zeal {
-        Zeal { poison_freed_memory: true, verify_after_collection: true, fail_every_nth_allocation: NonZeroU32::new(n) }
+        Zeal {
+            poison_freed_memory: true,
+            verify_after_collection: true,
+            fail_every_nth_allocation: NonZeroU32::new(n),
+            invalid_roots_are_errors: true,
+        }
     }
 
     /// These settings with poisoning on or off.
@@ -88,6 +106,12 @@ impl Zeal {
     /// These settings with verification after each collection on or off.
     pub const fn with_verify_after_collection(mut self, on: bool) -> Zeal {
         self.verify_after_collection = on;
+        self
+    }
+
+    /// These settings with invalid root words failing collections (on) or skipped (off).
+    pub const fn with_invalid_roots_are_errors(mut self, on: bool) -> Zeal {
+        self.invalid_roots_are_errors = on;
         self
     }
 

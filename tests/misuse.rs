@@ -8,6 +8,7 @@ use common::{assert_empty, region, register_node, size, verify, Drops, Tracked, 
 use drc_heap::activations_table::{ACTIVATIONS_CHUNK_OFFSET, ACTIVATIONS_NEXT_OFFSET};
 use drc_heap::header::REF_COUNT_OFFSET;
 use drc_heap::types::{ArrayType, StorageType, StructType};
+use drc_heap::zeal::Zeal;
 use drc_heap::{Error, GcRef, Heap, HeapConfig, Root, ValueRef};
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -270,9 +271,19 @@ fn stale_references_to_freed_blocks_are_errors() {
     assert_empty(&heap);
 }
 
+/// A garbage word JIT code wrote in the bump chunk owns no count: a collection skips and counts
+/// it (issue 11 item 8), and with zeal's `invalid_roots_are_errors` it fails the collection
+/// without losing counts.
 #[test]
-fn garbage_jit_code_writes_in_the_bump_chunk_fails_a_collection_without_losing_counts() {
-    let mut heap: Heap<()> = Heap::new(region(4096)).unwrap();
+fn garbage_jit_code_writes_in_the_bump_chunk_are_skipped_or_fail_a_zeal_collection_without_losing_counts() {
+    for strict in [false, true] {
+        garbage_in_the_bump_chunk(strict);
+    }
+}
+
+fn garbage_in_the_bump_chunk(strict: bool) {
+    let config = HeapConfig::default().with_zeal(Zeal::none().with_invalid_roots_are_errors(strict));
+    let mut heap: Heap<()> = Heap::with_config(region(4096), config).unwrap();
     let node = register_node(&mut heap);
     let a = heap.struct_new_default(node).unwrap();
     let word = a.as_raw_u32();
@@ -289,8 +300,14 @@ fn garbage_jit_code_writes_in_the_bump_chunk_fails_a_collection_without_losing_c
         *next = 2;
     }
     let stack = [word];
-    assert_eq!(heap.collect_all(stack.iter().map(|&w| Root::wasm_stack(w))), Err(Error::InvalidReference(garbage)));
-    // The failed collection kept every count owned.
+    let collected = heap.collect_all(stack.iter().map(|&w| Root::wasm_stack(w)));
+    if strict {
+        assert_eq!(collected, Err(Error::InvalidReference(garbage)));
+    } else {
+        assert_eq!(collected, Ok(()));
+        assert_eq!(heap.stats().unwrap().invalid_roots_skipped, 1);
+    }
+    // The collection (failed or not) kept every count owned.
     verify(&heap, &[]);
     assert_eq!(heap.stats().unwrap().live_objects, 1);
     // The next collection succeeds and keeps what is on the stack.

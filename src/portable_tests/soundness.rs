@@ -8,7 +8,8 @@
 use super::{PortableTest, TestResult};
 use crate::header::{Kind, SIZE_OFFSET};
 use crate::types::{ArrayType, HeapType, RefType, StorageType, StructType};
-use crate::{Error, GcRef, Heap, TypeIndex, Value, ValueRef};
+use crate::zeal::Zeal;
+use crate::{Error, GcRef, Heap, HeapConfig, Progress, Root, TypeIndex, Value, ValueRef, MAX_REGION_LEN};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -19,6 +20,8 @@ pub(super) static SOUNDNESS: &[PortableTest] = &[
     portable!(a_struct_with_a_corrupted_block_size_is_refused_before_its_fields_are_released),
     portable!(words_pointing_at_a_fake_header_inside_an_object_are_invalid_references),
     portable!(handles_used_after_their_last_count_was_dropped_are_invalid_references),
+    portable!(errors_name_a_wrong_field_count_and_region_size_or_null_before_alignment),
+    portable!(garbage_roots_are_skipped_and_counted_and_the_collection_still_frees),
 ];
 
 /// Writes `value` at byte `offset` of the region, as JIT code or an attacker could.
@@ -186,6 +189,90 @@ fn handles_used_after_their_last_count_was_dropped_are_invalid_references(region
     ok!(heap.drop_ref(first));
     ok!(heap.drop_ref(keep));
     ok!(heap.verify(core::iter::empty()));
+    strict_sequence(&mut heap, node, ints)
+}
+
+/// Issue 11 item 7: a wrong number of field values said `FieldOutOfBounds`; `extend(usize::MAX)`
+/// said `RegionMisaligned` (alignment was checked before size) and a null base
+/// `RegionMisaligned { value: 0 }`.
+fn errors_name_a_wrong_field_count_and_region_size_or_null_before_alignment(region: &'static mut [u8]) -> TestResult {
+    let mut heap: Heap<u32> = ok!(Heap::new(region));
+    let (node, ints) = node_types(&mut heap)?;
+    expect_err!(heap.struct_new(node, &[ValueRef::I32(1)]), Error::FieldCountMismatch { expected: 2, found: 1 });
+    let three = [ValueRef::I32(1), ValueRef::Ref(None), ValueRef::I32(3)];
+    expect_err!(heap.struct_new(node, &three), Error::FieldCountMismatch { expected: 2, found: 3 });
+    let (error, _) = match heap.struct_new_owned(node, [Value::I32(1)]) {
+        Err(failure) => failure,
+        Ok(_) => return Err(String::from("struct_new_owned with one value of two succeeded")),
+    };
+    ensure!(error == Error::FieldCountMismatch { expected: 2, found: 1 }, "{error:?}");
+    // SAFETY: each extension is refused before the bytes after the region are assumed to exist
+    // (the size is checked first, then the alignment), so no memory is claimed.
+    unsafe {
+        expect_err!(heap.extend(usize::MAX), Error::RegionTooLarge { len: _, max: MAX_REGION_LEN });
+        expect_err!(heap.extend(MAX_REGION_LEN + 1), Error::RegionTooLarge { .. });
+        expect_err!(heap.extend(8), Error::RegionMisaligned { value: 8, align: 16 });
+    }
+    // SAFETY: a null base is refused before it is used.
+    let null = unsafe { Heap::<u32>::from_raw_parts(core::ptr::null_mut(), 4096, HeapConfig::default()) };
+    ensure!(null.as_ref().err() == Some(&Error::NullRegion), "a null base gave {:?}", null.as_ref().err());
+    // SAFETY: as above, with a length that is also misaligned: the null base is named first.
+    let null = unsafe { Heap::<u32>::from_raw_parts(core::ptr::null_mut(), 4100, HeapConfig::default()) };
+    ensure!(null.as_ref().err() == Some(&Error::NullRegion));
+    strict_sequence(&mut heap, node, ints)
+}
+
+/// Issue 11 item 8: one bad word among the roots (from a wrong stack map) failed the whole
+/// collection with `InvalidReference`, so the heap could not get memory back. Now it is skipped
+/// and counted, the rest of the collection frees what it must, and zeal makes it an error.
+fn garbage_roots_are_skipped_and_counted_and_the_collection_still_frees(region: &'static mut [u8]) -> TestResult {
+    let half = region.len() / 2 / 16 * 16;
+    let (first, second) = region.split_at_mut(half);
+    let mut heap: Heap<u32> = ok!(Heap::new(first));
+    let (node, ints) = node_types(&mut heap)?;
+    let kept = ok!(heap.struct_new_default(node));
+    let dropped = ok!(heap.array_new(ints, 8, ValueRef::I32(1)));
+    let freed = ok!(heap.struct_new_default(node));
+    let (kept_word, dropped_word, freed_word) = (kept.as_raw_u32(), dropped.as_raw_u32(), freed.as_raw_u32());
+    ok!(heap.drop_ref(freed));
+    ok!(heap.expose_gc_ref_to_wasm(kept));
+    ok!(heap.expose_gc_ref_to_wasm(dropped));
+    // Garbage: a stale word, a word inside an object, an unaligned one, one past the heap.
+    let garbage = [freed_word, dropped_word + 16, kept_word + 4, heap.region_len() - 16];
+    let roots: Vec<Root> = garbage.iter().chain([&kept_word]).map(|&word| Root::wasm_stack(word)).collect();
+    let mut collection = ok!(heap.collect(roots.iter().copied()));
+    while ok!(collection.step()) == Progress::Continue {}
+    ensure!(collection.invalid_roots_skipped() == 4, "skipped {}", collection.invalid_roots_skipped());
+    let stats = ok!(heap.stats());
+    ensure!(stats.invalid_roots_skipped == 4 && stats.collections == 1, "{stats:?}");
+    ensure!(stats.live_objects == 1, "the array off the stack was not freed: {stats:?}");
+    let kept = ok!(heap.retain_raw(kept_word)).ok_or("null")?;
+    ensure!(ok!(heap.ref_count(&kept)) == 2, "the precise set and the handle");
+    ok!(heap.verify(words([&kept])));
+    ok!(heap.drop_ref(kept));
+    ok!(heap.collect_all(garbage.iter().map(|&word| Root::wasm_stack(word))));
+    ensure!(ok!(heap.stats()).invalid_roots_skipped == 8);
+    ok!(heap.verify(core::iter::empty()));
+    strict_sequence(&mut heap, node, ints)?;
+
+    // With zeal, the same garbage fails the collection, and the failed collection keeps every
+    // count owned: the next one, with good roots, frees what it must.
+    let config = HeapConfig::default().with_zeal(Zeal::none().with_invalid_roots_are_errors(true));
+    let mut heap: Heap<u32> = ok!(Heap::with_config(second, config));
+    let (node, ints) = node_types(&mut heap)?;
+    let kept = ok!(heap.struct_new_default(node));
+    let kept_word = kept.as_raw_u32();
+    ok!(heap.expose_gc_ref_to_wasm(kept));
+    let bad = kept_word + 16;
+    expect_err!(
+        heap.collect_all([Root::wasm_stack(bad), Root::wasm_stack(kept_word)]),
+        Error::InvalidReference(word) if word == bad
+    );
+    ok!(heap.verify(core::iter::empty()));
+    ok!(heap.collect_all([Root::wasm_stack(kept_word)]));
+    ensure!(ok!(heap.stats()).live_objects == 1 && ok!(heap.stats()).invalid_roots_skipped == 0);
+    ok!(heap.collect_all([]));
+    ensure!(ok!(heap.stats()).live_objects == 0);
     strict_sequence(&mut heap, node, ints)
 }
 

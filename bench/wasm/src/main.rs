@@ -1,10 +1,10 @@
 //! The Wasm GC programs of `wasm/examples/` (binary-trees, GCBench, doubly linked rings, growing
-//! arrays) on tinywasm 0.12, side by side in one run: on-CPU time (min / median of N runs),
+//! arrays) on drc-heap-wasm and on tinywasm 0.12, side by side in one run: on-CPU time (min / median of N runs),
 //! peak memory, result and outcome per program and engine; see `../README.md`.
 //!
 //! ```text
 //! cargo run --release --ignore-rust-version --manifest-path bench/wasm/Cargo.toml -- \
-//!     [--quick] [--runs N] [--programs NAMES] [--tuned-threshold-mib M]
+//!     [--quick] [--runs N] [--programs NAMES] [--tuned-threshold-kib K]
 //! ```
 //!
 //! Every run's result (and binary-trees' printed check values) is checked against the program's
@@ -16,6 +16,7 @@
 #[allow(dead_code)]
 #[path = "../../src/counting_alloc.rs"]
 mod counting_alloc;
+mod drc_heap_engine;
 mod engines;
 mod programs;
 mod report;
@@ -40,13 +41,13 @@ const DRC_HEAP_WASM: &str = "drc-heap-wasm";
 
 fn usage() -> ! {
     eprintln!(
-        "usage: drc-heap-wasm-bench [--quick] [--runs N] [--programs NAMES] [--tuned-threshold-mib M]\n\
+        "usage: drc-heap-wasm-bench [--quick] [--runs N] [--programs NAMES] [--tuned-threshold-kib K]\n\
          \n\
          --quick      small sizes (binary-trees 10, GCBench 12, 200 rings of 100, 1024 array\n\
          \x20            rounds), one timed run each: the CI check\n\
          --runs N     timed runs per program and engine (default 3; 1 with --quick)\n\
          --programs NAMES  only the programs whose names contain one of these comma-separated words\n\
-         --tuned-threshold-mib M  tinywasm's collection threshold in its tuned run (default 16)"
+         --tuned-threshold-kib K  tinywasm's collection threshold in its tuned run, KiB (default 256)"
     );
     std::process::exit(2)
 }
@@ -55,26 +56,26 @@ struct Options {
     quick: bool,
     runs: usize,
     programs: Vec<String>,
-    tuned_threshold_mib: usize,
+    tuned_threshold_kib: usize,
 }
 
 fn parse_options() -> Options {
     let mut quick = false;
     let mut runs = None;
     let mut programs = Vec::new();
-    let mut tuned_threshold_mib = 16;
+    let mut tuned_threshold_kib = 256;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = || args.next().and_then(|n| n.parse::<usize>().ok()).filter(|&n| n > 0);
         match arg.as_str() {
             "--quick" => quick = true,
             "--runs" => runs = Some(number().unwrap_or_else(|| usage())),
-            "--tuned-threshold-mib" => tuned_threshold_mib = number().unwrap_or_else(|| usage()),
+            "--tuned-threshold-kib" => tuned_threshold_kib = number().unwrap_or_else(|| usage()),
             "--programs" => programs = args.next().unwrap_or_else(|| usage()).split(',').map(str::to_string).collect(),
             _ => usage(),
         }
     }
-    Options { quick, runs: runs.unwrap_or(if quick { 1 } else { 3 }), programs, tuned_threshold_mib }
+    Options { quick, runs: runs.unwrap_or(if quick { 1 } else { 3 }), programs, tuned_threshold_kib }
 }
 
 /// One memory run per engine, then `runs` timed rounds, each round running every engine once in a
@@ -114,8 +115,9 @@ fn main() -> ExitCode {
         }
     };
     let engines: Vec<Box<dyn Engine>> = vec![
+        Box::new(drc_heap_engine::DrcHeapWasm),
         Box::new(tinywasm_engine::Tinywasm::default_settings()),
-        Box::new(tinywasm_engine::Tinywasm::with_threshold(options.tuned_threshold_mib << 20)),
+        Box::new(tinywasm_engine::Tinywasm::with_threshold(options.tuned_threshold_kib << 10)),
     ];
     let selected = |name: &str| options.programs.is_empty() || options.programs.iter().any(|word| name.contains(word));
 

@@ -106,7 +106,9 @@ impl Engine for Tinywasm {
         let called = function.call(&mut store, &args, &mut results);
         let (cpu, wall) = stopwatch.stop();
 
-        let peak_bytes = measurement.map(|measurement| measurement.stop().peak_bytes);
+        let counts = measurement.map(Measurement::stop);
+        let peak_bytes = counts.map(|counts| counts.peak_bytes);
+        let notes = counts.map_or(String::new(), |counts| format!("{} allocations", counts.allocations));
         let (outcome, result) = match called {
             Ok(()) => match results {
                 [WasmValue::I64(value)] => (Outcome::Ok, Some(value)),
@@ -116,6 +118,6 @@ impl Engine for Tinywasm {
         };
         drop(store);
         let printed = printed.borrow().clone();
-        Run { outcome, result, printed, cpu, wall, peak_bytes, notes: String::new() }
+        Run { outcome, result, printed, cpu, wall, peak_bytes, notes }
     }
 }
