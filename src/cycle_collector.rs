@@ -125,7 +125,11 @@
 //!   - the buffer holds more than the candidate trigger: [`CycleConfig::candidate_threshold`]
 //!     (default [`DEFAULT_CYCLE_CANDIDATE_THRESHOLD`]), or half the objects the last cycle
 //!     collection found alive if that is more, so that rescanning a big live graph costs O(1)
-//!     per candidate, amortized; or
+//!     per candidate, amortized; after a collection that freed little for its work (more than
+//!     [`UNPRODUCTIVE_VISITS_PER_FREED`] object visits per freed object, such as one that freed
+//!     nothing) the trigger doubles instead, so a program whose candidates are all alive (an
+//!     acyclic program whose decrements leave counts above zero) pays a logarithmic number of
+//!     collections, and the next productive collection brings it back down; or
 //!   - the live bytes have doubled since the last cycle collection and exceed 1/16 of the
 //!     region ([`CycleConfig::collect_on_heap_growth`]): few candidates may stand for much
 //!     garbage (a big cyclic structure built without decrements and dropped through one
@@ -167,6 +171,11 @@ pub const DEFAULT_CYCLE_CANDIDATE_THRESHOLD: usize = 10_000;
 /// The heap-growth trigger ([`CycleConfig::collect_on_heap_growth`]) waits until the live bytes
 /// exceed this fraction (1/16) of the region.
 pub const HEAP_GROWTH_FLOOR_SHARE: u64 = 16;
+
+/// A cycle collection that made more than this many object visits per object it freed was
+/// unproductive: the candidate trigger doubles (see the heap policy). Garbage rings cost
+/// 3 visits per freed object (mark gray, scan, gather).
+pub const UNPRODUCTIVE_VISITS_PER_FREED: u64 = 8;
 
 /// Offset in the object header of the `u16` buffer-slot hint (the header's reserved field).
 pub const SLOT_HINT_OFFSET: u32 = 2;
@@ -485,7 +494,17 @@ impl<H> Heap<H> {
         c.objects_freed += freed;
         // Amortization: the next collection waits for at least half as many new candidates as
         // this one found survivors, so rescanning a big live graph costs O(1) per candidate.
-        self.cycles.trigger = self.cycles.threshold.max(survivors as usize / 2);
+        // Back-off: a collection that freed little for its work (an acyclic program whose
+        // decrements buffer candidates that are all alive) doubles the trigger, so such a
+        // program pays O(log) collections instead of one per threshold's worth of candidates;
+        // a productive collection brings the trigger back down.
+        let scanned = c.objects_scanned - before.objects_scanned;
+        let floor = self.cycles.threshold.max(survivors as usize / 2);
+        self.cycles.trigger = if freed.saturating_mul(UNPRODUCTIVE_VISITS_PER_FREED) >= scanned {
+            floor
+        } else {
+            floor.max(self.cycles.trigger.saturating_mul(2))
+        };
         self.cycles.live_bytes_trigger = self.counters.live_bytes.saturating_mul(2);
         log::debug!("cycle collection: {candidates} candidates, {freed} objects freed, {survivors} survivors");
         Ok(CycleReport {

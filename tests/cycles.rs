@@ -271,6 +271,65 @@ fn large_live_ring_built_under_a_small_threshold_costs_linear_work() {
 }
 
 #[test]
+fn unproductive_cycle_collections_back_off_and_a_productive_one_restores_the_threshold() {
+    // Phase 1: an acyclic program whose decrements make every node a candidate, all alive.
+    // Without back-off it would run one collection per 64 candidates (about 300), each freeing
+    // nothing; the doubling trigger makes that a logarithmic number.
+    const LIVE: usize = 20_000;
+    const THRESHOLD: usize = 64;
+    const RING: usize = 8;
+    let config =
+        HeapConfig::default().with_cycle_candidate_threshold(THRESHOLD).with_cycle_collection_on_heap_growth(false);
+    let (mut heap, ty, _) = new_heap((LIVE + 8 * LIVE) * NODE_BLOCK as usize + (1 << 20), config);
+    let mut held = Vec::with_capacity(LIVE);
+    for i in 0..LIVE {
+        let r = node(&mut heap, ty, i as i32, None).unwrap();
+        let copy = heap.clone_ref(&r).unwrap();
+        heap.drop_ref(copy).unwrap();
+        held.push(r);
+    }
+    let stats = heap.stats().unwrap();
+    println!(
+        "{LIVE} live candidates: {} cycle collections, {} visits",
+        stats.cycle_collections, stats.cycle_objects_scanned
+    );
+    assert_eq!(stats.cycle_objects_freed, 0);
+    assert!(stats.cycle_collections >= 2, "the threshold still triggers: {stats:?}");
+    assert!(stats.cycle_collections <= 10, "log2(20,000 / 64) + 1 collections: {stats:?}");
+    assert!(stats.cycle_objects_scanned <= 2 * LIVE as u64, "{stats:?}");
+
+    // Phase 2: the program lets go of its nodes (reference counting frees them) and makes
+    // garbage rings. The raised trigger delays the first collection (by at most twice the
+    // last buffer), which frees every garbage ring; from then on the threshold is back, and
+    // garbage never holds more than about a threshold's worth of candidates again.
+    for r in held {
+        heap.drop_ref(r).unwrap();
+    }
+    assert_eq!(heap.stats().unwrap().live_objects, 0);
+    let collections = stats.cycle_collections;
+    let mut rings = 0;
+    while heap.stats().unwrap().cycle_collections == collections {
+        let head = ring(&mut heap, ty, RING).unwrap();
+        heap.drop_ref(head).unwrap();
+        rings += 1;
+        assert!(rings * RING <= 4 * LIVE, "the backed-off trigger is at most twice the last buffer");
+    }
+    let stats = heap.stats().unwrap();
+    println!("first collection after {rings} garbage rings: {stats:?}");
+    assert!(rings * RING > 4 * THRESHOLD, "the trigger was raised: {rings} rings");
+    assert!(stats.cycle_objects_freed >= ((rings - 1) * RING) as u64, "{rings} rings: {stats:?}");
+    for _ in 0..1_000 {
+        let head = ring(&mut heap, ty, RING).unwrap();
+        heap.drop_ref(head).unwrap();
+        let live = heap.stats().unwrap().live_objects as usize;
+        assert!(live <= THRESHOLD + 2 * RING, "garbage beyond the threshold: {live} live");
+    }
+    heap.collect_cycles().unwrap();
+    heap.verify([]).unwrap();
+    assert_eq!(heap.stats().unwrap().live_objects, 0);
+}
+
+#[test]
 fn random_graphs_never_lose_a_reachable_object_and_end_empty() {
     for seed in 1..=4 {
         random_graph(seed);

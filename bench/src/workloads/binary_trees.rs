@@ -37,8 +37,17 @@ pub fn workload(n: u32) -> Workload {
         ),
         expected,
         implementations: vec![
-            Implementation { name: "drc-heap", reference: true, run: Box::new(move || drc::<true>(n)) },
-            Implementation { name: "drc-heap (generic API)", reference: false, run: Box::new(move || drc::<false>(n)) },
+            Implementation { name: "drc-heap", reference: true, run: Box::new(move || drc::<true>(n, true)) },
+            Implementation {
+                name: "drc-heap (generic API)",
+                reference: false,
+                run: Box::new(move || drc::<false>(n, true)),
+            },
+            Implementation {
+                name: "drc-heap (generic API, no cycle collection)",
+                reference: false,
+                run: Box::new(move || drc::<false>(n, false)),
+            },
             Implementation { name: "Rc<RefCell>", reference: false, run: Box::new(move || rc(n)) },
         ],
         notes: vec!["drc-heap: nodes are structs {left, right: ref null struct}. The drc-heap row uses the \
@@ -47,7 +56,9 @@ pub fn workload(n: u32) -> Workload {
              (get_ref). The generic-API row uses struct_new (borrowed children: count +1, then \
              drop_ref: -1), struct_get (owned: +1) and drop_ref (-1), like examples/binary_trees.rs; \
              its decrements that leave a count above zero make the nodes cycle candidates, hence its \
-             cycle collections (all of them find nothing to free)."
+             cycle collections (all of them find nothing to free). The generic API without cycle \
+             collection shows what the cycle collector costs this acyclic program (buffering \
+             candidates and collecting)."
             .to_string()],
     }
 }
@@ -119,8 +130,8 @@ impl<const FAST: bool> Trees for Drc<FAST> {
     }
 }
 
-fn drc<const FAST: bool>(n: u32) -> Outcome {
-    let mut heap: Heap<()> = drc_heap(REGION_BYTES, true);
+fn drc<const FAST: bool>(n: u32, cycles: bool) -> Outcome {
+    let mut heap: Heap<()> = drc_heap(REGION_BYTES, cycles);
     let node = match node_type(&mut heap) {
         Ok(node) => node,
         Err(error) => return drc_outcome(&heap, Err(error)),
