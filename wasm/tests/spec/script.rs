@@ -382,8 +382,9 @@ impl Session {
     }
 
     /// After the script: a full collection, then `Heap::verify_lower_bound` (every reference
-    /// names a live object, no count is too low, free lists and counters agree). A failure here is
-    /// one more failure of the file (line 0): it means an engine bug in the DRC protocol.
+    /// names a live object, no count is too low, free lists and counters agree), and no root word
+    /// skipped as invalid by any collection of the script. A failure here is one more failure of
+    /// the file (line 0): it means an engine bug in the DRC protocol.
     fn check_heap(&mut self) {
         if let Err(error) = self.store.collect() {
             return self.outcome.fail(0, format!("Store::collect after the script failed: {error:?}"));
@@ -395,6 +396,15 @@ impl Session {
             Ok(stats) => {
                 self.outcome.objects_allocated = stats.objects_allocated;
                 self.outcome.collections = stats.collections;
+                // The engine's roots are precise: a root word that names no live object (which
+                // the heap skips and counts) means a stale or non-reference stack slot was reported.
+                if stats.invalid_roots_skipped > 0 {
+                    let message = format!(
+                        "the heap skipped {} invalid root words during the script (imprecise roots)",
+                        stats.invalid_roots_skipped
+                    );
+                    self.outcome.fail(0, message);
+                }
             }
             Err(error) => self.outcome.fail(0, format!("Heap::stats after the script failed: {error:?}")),
         }
