@@ -52,6 +52,9 @@ fn storage_size(storage: StorageType) -> u64 {
     storage.size() as u64
 }
 
+/// Structs with at most this many fields are built from inline buffers.
+const INLINE_FIELDS: usize = 8;
+
 fn null_struct() -> Error {
     Error::Trap(Trap::NullStructReference)
 }
@@ -110,10 +113,25 @@ impl<H: 'static> Store<H> {
     /// Allocates a struct of heap type `ty` from the top `fields.len()` slots (left in place
     /// during the allocation so that a collection sees them) and replaces them with it.
     pub(super) fn struct_new(&mut self, ty: TypeIndex, default: bool) -> Result<(), Error> {
-        let fields = self.struct_fields(ty)?;
+        let count = self.heap.types().struct_layout(ty)?.0.fields.len();
         let r = if default {
             self.allocate(|heap| heap.struct_new_default(ty))?
+        } else if count <= INLINE_FIELDS {
+            // Most structs are small: their values are built without a heap allocation.
+            let start = self.stack.len().checked_sub(count).ok_or_else(bad_code)?;
+            let mut storage = [StorageType::I32; INLINE_FIELDS];
+            storage[..count].copy_from_slice(&self.heap.types().struct_layout(ty)?.0.fields);
+            let mut slots = [0u64; INLINE_FIELDS];
+            slots[..count].copy_from_slice(&self.stack[start..]);
+            let holders: [Option<GcRef>; INLINE_FIELDS] =
+                core::array::from_fn(|i| if i < count { holder(storage[i], slots[i]) } else { None });
+            let values: [ValueRef<'_>; INLINE_FIELDS] =
+                core::array::from_fn(|i| slot_value(storage[i], slots[i], &holders[i]));
+            let r = self.allocate(|heap| heap.struct_new(ty, &values[..count]))?;
+            self.stack.truncate(start);
+            r
         } else {
+            let fields = self.struct_fields(ty)?;
             let start = self.stack.len().checked_sub(fields.len()).ok_or_else(bad_code)?;
             let slots: Vec<u64> = self.stack[start..].to_vec();
             let holders: Vec<Option<GcRef>> = fields.iter().zip(&slots).map(|(&s, &v)| holder(s, v)).collect();
@@ -141,7 +159,7 @@ impl<H: 'static> Store<H> {
         let slot = self.stack.pop().unwrap_or(0);
         let r = self.pop_object(null_struct)?;
         let ty = self.heap.type_of(&r)?.ok_or_else(null_struct)?;
-        let storage = *self.struct_fields(ty)?.get(field as usize).ok_or_else(bad_code)?;
+        let storage = *self.heap.types().struct_layout(ty)?.0.fields.get(field as usize).ok_or_else(bad_code)?;
         let h = holder(storage, slot);
         self.heap.struct_set(&r, field, slot_value(storage, slot, &h))?;
         Ok(())
