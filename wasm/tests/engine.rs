@@ -64,6 +64,7 @@ fn unbounded_recursion_traps_call_stack_exhausted_and_the_store_stays_usable() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "its linear memory is zero-filled byte by byte under Miri: too slow")]
 fn traps_are_typed_errors_with_the_spec_messages() {
     let mut store: Store = Store::new(1 << 16, Config::default()).unwrap();
     let instance = store
@@ -317,6 +318,7 @@ fn host_function_argument_handles_end_with_the_call_unless_kept() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "its linear memory is zero-filled byte by byte under Miri: too slow")]
 fn the_memory_page_limit_bounds_instantiation_and_growth() {
     let config = Config { max_memory_pages: 4, ..Config::default() };
     let mut store: Store = Store::new(1 << 16, config).unwrap();
