@@ -81,6 +81,7 @@ struct StructPlan<const N: usize> {
 /// A struct whose header and type were validated once, for reading several fields: each read
 /// checks only the field index and the field's storage type. It borrows the heap immutably,
 /// like [`BorrowedRef`], so nothing can change while it lives. See [`Heap::struct_view`].
+#[derive(Debug)]
 pub struct StructView<'h> {
     region: &'h Region,
     index: u32,
@@ -168,6 +169,7 @@ macro_rules! array_view_common {
 
 /// An array whose header, type and length were validated once, for reading many elements:
 /// each read checks only the index. It borrows the heap immutably. See [`Heap::array_view`].
+#[derive(Debug)]
 pub struct ArrayView<'h> {
     region: &'h Region,
     index: u32,
@@ -218,6 +220,7 @@ impl<'h> ArrayView<'h> {
 /// elements: each access checks only the index. Scalar stores need no write barrier and change
 /// no count, so the view can borrow the heap mutably for as long as it lives. See
 /// [`Heap::scalar_array_mut`].
+#[derive(Debug)]
 pub struct ScalarArrayMut<'h> {
     region: &'h mut Region,
     index: u32,
