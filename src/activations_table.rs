@@ -47,7 +47,7 @@ pub const ACTIVATIONS_CHUNK_OFFSET: usize = 8;
 /// multiplicative hash before it, this is not keyed: words that collide lie a multiple of the
 /// table's span apart, and the table grows with its entries, so a set never holds more than
 /// region length / (16 * buckets) colliding words.
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone, Copy, Debug)]
 pub struct RefHasher(u64);
 
 impl Hasher for RefHasher {
@@ -85,6 +85,18 @@ pub struct ActivationsTable {
     pub(crate) chunk: [u32; BUMP_CHUNK_CAPACITY],
     pub(crate) over_approximated: RefSet,
     pub(crate) precise: RefSet,
+}
+
+/// Shows the bump chunk's cursor and how many words each part holds, not the words.
+impl core::fmt::Debug for ActivationsTable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ActivationsTable")
+            .field("next", &self.next)
+            .field("end", &self.end)
+            .field("over_approximated", &self.over_approximated.len())
+            .field("precise", &self.precise.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ActivationsTable {

@@ -51,6 +51,7 @@ pub const TRACE_STEP: usize = 16 * 1024;
 const BATCH: usize = 256;
 
 /// Up to [`BATCH`] reference words.
+#[derive(Debug)]
 struct Batch {
     words: [u32; BATCH],
     len: usize,
@@ -122,6 +123,7 @@ enum Phase {
 }
 
 /// A collection in progress. Run it with [`Collection::step`] or [`Collection::finish`].
+#[derive(Debug)]
 pub struct Collection<'h, H, I> {
     heap: &'h mut Heap<H>,
     roots: I,

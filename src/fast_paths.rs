@@ -26,16 +26,31 @@
 //! * **Typed access** ([`Heap::struct_get_ref`], [`Heap::struct_get_scalar`],
 //!   [`Heap::array_get_scalar`]) skip the [`Value`] match where the caller knows the storage
 //!   type.
+//! * **Proved operand types** ([`Heap::struct_new_proved`], [`Heap::array_new_proved`],
+//!   [`Heap::array_new_fixed_proved`]) are the generic constructors for a caller whose own
+//!   validator has proved that every reference operand has its field's or element's type (a
+//!   Wasm engine after validating `struct.new`, `array.new`, `array.new_fixed`): they skip that
+//!   one check (subtyping and nullability against the field's reference type, a walk of the
+//!   type registry's supertype chain for a concrete type).
 //!
-//! Every check of the generic API stays: the object's header is validated, the field or index
-//! is bounds-checked, the storage type is checked, and a reference stored is type-checked
-//! against the field's reference type.
+//! Every other check of the generic API stays: the object's header is validated, the field or
+//! index is bounds-checked, the storage type is checked, and a reference stored is type-checked
+//! against the field's reference type (except by the proved constructors, which still validate
+//! every reference word: null, an i31, or the start of a live object with a count).
+//!
+//! A wrong proof can only mistype the new object for Wasm: its field then holds a reference
+//! of another type, which every reader validates like any word from the region; counts stay
+//! exact (each stored reference takes its count), and [`Heap::verify`] still passes. An
+//! acyclic type (see [`crate::cycle_collector`]) given a reference it could not hold may close
+//! a cycle the cycle collector cannot see through it: such a cycle leaks (as with cycle
+//! collection off), nothing worse. Scalars are always checked: a scalar of the wrong width is
+//! refused, never written over a neighbouring field.
 
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 use crate::gc_ref::raw_of;
 use crate::header::{HeaderFlags, Kind};
-use crate::heap::Heap;
+use crate::heap::{Heap, Operands};
 use crate::region::Region;
 use crate::types::{ArrayLayout, StorageType, StructLayout, StructType, TypeIndex};
 use crate::value::{read_scalar, write_scalar, Value, ValueRef};
@@ -81,6 +96,7 @@ struct StructPlan<const N: usize> {
 /// A struct whose header and type were validated once, for reading several fields: each read
 /// checks only the field index and the field's storage type. It borrows the heap immutably,
 /// like [`BorrowedRef`], so nothing can change while it lives. See [`Heap::struct_view`].
+#[derive(Debug)]
 pub struct StructView<'h> {
     region: &'h Region,
     index: u32,
@@ -168,6 +184,7 @@ macro_rules! array_view_common {
 
 /// An array whose header, type and length were validated once, for reading many elements:
 /// each read checks only the index. It borrows the heap immutably. See [`Heap::array_view`].
+#[derive(Debug)]
 pub struct ArrayView<'h> {
     region: &'h Region,
     index: u32,
@@ -218,6 +235,7 @@ impl<'h> ArrayView<'h> {
 /// elements: each access checks only the index. Scalar stores need no write barrier and change
 /// no count, so the view can borrow the heap mutably for as long as it lives. See
 /// [`Heap::scalar_array_mut`].
+#[derive(Debug)]
 pub struct ScalarArrayMut<'h> {
     region: &'h mut Region,
     index: u32,
@@ -287,6 +305,26 @@ fn owned_raw(value: &Value) -> u32 {
 }
 
 impl<H> Heap<H> {
+    /// [`Heap::struct_new`] for a caller whose validator proved the types of the reference
+    /// operands: the same, without checking each reference against its field's reference type
+    /// (see the module documentation for what a wrong proof can and cannot do). References are
+    /// borrowed; every word is still validated and counted, scalars still checked.
+    pub fn struct_new_proved(&mut self, ty: TypeIndex, fields: &[ValueRef<'_>]) -> Result<GcRef> {
+        self.struct_new_operands(ty, fields, Operands::Proved)
+    }
+
+    /// [`Heap::array_new`] for a caller whose validator proved the type of `init` (see
+    /// [`Heap::struct_new_proved`]).
+    pub fn array_new_proved(&mut self, ty: TypeIndex, len: u32, init: ValueRef<'_>) -> Result<GcRef> {
+        self.array_new_operands(ty, len, init, Operands::Proved)
+    }
+
+    /// [`Heap::array_new_fixed`] for a caller whose validator proved the types of `elements`
+    /// (see [`Heap::struct_new_proved`]).
+    pub fn array_new_fixed_proved(&mut self, ty: TypeIndex, elements: &[ValueRef<'_>]) -> Result<GcRef> {
+        self.array_new_fixed_operands(ty, elements, Operands::Proved)
+    }
+
     /// Releases the references among `values` (after a failed store).
     fn release_owned(&mut self, values: &[Value]) -> Result<()> {
         for value in values {

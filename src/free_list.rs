@@ -137,6 +137,7 @@ const FOOTER_MIN: u32 = 2 * WORD_GRANULES as u32 * GRANULE;
 
 /// The allocator state. It lives outside the region and holds only offsets, plus the one
 /// piece of state the region cannot be trusted with: where listed free blocks start and end.
+#[derive(Debug)]
 pub(crate) struct FreeList {
     /// Start of the wilderness.
     top: u32,
@@ -1136,6 +1137,7 @@ pub const BLOCK_KIND: u8 = 0b0001_0110;
 /// heap's 16-byte object header would: [`BLOCK_KIND`] at offset 0, the block size at offset 8,
 /// zeros elsewhere; the caller owns the rest of the block, and may overwrite bytes 12..16 (the
 /// reference count of a GC object) but must leave bytes 0..12 alone while the block is in use.
+#[derive(Debug)]
 pub struct BlockAllocator {
     region: Region,
     list: FreeList,

@@ -49,6 +49,28 @@ use alloc::vec::Vec;
 /// Elements of a reference array released per worklist step.
 pub const RELEASE_CHUNK: u32 = 1024;
 
+/// Whether a constructor checks the types of the reference operands it stores against the
+/// field's or element's reference type ([`Operands::Checked`], the generic API), or the caller
+/// proved them ([`Operands::Proved`], the `*_proved` constructors of [`crate::fast_paths`]).
+/// Either way every word is validated (null, an i31, or the start of a live object) and the
+/// counts are taken: only the subtype and nullability check is skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Operands {
+    Checked,
+    Proved,
+}
+
+impl Operands {
+    /// The reference type to check a reference operand against, if any.
+    #[inline]
+    fn check(self, ref_type: RefType) -> Option<RefType> {
+        match self {
+            Operands::Checked => Some(ref_type),
+            Operands::Proved => None,
+        }
+    }
+}
+
 /// Settings of a heap.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
@@ -541,14 +563,16 @@ impl<H> Heap<H> {
     }
 
     /// Checks that `raw` may be stored where `ref_type` is expected and takes `n` counts on it,
-    /// reading its header once (the barrier's fast path).
+    /// reading its header once (the barrier's fast path). With `ref_type` `None` (the caller
+    /// proved the type) only the word is validated: null, an i31, or the start of a live object
+    /// whose count is not zero.
     #[inline]
-    fn retain_as(&mut self, raw: u32, ref_type: RefType, n: u32) -> Result<()> {
+    fn retain_as(&mut self, raw: u32, ref_type: Option<RefType>, n: u32) -> Result<()> {
         if raw == 0 || raw & 1 == 1 {
-            return self.check_ref_type(raw, ref_type);
+            return ref_type.map_or(Ok(()), |ref_type| self.check_ref_type(raw, ref_type));
         }
         let header = self.object(raw)?;
-        if !self.heap_type_accepts(Some(&header), ref_type.heap_type) {
+        if ref_type.is_some_and(|ref_type| !self.heap_type_accepts(Some(&header), ref_type.heap_type)) {
             return Err(Error::TypeMismatch {
                 expected: "a reference of the field's type",
                 found: "a reference of another type",
@@ -692,6 +716,16 @@ impl<H> Heap<H> {
     /// Allocates a struct of type `ty` with the given field values (one per field, in field
     /// order). References are borrowed: the struct takes its own counts.
     pub fn struct_new(&mut self, ty: TypeIndex, fields: &[ValueRef<'_>]) -> Result<GcRef> {
+        self.struct_new_operands(ty, fields, Operands::Checked)
+    }
+
+    /// [`Heap::struct_new`], checking the reference operands' types or not (`operands`).
+    pub(crate) fn struct_new_operands(
+        &mut self,
+        ty: TypeIndex,
+        fields: &[ValueRef<'_>],
+        operands: Operands,
+    ) -> Result<GcRef> {
         let field_count = self.types.struct_layout(ty)?.0.fields.len();
         if field_count != fields.len() {
             return Err(Error::FieldCountMismatch { expected: field_count as u32, found: fields.len() as u32 });
@@ -701,7 +735,9 @@ impl<H> Heap<H> {
         for (field, &value) in fields.iter().enumerate() {
             let storage = self.types.struct_layout(ty)?.0.fields[field];
             let checked = match (storage, value) {
-                (StorageType::Ref(ref_type), ValueRef::Ref(r)) => self.retain_as(raw_of(r), ref_type, 1),
+                (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
+                    self.retain_as(raw_of(r), operands.check(ref_type), 1)
+                }
                 _ if value.matches_storage(storage) => Ok(()),
                 _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
             };
@@ -789,7 +825,7 @@ impl<H> Heap<H> {
         match (storage, value) {
             (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
                 let new = raw_of(r);
-                self.retain_as(new, ref_type, 1)?;
+                self.retain_as(new, Some(ref_type), 1)?;
                 let old = self.region.read_u32(offset)?;
                 self.region.write_u32(offset, new)?;
                 self.release(old)
@@ -834,13 +870,39 @@ impl<H> Heap<H> {
 
     /// Allocates an array of `len` elements, each a copy of `init`.
     pub fn array_new(&mut self, ty: TypeIndex, len: u32, init: ValueRef<'_>) -> Result<GcRef> {
+        self.array_new_operands(ty, len, init, Operands::Checked)
+    }
+
+    /// [`Heap::array_new`], checking the reference operand's type or not (`operands`).
+    pub(crate) fn array_new_operands(
+        &mut self,
+        ty: TypeIndex,
+        len: u32,
+        init: ValueRef<'_>,
+        operands: Operands,
+    ) -> Result<GcRef> {
         let element = self.types.array_layout(ty)?.0.element;
-        self.check_storage(element, init)?;
+        self.check_operand(element, init, operands)?;
         let array = self.array_alloc(ty, len)?;
         if !matches!(init, ValueRef::Ref(None)) && len > 0 {
-            self.array_fill(&array, 0, init, len)?;
+            // Checked above: the fill only validates the word and takes the counts.
+            self.fill(&array, 0, init, len, Operands::Proved)?;
         }
         Ok(array)
+    }
+
+    /// Checks that `value` may be written where `storage` is; a reference's type only when
+    /// `operands` says so (its word is validated when its count is taken).
+    fn check_operand(&self, storage: StorageType, value: ValueRef<'_>, operands: Operands) -> Result<()> {
+        match (operands, value) {
+            (Operands::Checked, _) => self.check_storage(storage, value),
+            (Operands::Proved, _) if !value.matches_storage(storage) => {
+                Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() })
+            }
+            // The word is validated before anything is allocated.
+            (Operands::Proved, ValueRef::Ref(Some(r))) if !r.is_i31() => self.object(r.as_raw_u32()).map(|_| ()),
+            (Operands::Proved, _) => Ok(()),
+        }
     }
 
     /// Allocates an array of `len` zero or null elements (Wasm's `array.new_default`):
@@ -872,16 +934,50 @@ impl<H> Heap<H> {
 
     /// Allocates an array holding copies of `elements`.
     pub fn array_new_fixed(&mut self, ty: TypeIndex, elements: &[ValueRef<'_>]) -> Result<GcRef> {
+        self.array_new_fixed_operands(ty, elements, Operands::Checked)
+    }
+
+    /// [`Heap::array_new_fixed`], checking the reference operands' types or not (`operands`).
+    pub(crate) fn array_new_fixed_operands(
+        &mut self,
+        ty: TypeIndex,
+        elements: &[ValueRef<'_>],
+        operands: Operands,
+    ) -> Result<GcRef> {
         let element = self.types.array_layout(ty)?.0.element;
-        for &value in elements {
-            self.check_storage(element, value)?;
-        }
         let len = u32::try_from(elements.len())
             .map_err(|_| Error::AllocationTooLarge { requested: usize::MAX, max: MAX_OBJECT_SIZE as usize })?;
+        // As `struct_new`: check every value and take the counts of references in one pass (one
+        // header read per reference), giving them back if anything fails.
+        for (i, &value) in elements.iter().enumerate() {
+            let checked = match (element, value) {
+                (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
+                    self.retain_as(raw_of(r), operands.check(ref_type), 1)
+                }
+                _ if value.matches_storage(element) => Ok(()),
+                _ => Err(Error::TypeMismatch { expected: element.name(), found: value.type_name() }),
+            };
+            if let Err(error) = checked {
+                self.release_field_refs(&elements[..i])?;
+                return Err(error);
+            }
+        }
         // Not `array_new` with a default value: null is not one for non-nullable elements.
-        let array = self.array_alloc(ty, len)?;
-        for (i, value) in elements.iter().enumerate() {
-            self.array_set(&array, i as u32, *value)?;
+        let array = match self.array_alloc(ty, len) {
+            Ok(array) => array,
+            Err(error) => {
+                self.release_field_refs(elements)?;
+                return Err(error);
+            }
+        };
+        let (index, layout) = (array.as_raw_u32(), *self.types.array_layout(ty)?.1);
+        for (i, &value) in elements.iter().enumerate() {
+            let offset = index + layout.element_offset(i as u32);
+            match value {
+                // The element is still null, so there is no old value to release.
+                ValueRef::Ref(r) => self.region.write_u32(offset, raw_of(r))?,
+                _ => write_scalar(&mut self.region, offset, element, value)?,
+            }
         }
         Ok(array)
     }
@@ -907,11 +1003,16 @@ impl<H> Heap<H> {
 
     /// Writes `value` to elements `start..start + count` (Wasm's `array.fill`).
     pub fn array_fill(&mut self, r: &GcRef, start: u32, value: ValueRef<'_>, count: u32) -> Result<()> {
+        self.fill(r, start, value, count, Operands::Checked)
+    }
+
+    /// [`Heap::array_fill`], checking a reference's type or not (`operands`).
+    fn fill(&mut self, r: &GcRef, start: u32, value: ValueRef<'_>, count: u32, operands: Operands) -> Result<()> {
         let (index, layout, element, len) = self.array_info(r)?;
         Heap::<H>::check_range(start, count, len)?;
         if let (StorageType::Ref(ref_type), ValueRef::Ref(new)) = (element, value) {
             let new = raw_of(new);
-            self.retain_as(new, ref_type, count)?;
+            self.retain_as(new, operands.check(ref_type), count)?;
             for i in start..start + count {
                 let offset = index + layout.element_offset(i);
                 let old = self.region.read_u32(offset)?;

@@ -63,6 +63,8 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+#![deny(missing_debug_implementations)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 

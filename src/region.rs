@@ -52,13 +52,22 @@ impl<const N: usize> HeapMemory<N> {
     }
 }
 
+/// Shows the length, not the bytes.
+impl<const N: usize> core::fmt::Debug for HeapMemory<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HeapMemory").field("len", &N).finish_non_exhaustive()
+    }
+}
+
 impl<const N: usize> Default for HeapMemory<N> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-/// The caller's memory, addressed by `u32` offsets with checked accessors.
+/// The caller's memory, addressed by `u32` offsets with checked accessors. Its `Debug` shows
+/// the base address and the length, never the contents.
+#[derive(Debug)]
 pub(crate) struct Region {
     base: NonNull<u8>,
     len: u32,

@@ -14,6 +14,13 @@ pub struct SharedHeap<H> {
     heap: Mutex<Heap<H>>,
 }
 
+/// Shows the heap's sizes and counters (see `Heap`'s `Debug`) if it is not locked.
+impl<H> core::fmt::Debug for SharedHeap<H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SharedHeap").field("heap", &self.heap).finish()
+    }
+}
+
 impl<H> SharedHeap<H> {
     /// Wraps a heap.
     pub const fn new(heap: Heap<H>) -> SharedHeap<H> {

@@ -354,6 +354,13 @@ pub struct TypeRegistry {
     entries: Vec<Entry>,
 }
 
+/// Shows how many types are registered, not their declarations.
+impl core::fmt::Debug for TypeRegistry {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TypeRegistry").field("types", &self.entries.len()).finish()
+    }
+}
+
 impl TypeRegistry {
     /// An empty registry.
     pub fn new() -> TypeRegistry {

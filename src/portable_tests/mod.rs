@@ -20,6 +20,7 @@ use alloc::vec::Vec;
 pub type TestResult = Result<(), String>;
 
 /// One entry of the table.
+#[derive(Debug)]
 pub struct PortableTest {
     /// The property the test checks, as a snake_case name.
     pub name: &'static str,
