@@ -372,8 +372,7 @@ impl<H: 'static> Store<H> {
             self.call_host(callee)?;
             return Ok(self.return_from(results, base, entry_depth));
         }
-        let (params, _) = self.signature(callee)?;
-        let params = params.len();
+        let params = self.wasm_params(callee)?;
         let len = self.stack.len();
         if len >= params && base <= len - params {
             self.stack.copy_within(len - params..len, base);
@@ -382,6 +381,18 @@ impl<H: 'static> Store<H> {
         self.frames.pop();
         self.enter(callee)?;
         Ok(false)
+    }
+
+    /// The parameter count of Wasm function `function`.
+    fn wasm_params(&self, function: u32) -> Result<usize, Error> {
+        let Some(&Function::Wasm { instance, defined, .. }) = self.functions.get(function as usize) else {
+            return Err(bad_code());
+        };
+        self.instances
+            .get(instance as usize)
+            .and_then(|i| i.module.code.get(defined as usize))
+            .map(|code| code.params as usize)
+            .ok_or_else(bad_code)
     }
 
     fn function_address(&self, instance: u32, index: u32) -> Result<u32, Error> {

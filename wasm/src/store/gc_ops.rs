@@ -63,6 +63,14 @@ fn null_array() -> Error {
     Error::Trap(Trap::NullArrayReference)
 }
 
+/// A heap error of an array access: an index out of bounds is the Wasm trap.
+fn array_error(error: drc_heap::Error) -> Error {
+    match error {
+        drc_heap::Error::IndexOutOfBounds { .. } => out_of_bounds_array(),
+        other => Error::Heap(other),
+    }
+}
+
 fn out_of_bounds_array() -> Error {
     Error::Trap(Trap::OutOfBoundsArrayAccess)
 }
@@ -259,10 +267,8 @@ impl<H: 'static> Store<H> {
     fn array_get(&mut self, extension: Extension) -> Result<(), Error> {
         let index = self.stack.pop().unwrap_or(0) as u32;
         let r = self.pop_object(null_array)?;
-        if index >= self.heap.array_len(&r)? {
-            return Err(out_of_bounds_array());
-        }
-        let value = self.heap.array_get(&r, index)?;
+        // The heap checks the index: one validation of the object per access.
+        let value = self.heap.array_get(&r, index).map_err(array_error)?;
         self.push_value(value, extension)
     }
 
@@ -270,13 +276,10 @@ impl<H: 'static> Store<H> {
         let slot = self.stack.pop().unwrap_or(0);
         let index = self.stack.pop().unwrap_or(0) as u32;
         let r = self.pop_object(null_array)?;
-        if index >= self.heap.array_len(&r)? {
-            return Err(out_of_bounds_array());
-        }
         let ty = self.heap.type_of(&r)?.ok_or_else(null_array)?;
         let element = self.array_element(ty)?;
         let h = holder(element, slot);
-        self.heap.array_set(&r, index, slot_value(element, slot, &h))?;
+        self.heap.array_set(&r, index, slot_value(element, slot, &h)).map_err(array_error)?;
         Ok(())
     }
 
