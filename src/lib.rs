@@ -83,6 +83,8 @@ pub mod portable_tests;
 mod region;
 pub mod shared;
 pub mod stats;
+#[cfg(test)]
+mod test_support;
 pub mod types;
 pub mod value;
 pub mod verify;

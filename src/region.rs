@@ -245,23 +245,9 @@ impl Region {
     }
 }
 
-/// A leaked, zeroed, 16-aligned buffer of `len` bytes for unit tests. The buffers stay
-/// reachable from a static, so Miri's leak check (which reports memory nothing reachable points
-/// to) accepts them; they are `'static` by contract anyway.
+/// The unit tests' regions come from the helper the integration tests use too.
 #[cfg(test)]
-pub(crate) fn test_region(len: usize) -> &'static mut [u8] {
-    struct Leaked(#[allow(dead_code)] *mut u128);
-    // SAFETY: the pointer is only stored, never used.
-    unsafe impl Send for Leaked {}
-    static LEAKED: spin::Mutex<alloc::vec::Vec<Leaked>> = spin::Mutex::new(alloc::vec::Vec::new());
-
-    let words: &'static mut [u128] = alloc::boxed::Box::leak(alloc::vec![0u128; len.div_ceil(16)].into_boxed_slice());
-    let base = words.as_mut_ptr();
-    LEAKED.lock().push(Leaked(base));
-    // SAFETY: u128 has no padding and any byte pattern is a valid u8; `len` bytes fit in the
-    // words; the leak makes them 'static and unaliased (the pointer in LEAKED is never used).
-    unsafe { core::slice::from_raw_parts_mut(base.cast(), len) }
-}
+pub(crate) use crate::test_support::test_region;
 
 #[cfg(test)]
 mod tests {

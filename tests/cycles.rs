@@ -2,18 +2,13 @@
 //! may assume, a small stack, and workloads run long enough to prove a bound. Every figure
 //! checked here is a count (objects, bytes, visits), never a time.
 
+mod common;
+
+use common::region;
 use drc_heap::types::{ArrayType, HeapType, RefType, StorageType, StructType};
 use drc_heap::{Error, GcRef, Heap, HeapConfig, Root, TypeIndex, Value, ValueRef};
 use std::cell::Cell;
 use std::rc::Rc;
-
-/// A fresh, leaked, 16-aligned region of `len` bytes.
-fn region(len: usize) -> &'static mut [u8] {
-    let words: &'static mut [u128] = Box::leak(vec![0u128; len / 16].into_boxed_slice());
-    // SAFETY: u128 has no padding, every byte pattern is a valid u8, the byte length is exactly
-    // that of the words, and the leak makes the memory 'static and unaliased.
-    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), len) }
-}
 
 /// Host data that counts its drops.
 struct Token(Rc<Cell<u64>>);

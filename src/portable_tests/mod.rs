@@ -129,7 +129,7 @@ macro_rules! verify {
 
 // Declared after the macros so that the tables' modules can use them. The core table's module is
 // not named `core`: that would shadow the `core` crate in this file.
-#[path = "core.rs"]
+#[path = "core/mod.rs"]
 mod core_tests;
 mod cycles;
 mod soundness;

@@ -12,26 +12,12 @@ pub const ANYREF: StorageType = StorageType::Ref(RefType::nullable(HeapType::Any
 /// A nullable `externref` field or element.
 pub const EXTERNREF: StorageType = StorageType::Ref(RefType::nullable(HeapType::Extern));
 
-/// The regions handed out, kept reachable from a static: they are `'static` by contract, and
-/// Miri reports memory that nothing reachable points to as leaked.
-static REGIONS: std::sync::Mutex<Vec<Leaked>> = std::sync::Mutex::new(Vec::new());
+/// The library's test-region helper (leaked, zeroed, 16-aligned, reachable for Miri), shared
+/// with its unit tests.
+#[path = "../../src/test_support.rs"]
+mod test_support;
 
-struct Leaked(#[allow(dead_code)] *mut u128);
-
-// SAFETY: the pointer is only stored, never used.
-unsafe impl Send for Leaked {}
-
-/// A fresh, leaked, zeroed, 16-aligned region of `len` bytes (a multiple of 16).
-pub fn region(len: usize) -> &'static mut [u8] {
-    assert_eq!(len % 16, 0);
-    let words: &'static mut [u128] = Box::leak(vec![0u128; len / 16].into_boxed_slice());
-    let base = words.as_mut_ptr();
-    REGIONS.lock().unwrap().push(Leaked(base));
-    // SAFETY: u128 has no padding and every byte pattern is a valid u8; the byte length is
-    // exactly that of the words; the leak makes the memory 'static and unaliased (the pointer
-    // kept in REGIONS is never used).
-    unsafe { std::slice::from_raw_parts_mut(base.cast(), len) }
-}
+pub use test_support::test_region as region;
 
 /// `n` normally, at most `miri_cap` under Miri (which runs thousands of times slower).
 pub fn size(n: usize, miri_cap: usize) -> usize {
