@@ -10,10 +10,11 @@ static PASSED: AtomicUsize = AtomicUsize::new(0);
 /// Tests that have failed so far.
 static FAILED: AtomicUsize = AtomicUsize::new(0);
 
-/// Runs every portable test, each over the region that `region` hands out, printing one line per
-/// test and then the summary line. Returns the number of tests that failed.
+/// Runs every portable test and then the Wasm programs, each over the region that `region` hands
+/// out, printing one line per test and then the summary line. Returns the number of tests that
+/// failed.
 pub fn run_all(out: &mut impl Write, mut region: impl FnMut() -> &'static mut [u8]) -> usize {
-    for test in all() {
+    for test in all().into_iter().chain(crate::wasm_programs::WASM_PROGRAMS) {
         // Printed before the run, so that a panic or a CPU exception completes this very line.
         let _ = write!(out, "test {} ... ", test.name);
         match (test.run)(region()) {

@@ -1,4 +1,5 @@
-//! Runs drc-heap's portable test table (`drc_heap::portable_tests::all()`) outside the host:
+//! Runs drc-heap's portable test table (`drc_heap::portable_tests::all()`), then two Wasm GC
+//! programs on drc-heap-wasm ([`wasm_programs`]), outside the host:
 //!
 //! * as a bare-metal kernel on six QEMU machines (`target_os = "none"`): start-up code, console and
 //!   exit per architecture in [`arch`], the global allocator and the test region in [`bare_metal`];
@@ -12,6 +13,7 @@
 extern crate alloc;
 
 mod harness;
+mod wasm_programs;
 
 #[cfg(target_os = "none")]
 mod arch;
