@@ -124,8 +124,16 @@ pub enum Error {
         /// What the reference points to.
         found: &'static str,
     },
-    /// A raw reference that is not a valid object index of this heap.
+    /// A raw reference that is not a valid object index of this heap: no live object starts
+    /// there (a word inside an object, past the heap, or at a block that was freed: a host
+    /// handle used after its last count was dropped).
     InvalidReference(u32),
+    /// A handle bound to another heap, or to this heap before a reset (see
+    /// [`crate::gc_ref`]'s heap identity).
+    ForeignReference {
+        /// The handle's word.
+        raw: u32,
+    },
     /// A collection was requested inside a no-GC scope.
     InNoGcScope,
     /// `exit_no_gc_scope` without a matching `enter_no_gc_scope`.
@@ -218,6 +226,9 @@ impl fmt::Display for Error {
             }
             Error::InvalidReference(raw) => {
                 write!(f, "{raw:#x} is not a valid object reference of this heap")
+            }
+            Error::ForeignReference { raw } => {
+                write!(f, "reference {raw:#x} belongs to another heap (or to this one before a reset)")
             }
             Error::InNoGcScope => write!(f, "cannot collect garbage inside a no-GC scope"),
             Error::NotInNoGcScope => write!(f, "exit_no_gc_scope called outside any no-GC scope"),

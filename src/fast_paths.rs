@@ -48,7 +48,7 @@
 
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
-use crate::gc_ref::raw_of;
+use crate::gc_ref::HeapId;
 use crate::header::{HeaderFlags, Kind};
 use crate::heap::{Heap, Operands};
 use crate::region::Region;
@@ -79,8 +79,8 @@ impl Deref for BorrowedRef<'_> {
 
 impl BorrowedRef<'_> {
     #[inline]
-    fn new(raw: u32) -> Option<BorrowedRef<'static>> {
-        GcRef::from_raw_u32(raw).map(|reference| BorrowedRef { reference, heap: PhantomData })
+    fn new(raw: u32, heap: HeapId) -> Option<BorrowedRef<'static>> {
+        GcRef::bound(raw, heap).map(|reference| BorrowedRef { reference, heap: PhantomData })
     }
 }
 
@@ -99,6 +99,7 @@ struct StructPlan<const N: usize> {
 #[derive(Debug)]
 pub struct StructView<'h> {
     region: &'h Region,
+    heap: HeapId,
     index: u32,
     ty: &'h StructType,
     layout: &'h StructLayout,
@@ -127,7 +128,7 @@ impl<'h> StructView<'h> {
         if !storage.is_ref() {
             return Err(Error::TypeMismatch { expected: "ref", found: storage.name() });
         }
-        Ok(BorrowedRef::new(self.region.read_u32(offset)?))
+        Ok(BorrowedRef::new(self.region.read_u32(offset)?, self.heap))
     }
 
     /// Reads an `i32` field.
@@ -187,6 +188,7 @@ macro_rules! array_view_common {
 #[derive(Debug)]
 pub struct ArrayView<'h> {
     region: &'h Region,
+    heap: HeapId,
     index: u32,
     layout: ArrayLayout,
     element: StorageType,
@@ -202,7 +204,7 @@ impl<'h> ArrayView<'h> {
         if !self.element.is_ref() {
             return Err(Error::TypeMismatch { expected: "ref", found: self.element.name() });
         }
-        Ok(BorrowedRef::new(self.region.read_u32(self.index_offset(i)?)?))
+        Ok(BorrowedRef::new(self.region.read_u32(self.index_offset(i)?)?, self.heap))
     }
 
     /// Reads `f64` element `i`.
@@ -295,16 +297,17 @@ impl ScalarArrayMut<'_> {
     }
 }
 
-/// The reference a value owns (none for scalars and null).
-#[inline]
-fn owned_raw(value: &Value) -> u32 {
-    match value {
-        Value::Ref(r) => raw_of(r.as_ref()),
-        _ => 0,
-    }
-}
-
 impl<H> Heap<H> {
+    /// The word of the reference a value owns on this heap: 0 for scalars, null, and a handle
+    /// of another heap (whose count is not this heap's to release).
+    #[inline]
+    fn owned_raw(&self, value: &Value) -> u32 {
+        match value {
+            Value::Ref(Some(r)) => self.word(r).unwrap_or(0),
+            _ => 0,
+        }
+    }
+
     /// [`Heap::struct_new`] for a caller whose validator proved the types of the reference
     /// operands: the same, without checking each reference against its field's reference type
     /// (see the module documentation for what a wrong proof can and cannot do). References are
@@ -328,7 +331,7 @@ impl<H> Heap<H> {
     /// Releases the references among `values` (after a failed store).
     fn release_owned(&mut self, values: &[Value]) -> Result<()> {
         for value in values {
-            self.release(owned_raw(value))?;
+            self.release(self.owned_raw(value))?;
         }
         Ok(())
     }
@@ -353,7 +356,7 @@ impl<H> Heap<H> {
             Err(error) => return Err((error, fields)),
         };
         match self.write_owned_fields(index, plan.block, &plan.fields, fields) {
-            Ok(()) => Ok(GcRef::from_raw_u32(index).unwrap_or_else(|| unreachable!("objects are never at 0"))),
+            Ok(()) => Ok(self.object_handle(index)),
             // Only a corrupted region gets here; the values are in the struct or were released.
             Err(error) => Err((error, core::array::from_fn(|_| Value::Ref(None)))),
         }
@@ -395,7 +398,8 @@ impl<H> Heap<H> {
         for (&(offset, storage), value) in plan.iter().zip(fields) {
             match value {
                 // The field is zero (null): there is no old value, and the count moves in.
-                Value::Ref(r) => self.region.write_u32(index + offset, raw_of(r.as_ref()))?,
+                // Checked by `plan_owned_struct` (`check_storage_of`).
+                Value::Ref(r) => self.region.write_u32(index + offset, r.as_ref().map_or(0, GcRef::as_raw_u32))?,
                 _ => write_scalar(&mut self.region, index + offset, storage, value.borrow())?,
             }
         }
@@ -411,7 +415,7 @@ impl<H> Heap<H> {
         let (offset, storage) = match self.struct_field(r, field) {
             Ok(found) => found,
             Err(error) => {
-                self.release(owned_raw(&value))?;
+                self.release(self.owned_raw(&value))?;
                 return Err(error);
             }
         };
@@ -427,7 +431,8 @@ impl<H> Heap<H> {
         match value {
             Value::Ref(r) => {
                 let old = self.region.read_u32(offset)?;
-                self.region.write_u32(offset, raw_of(r.as_ref()))?;
+                // Checked by `check_storage_of` above.
+                self.region.write_u32(offset, r.as_ref().map_or(0, GcRef::as_raw_u32))?;
                 self.release(old)
             }
             _ => write_scalar(&mut self.region, offset, storage, value.borrow()),
@@ -438,7 +443,7 @@ impl<H> Heap<H> {
     /// its fields; see [`StructView`].
     #[inline]
     pub fn struct_view(&self, r: &GcRef) -> Result<StructView<'_>> {
-        let index = r.object_index().ok_or(Error::WrongObjectKind { expected: "struct", found: "i31" })?;
+        let index = self.object_index(r, "struct")?;
         let header = self.object(index)?;
         if header.kind != Kind::STRUCT {
             return Err(Error::WrongObjectKind { expected: "struct", found: header.kind.name() });
@@ -447,7 +452,7 @@ impl<H> Heap<H> {
         if FreeList::block_size(layout.size) != Some(header.size) {
             return Err(Error::corrupted(index, "struct size disagrees with its type"));
         }
-        Ok(StructView { region: &self.region, index, ty, layout })
+        Ok(StructView { region: &self.region, heap: self.id, index, ty, layout })
     }
 
     /// Validates the array `r` once (its header, kind, type and length against its block
@@ -455,7 +460,7 @@ impl<H> Heap<H> {
     #[inline]
     pub fn array_view(&self, r: &GcRef) -> Result<ArrayView<'_>> {
         let (index, layout, element, len) = self.array_info(r)?;
-        Ok(ArrayView { region: &self.region, index, layout, element, len })
+        Ok(ArrayView { region: &self.region, heap: self.id, index, layout, element, len })
     }
 
     /// Validates the scalar array `r` once (header, kind, type, length) for writing and reading
@@ -479,7 +484,7 @@ impl<H> Heap<H> {
         if !storage.is_ref() {
             return Err(Error::TypeMismatch { expected: "ref", found: storage.name() });
         }
-        Ok(BorrowedRef::new(self.region.read_u32(offset)?))
+        Ok(BorrowedRef::new(self.region.read_u32(offset)?, self.id))
     }
 
     /// Reads a reference field, with a new count (as [`Heap::struct_get`], without the
@@ -523,7 +528,7 @@ impl<H> Heap<H> {
         if !element.is_ref() {
             return Err(Error::TypeMismatch { expected: "ref", found: element.name() });
         }
-        Ok(BorrowedRef::new(self.region.read_u32(index + layout.element_offset(i))?))
+        Ok(BorrowedRef::new(self.region.read_u32(index + layout.element_offset(i))?, self.id))
     }
 
     /// Reads scalar array element `i` through a shared borrow. A reference element is
@@ -549,7 +554,7 @@ impl<H> Heap<H> {
         match found {
             Ok((offset, element)) => self.write_owned(offset, element, value),
             Err(error) => {
-                self.release(owned_raw(&value))?;
+                self.release(self.owned_raw(&value))?;
                 Err(error)
             }
         }
@@ -559,7 +564,7 @@ impl<H> Heap<H> {
     #[inline]
     fn check_storage_of(&self, storage: StorageType, value: ValueRef<'_>) -> Result<()> {
         match (storage, value) {
-            (StorageType::Ref(ref_type), ValueRef::Ref(r)) => self.check_ref_type(raw_of(r), ref_type),
+            (StorageType::Ref(ref_type), ValueRef::Ref(r)) => self.check_ref_type(self.word_of(r)?, ref_type),
             _ if value.matches_storage(storage) => Ok(()),
             _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
         }

@@ -6,7 +6,19 @@
 //! * an **i31 value**: `(value << 1) | 1`. The low bit tells them apart; i31 values never touch
 //!   the heap and have no reference count.
 //!
-//! Null is the absence of a reference: `Option<GcRef>`, which is also a `u32` (0 is null).
+//! Null is the absence of a reference: `Option<GcRef>` (Wasm sees the word 0).
+//!
+//! # Heap identity
+//! Wasm sees only the word. The host-side handle also carries the identity of the heap it
+//! belongs to ([`HeapId`]; 8 bytes in all): every handle a heap hands out (allocations,
+//! `clone_ref`, `retain_raw`, reads of reference fields, borrowed references) is *bound* to it,
+//! and every heap operation refuses a handle bound to another heap with
+//! [`crate::Error::ForeignReference`] (a reset gives a heap a new identity, so handles from
+//! before it are refused the same way). A handle made from a raw word with
+//! [`GcRef::from_raw_u32`] is *unbound*: it is the Wasm-facing raw-word path (an interpreter's
+//! operand stack, JIT code's words), which carries no identity, so only the word itself is
+//! validated (it must be the start of a live object of the heap it is given to). i31 values
+//! belong to no heap and are always unbound.
 //!
 //! `GcRef` is deliberately neither `Copy` nor `Clone`: an owned `GcRef` *is* one reference count
 //! on its object. Duplicate one with [`crate::Heap::clone_ref`] and release it with
@@ -15,14 +27,44 @@
 
 use core::fmt;
 use core::num::NonZeroU32;
+use core::sync::atomic::{AtomicU32, Ordering};
 
-/// A reference to a heap object or an i31 value. See the module docs for ownership.
-#[repr(transparent)]
+/// The identity of a heap, which the handles it hands out carry (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HeapId(NonZeroU32);
+
+/// The next identity to hand out.
+static NEXT_HEAP_ID: AtomicU32 = AtomicU32::new(1);
+
+impl HeapId {
+    /// A new identity, distinct from every other one handed out (until 2^32 - 1 of them have
+    /// been, after which they repeat).
+    pub(crate) fn fresh() -> HeapId {
+        loop {
+            if let Some(id) = NonZeroU32::new(NEXT_HEAP_ID.fetch_add(1, Ordering::Relaxed)) {
+                return HeapId(id);
+            }
+        }
+    }
+
+    /// The identity as a number (for messages).
+    pub const fn get(self) -> u32 {
+        self.0.get()
+    }
+}
+
+/// A reference to a heap object or an i31 value. See the module docs for ownership and heap
+/// identity.
 #[derive(PartialEq, Eq, Hash)]
-pub struct GcRef(NonZeroU32);
+pub struct GcRef {
+    raw: NonZeroU32,
+    /// The heap the handle is bound to, 0 when unbound.
+    heap: u32,
+}
 
 impl GcRef {
-    /// Wraps a raw word as a reference, or `None` for the null word 0.
+    /// Wraps a raw word as an unbound reference (see the module docs), or `None` for the null
+    /// word 0.
     ///
     /// This does not take a reference count: use it for words that already own one (handed back
     /// by JIT code, for example), or pass the result to [`crate::Heap::retain_raw`] first. The
@@ -31,8 +73,36 @@ impl GcRef {
     #[inline]
     pub const fn from_raw_u32(raw: u32) -> Option<GcRef> {
         match NonZeroU32::new(raw) {
-            Some(raw) => Some(GcRef(raw)),
+            Some(raw) => Some(GcRef { raw, heap: 0 }),
             None => None,
+        }
+    }
+
+    /// The word as a reference bound to `heap` (an i31 stays unbound), or `None` for 0.
+    #[inline]
+    pub(crate) const fn bound(raw: u32, heap: HeapId) -> Option<GcRef> {
+        match NonZeroU32::new(raw) {
+            Some(raw) => Some(GcRef { raw, heap: if raw.get() & 1 == 1 { 0 } else { heap.0.get() } }),
+            None => None,
+        }
+    }
+
+    /// The heap this handle is bound to; `None` for an unbound one (from a raw word, or an i31).
+    #[inline]
+    pub const fn heap(&self) -> Option<HeapId> {
+        match NonZeroU32::new(self.heap) {
+            Some(id) => Some(HeapId(id)),
+            None => None,
+        }
+    }
+
+    /// The word, if this handle may be used with the heap `heap`: unbound, or bound to it.
+    #[inline]
+    pub(crate) fn word_for(&self, heap: HeapId) -> Result<u32, crate::Error> {
+        if self.heap == 0 || self.heap == heap.0.get() {
+            Ok(self.raw.get())
+        } else {
+            Err(crate::Error::ForeignReference { raw: self.raw.get() })
         }
     }
 
@@ -41,7 +111,7 @@ impl GcRef {
     pub const fn from_i31(value: i32) -> GcRef {
         let raw = ((value as u32) << 1) | 1;
         match NonZeroU32::new(raw) {
-            Some(raw) => GcRef(raw),
+            Some(raw) => GcRef { raw, heap: 0 },
             // The low bit is set, so `raw` is never zero.
             None => unreachable!(),
         }
@@ -50,20 +120,20 @@ impl GcRef {
     /// The raw word: an object offset, or an i31 value tagged in bit 0.
     #[inline]
     pub const fn as_raw_u32(&self) -> u32 {
-        self.0.get()
+        self.raw.get()
     }
 
     /// Whether this is an i31 value rather than an object reference.
     #[inline]
     pub const fn is_i31(&self) -> bool {
-        self.0.get() & 1 == 1
+        self.raw.get() & 1 == 1
     }
 
     /// The i31 value sign-extended from 31 bits (Wasm's `i31.get_s`), if this is one.
     #[inline]
     pub const fn i31_signed(&self) -> Option<i32> {
         if self.is_i31() {
-            Some((self.0.get() as i32) >> 1)
+            Some((self.raw.get() as i32) >> 1)
         } else {
             None
         }
@@ -73,26 +143,10 @@ impl GcRef {
     #[inline]
     pub const fn i31_unsigned(&self) -> Option<u32> {
         if self.is_i31() {
-            Some(self.0.get() >> 1)
+            Some(self.raw.get() >> 1)
         } else {
             None
         }
-    }
-
-    /// The object offset, if this is an object reference.
-    #[inline]
-    pub(crate) const fn object_index(&self) -> Option<u32> {
-        if self.is_i31() {
-            None
-        } else {
-            Some(self.0.get())
-        }
-    }
-
-    /// A second handle to the same word without touching its count. The caller accounts for it.
-    #[inline]
-    pub(crate) const fn unchecked_copy(&self) -> GcRef {
-        GcRef(self.0)
     }
 }
 
@@ -100,15 +154,9 @@ impl fmt::Debug for GcRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.i31_signed() {
             Some(value) => write!(f, "i31({value})"),
-            None => write!(f, "object@{:#x}", self.0.get()),
+            None => write!(f, "object@{:#x}", self.raw.get()),
         }
     }
-}
-
-/// The raw word of an optional reference: 0 for null.
-#[inline]
-pub(crate) fn raw_of(reference: Option<&GcRef>) -> u32 {
-    reference.map_or(0, GcRef::as_raw_u32)
 }
 
 #[cfg(test)]
@@ -121,7 +169,7 @@ mod tests {
             let r = GcRef::from_i31(value);
             assert!(r.is_i31());
             assert_eq!(r.i31_signed(), Some(value));
-            assert_eq!(r.object_index(), None);
+            assert_eq!(r.heap(), None);
         }
         // Wasm keeps the low 31 bits: 2^30 wraps to -2^30, and get_u gives the unsigned view.
         assert_eq!(GcRef::from_i31(1 << 30).i31_signed(), Some(-(1 << 30)));
@@ -133,9 +181,8 @@ mod tests {
         assert!(GcRef::from_raw_u32(0).is_none());
         let r = GcRef::from_raw_u32(32).unwrap();
         assert!(!r.is_i31());
-        assert_eq!(r.object_index(), Some(32));
-        assert_eq!(raw_of(Some(&r)), 32);
-        assert_eq!(raw_of(None), 0);
-        assert_eq!(core::mem::size_of::<Option<GcRef>>(), 4);
+        assert_eq!(r.as_raw_u32(), 32);
+        assert_eq!(core::mem::size_of::<Option<GcRef>>(), 8);
+        assert_eq!(r.heap(), None);
     }
 }

@@ -29,7 +29,7 @@
 use crate::activations_table::ActivationsTable;
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
-use crate::gc_ref::raw_of;
+use crate::gc_ref::HeapId;
 use crate::header::{
     HeaderFlags, Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, EXTERNREF_HOST_DATA_OFFSET, EXTERNREF_SIZE, HEADER_SIZE,
     REF_COUNT_OFFSET,
@@ -115,6 +115,8 @@ pub struct Heap<H = Box<dyn core::any::Any + Send>> {
     pub(crate) zeal_state: crate::zeal::ZealState,
     /// The cycle collector's candidate buffer, scratch worklists and counters.
     pub(crate) cycles: crate::cycle_collector::CycleCollector,
+    /// The identity the handles this heap hands out carry (new at every reset).
+    pub(crate) id: HeapId,
 }
 
 /// Removes one count from the object `raw` names in `region` (objects lie below `top`);
@@ -187,6 +189,7 @@ impl<H> Heap<H> {
             config,
             zeal_state: crate::zeal::ZealState::default(),
             cycles: crate::cycle_collector::CycleCollector::new(cycles),
+            id: HeapId::fresh(),
         }
     }
 
@@ -246,10 +249,48 @@ impl<H> Heap<H> {
         ObjectHeader::decode(&self.region, index)
     }
 
-    /// The object index of a reference, or an error for an i31.
+    /// This heap's identity, which the handles it hands out carry (see [`crate::gc_ref`]).
+    /// A reset gives the heap a new one.
+    pub fn id(&self) -> HeapId {
+        self.id
+    }
+
+    /// The word of a handle, if it may be used with this heap: unbound (a raw word), or bound
+    /// to this heap; else [`Error::ForeignReference`].
     #[inline]
-    fn object_index(r: &GcRef, expected: &'static str) -> Result<u32> {
-        r.object_index().ok_or(Error::WrongObjectKind { expected, found: "i31" })
+    pub(crate) fn word(&self, r: &GcRef) -> Result<u32> {
+        r.word_for(self.id)
+    }
+
+    /// [`Heap::word`] of an optional handle (0 for null).
+    #[inline]
+    pub(crate) fn word_of(&self, r: Option<&GcRef>) -> Result<u32> {
+        match r {
+            Some(r) => r.word_for(self.id),
+            None => Ok(0),
+        }
+    }
+
+    /// A handle to the object (or i31) `raw` names, bound to this heap; `None` for null.
+    #[inline]
+    pub(crate) fn handle(&self, raw: u32) -> Option<GcRef> {
+        GcRef::bound(raw, self.id)
+    }
+
+    /// A handle to the object at `index` (never 0), bound to this heap.
+    #[inline]
+    pub(crate) fn object_handle(&self, index: u32) -> GcRef {
+        GcRef::bound(index, self.id).unwrap_or_else(|| unreachable!("objects are never at 0"))
+    }
+
+    /// The object index of a reference, or an error for an i31 or a foreign handle.
+    #[inline]
+    pub(crate) fn object_index(&self, r: &GcRef, expected: &'static str) -> Result<u32> {
+        let raw = self.word(r)?;
+        if raw & 1 == 1 {
+            return Err(Error::WrongObjectKind { expected, found: "i31" });
+        }
+        Ok(raw)
     }
 
     /// Adds one count to the object `raw` names (nothing for null and i31 words).
@@ -433,21 +474,25 @@ impl<H> Heap<H> {
 
     /// A second owned reference to the same object (one more count).
     pub fn clone_ref(&mut self, r: &GcRef) -> Result<GcRef> {
-        self.increment(r.as_raw_u32())?;
-        Ok(r.unchecked_copy())
+        let raw = self.word(r)?;
+        self.increment(raw)?;
+        Ok(self.handle(raw).unwrap_or_else(|| unreachable!("a GcRef is never 0")))
     }
 
     /// Releases an owned reference; frees the object and what only it reached when the count
     /// reaches zero.
+    ///
+    /// A handle of another heap is [`Error::ForeignReference`] (its count stays with it).
     pub fn drop_ref(&mut self, r: GcRef) -> Result<()> {
-        self.release(r.as_raw_u32())
+        let raw = self.word(&r)?;
+        self.release(raw)
     }
 
     /// Takes a new count on the object a raw word names (a reference Wasm hands back to the
     /// host, for example) after validating it. `Ok(None)` for the null word.
     pub fn retain_raw(&mut self, raw: u32) -> Result<Option<GcRef>> {
         self.increment(raw)?;
-        Ok(GcRef::from_raw_u32(raw))
+        Ok(self.handle(raw))
     }
 
     /// An owned copy of a value, with a new count for a reference.
@@ -476,8 +521,12 @@ impl<H> Heap<H> {
     /// The write barrier for a host-side slot (a global, a table element): stores `source`
     /// (taking a count on it) and releases what the slot held.
     pub fn write_gc_ref(&mut self, destination: &mut Option<GcRef>, source: Option<&GcRef>) -> Result<()> {
-        self.increment(raw_of(source))?;
-        let old = core::mem::replace(destination, source.map(GcRef::unchecked_copy));
+        let raw = self.word_of(source)?;
+        if let Some(old) = destination.as_ref() {
+            self.word(old)?;
+        }
+        self.increment(raw)?;
+        let old = core::mem::replace(destination, self.handle(raw));
         match old {
             Some(old) => self.drop_ref(old),
             None => Ok(()),
@@ -486,28 +535,28 @@ impl<H> Heap<H> {
 
     /// The current count of the object `r` names (0 for an i31).
     pub fn ref_count(&self, r: &GcRef) -> Result<u32> {
-        match r.object_index() {
-            Some(index) => Ok(self.object(index)?.ref_count),
-            None => Ok(0),
+        match self.word(r)? {
+            raw if raw & 1 == 1 => Ok(0),
+            index => Ok(self.object(index)?.ref_count),
         }
     }
 
     /// The kind of the object `r` names; `None` for an i31.
     pub fn kind_of(&self, r: &GcRef) -> Result<Option<Kind>> {
-        match r.object_index() {
-            Some(index) => Ok(Some(self.object(index)?.kind)),
-            None => Ok(None),
+        match self.word(r)? {
+            raw if raw & 1 == 1 => Ok(None),
+            index => Ok(Some(self.object(index)?.kind)),
         }
     }
 
     /// The registered type of the struct or array `r` names.
     pub fn type_of(&self, r: &GcRef) -> Result<Option<TypeIndex>> {
-        match r.object_index() {
-            Some(index) => {
+        match self.word(r)? {
+            raw if raw & 1 == 1 => Ok(None),
+            index => {
                 let header = self.object(index)?;
                 Ok((header.kind != Kind::EXTERN).then_some(TypeIndex(header.type_index)))
             }
-            None => Ok(None),
         }
     }
 
@@ -517,7 +566,7 @@ impl<H> Heap<H> {
         if let HeapType::RecGroupMember(member) = ref_type.heap_type {
             return Err(Error::RecGroupMemberOutOfBounds { member, available: 0 });
         }
-        match self.check_ref_type(raw_of(r), ref_type) {
+        match self.check_ref_type(self.word_of(r)?, ref_type) {
             Ok(()) => Ok(true),
             Err(Error::TypeMismatch { .. } | Error::NullReference) => Ok(false),
             Err(other) => Err(other),
@@ -651,7 +700,7 @@ impl<H> Heap<H> {
         };
         let id = self.host_data.insert(data);
         match self.region.write_u32(index + EXTERNREF_HOST_DATA_OFFSET, id) {
-            Ok(()) => Ok(GcRef::from_raw_u32(index).unwrap_or_else(|| unreachable!("objects are never at 0"))),
+            Ok(()) => Ok(self.object_handle(index)),
             Err(error) => {
                 let data = self.host_data.take(id).map_err(|_| error.clone());
                 match data {
@@ -663,7 +712,7 @@ impl<H> Heap<H> {
     }
 
     fn externref_id(&self, r: &GcRef) -> Result<u32> {
-        let index = Heap::<H>::object_index(r, "externref")?;
+        let index = self.object_index(r, "externref")?;
         let header = self.object(index)?;
         if header.kind != Kind::EXTERN {
             return Err(kind_error("externref", header.kind));
@@ -710,7 +759,7 @@ impl<H> Heap<H> {
         let flags = self.new_object_flags(ty)?;
         let index = self.alloc_object(Kind::STRUCT, ty.0, size, flags)?;
         self.zero_body(index, FreeList::block_size(size).unwrap_or(size))?;
-        Ok(GcRef::from_raw_u32(index).unwrap_or_else(|| unreachable!("objects are never at 0")))
+        Ok(self.object_handle(index))
     }
 
     /// Allocates a struct of type `ty` with the given field values (one per field, in field
@@ -736,7 +785,7 @@ impl<H> Heap<H> {
             let storage = self.types.struct_layout(ty)?.0.fields[field];
             let checked = match (storage, value) {
                 (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
-                    self.retain_as(raw_of(r), operands.check(ref_type), 1)
+                    self.word_of(r).and_then(|raw| self.retain_as(raw, operands.check(ref_type), 1))
                 }
                 _ if value.matches_storage(storage) => Ok(()),
                 _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
@@ -759,7 +808,8 @@ impl<H> Heap<H> {
             let (storage, offset) = (struct_type.fields[field], index + layout.field_offsets[field]);
             match value {
                 // The field is still zero, so there is no old value to release.
-                ValueRef::Ref(r) => self.region.write_u32(offset, raw_of(r))?,
+                // (The word was checked by `word_of` above.)
+                ValueRef::Ref(r) => self.region.write_u32(offset, r.map_or(0, GcRef::as_raw_u32))?,
                 _ => write_scalar(&mut self.region, offset, storage, value)?,
             }
         }
@@ -770,7 +820,8 @@ impl<H> Heap<H> {
     fn release_field_refs(&mut self, values: &[ValueRef<'_>]) -> Result<()> {
         for value in values {
             if let ValueRef::Ref(r) = value {
-                self.release(raw_of(*r))?;
+                // Only values whose counts were taken, so their words were checked.
+                self.release(r.map_or(0, GcRef::as_raw_u32))?;
             }
         }
         Ok(())
@@ -779,7 +830,7 @@ impl<H> Heap<H> {
     /// Checks that `value` may be written where `storage` is.
     fn check_storage(&self, storage: StorageType, value: ValueRef<'_>) -> Result<()> {
         match (storage, value) {
-            (StorageType::Ref(ref_type), ValueRef::Ref(r)) => self.check_ref_type(raw_of(r), ref_type),
+            (StorageType::Ref(ref_type), ValueRef::Ref(r)) => self.check_ref_type(self.word_of(r)?, ref_type),
             // Scalars: the value's variant must be the storage type's (names are one-to-one).
             _ if storage.name() == value.type_name() && !storage.is_ref() => Ok(()),
             _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
@@ -788,7 +839,7 @@ impl<H> Heap<H> {
 
     /// The offset and storage type of field `field` of struct `r`.
     pub(crate) fn struct_field(&self, r: &GcRef, field: u32) -> Result<(u32, StorageType)> {
-        let index = Heap::<H>::object_index(r, "struct")?;
+        let index = self.object_index(r, "struct")?;
         let header = self.object(index)?;
         if header.kind != Kind::STRUCT {
             return Err(kind_error("struct", header.kind));
@@ -824,7 +875,7 @@ impl<H> Heap<H> {
     fn write_value(&mut self, offset: u32, storage: StorageType, value: ValueRef<'_>) -> Result<()> {
         match (storage, value) {
             (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
-                let new = raw_of(r);
+                let new = self.word_of(r)?;
                 self.retain_as(new, Some(ref_type), 1)?;
                 let old = self.region.read_u32(offset)?;
                 self.region.write_u32(offset, new)?;
@@ -850,7 +901,7 @@ impl<H> Heap<H> {
 
     /// Index, layout, element type and length of the array `r`.
     pub(crate) fn array_info(&self, r: &GcRef) -> Result<(u32, ArrayLayout, StorageType, u32)> {
-        let index = Heap::<H>::object_index(r, "array")?;
+        let index = self.object_index(r, "array")?;
         let header = self.object(index)?;
         if header.kind != Kind::ARRAY {
             return Err(kind_error("array", header.kind));
@@ -929,7 +980,7 @@ impl<H> Heap<H> {
         let block = FreeList::block_size(size).unwrap_or(size);
         self.zero_body(index, block)?;
         self.region.write_u32(index + ARRAY_LENGTH_OFFSET, len)?;
-        Ok(GcRef::from_raw_u32(index).unwrap_or_else(|| unreachable!("objects are never at 0")))
+        Ok(self.object_handle(index))
     }
 
     /// Allocates an array holding copies of `elements`.
@@ -952,7 +1003,7 @@ impl<H> Heap<H> {
         for (i, &value) in elements.iter().enumerate() {
             let checked = match (element, value) {
                 (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
-                    self.retain_as(raw_of(r), operands.check(ref_type), 1)
+                    self.word_of(r).and_then(|raw| self.retain_as(raw, operands.check(ref_type), 1))
                 }
                 _ if value.matches_storage(element) => Ok(()),
                 _ => Err(Error::TypeMismatch { expected: element.name(), found: value.type_name() }),
@@ -974,8 +1025,9 @@ impl<H> Heap<H> {
         for (i, &value) in elements.iter().enumerate() {
             let offset = index + layout.element_offset(i as u32);
             match value {
-                // The element is still null, so there is no old value to release.
-                ValueRef::Ref(r) => self.region.write_u32(offset, raw_of(r))?,
+                // The element is still null, so there is no old value to release (and the word
+                // was checked by `word_of` above).
+                ValueRef::Ref(r) => self.region.write_u32(offset, r.map_or(0, GcRef::as_raw_u32))?,
                 _ => write_scalar(&mut self.region, offset, element, value)?,
             }
         }
@@ -1011,7 +1063,7 @@ impl<H> Heap<H> {
         let (index, layout, element, len) = self.array_info(r)?;
         Heap::<H>::check_range(start, count, len)?;
         if let (StorageType::Ref(ref_type), ValueRef::Ref(new)) = (element, value) {
-            let new = raw_of(new);
+            let new = self.word_of(new)?;
             self.retain_as(new, operands.check(ref_type), count)?;
             for i in start..start + count {
                 let offset = index + layout.element_offset(i);
@@ -1087,7 +1139,7 @@ impl<H> Heap<H> {
     /// object data directly). Writing references behind the heap's back would break counts, so
     /// the view is read-only.
     pub fn object_bytes(&self, r: &GcRef) -> Result<&[u8]> {
-        let index = Heap::<H>::object_index(r, "a heap object")?;
+        let index = self.object_index(r, "a heap object")?;
         let header = self.object(index)?;
         self.region.slice(index, header.size, "object out of region bounds")
     }
@@ -1114,14 +1166,15 @@ impl<H> Heap<H> {
     /// Moves an owned reference into the activations table before handing its word to Wasm.
     /// The table keeps the reference alive until a collection finds it off the Wasm stack.
     pub fn expose_gc_ref_to_wasm(&mut self, r: GcRef) -> Result<()> {
+        let raw = self.word(&r)?;
         if r.is_i31() {
             return Ok(());
         }
         // Only the start of a live object goes in the table (no header read: a bitmap test).
-        if !self.free_list.is_allocated(r.as_raw_u32()) {
-            return Err(Error::InvalidReference(r.as_raw_u32()));
+        if !self.free_list.is_allocated(raw) {
+            return Err(Error::InvalidReference(raw));
         }
-        if let Some(duplicate) = self.activations.insert(r.as_raw_u32()) {
+        if let Some(duplicate) = self.activations.insert(raw) {
             self.release(duplicate)?;
         }
         Ok(())
@@ -1158,6 +1211,9 @@ impl<H> Heap<H> {
     /// owned `GcRef`s from before are stale (using them gives an error, never undefined
     /// behaviour).
     pub fn reset(&mut self) {
+        // Handles from before are refused as foreign from now on, even where a new object
+        // comes to lie at the same offset.
+        self.id = HeapId::fresh();
         self.zeal_poison_before_reset();
         self.free_list.reset();
         self.host_data.clear();

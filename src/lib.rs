@@ -94,7 +94,7 @@ pub use collector::{Collection, Progress, Root};
 pub use cycle_collector::{CycleConfig, CycleReport};
 pub use error::{Error, Result};
 pub use fast_paths::{ArrayView, BorrowedRef, ScalarArrayMut, StructView};
-pub use gc_ref::GcRef;
+pub use gc_ref::{GcRef, HeapId};
 pub use header::Kind;
 pub use heap::{Heap, HeapConfig};
 pub use region::{HeapMemory, MAX_REGION_LEN, MIN_REGION_LEN, REGION_ALIGN};

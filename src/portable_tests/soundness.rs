@@ -22,6 +22,7 @@ pub(super) static SOUNDNESS: &[PortableTest] = &[
     portable!(handles_used_after_their_last_count_was_dropped_are_invalid_references),
     portable!(errors_name_a_wrong_field_count_and_region_size_or_null_before_alignment),
     portable!(garbage_roots_are_skipped_and_counted_and_the_collection_still_frees),
+    portable!(handles_of_one_heap_are_refused_by_another_but_raw_words_are_not),
 ];
 
 /// Writes `value` at byte `offset` of the region, as JIT code or an attacker could.
@@ -274,6 +275,85 @@ fn garbage_roots_are_skipped_and_counted_and_the_collection_still_frees(region: 
     ok!(heap.collect_all([]));
     ensure!(ok!(heap.stats()).live_objects == 0);
     strict_sequence(&mut heap, node, ints)
+}
+
+/// Issue 11 item 4: a `GcRef` of heap A used on heap B read or freed B's object at the same
+/// offset. Handles carry their heap's identity and every operation checks it; raw words
+/// (`from_raw_u32`, the Wasm-facing path) carry none and are validated as words.
+fn handles_of_one_heap_are_refused_by_another_but_raw_words_are_not(region: &'static mut [u8]) -> TestResult {
+    let half = region.len() / 2 / 16 * 16;
+    let (first, second) = region.split_at_mut(half);
+    let mut a: Heap<u32> = ok!(Heap::new(first));
+    let mut b: Heap<u32> = ok!(Heap::new(second));
+    ensure!(a.id() != b.id());
+    let (node_a, ints_a) = node_types(&mut a)?;
+    let (node_b, ints_b) = node_types(&mut b)?;
+    // The same layout on both heaps, so the words are the same.
+    let a_node = ok!(a.struct_new(node_a, &[ValueRef::I32(1), ValueRef::Ref(None)]));
+    let b_node = ok!(b.struct_new(node_b, &[ValueRef::I32(2), ValueRef::Ref(None)]));
+    let a_ints = ok!(a.array_new(ints_a, 4, ValueRef::I32(3)));
+    let b_ints = ok!(b.array_new(ints_b, 4, ValueRef::I32(4)));
+    ensure!(a_node.as_raw_u32() == b_node.as_raw_u32() && a_ints.as_raw_u32() == b_ints.as_raw_u32());
+    ensure!(a_node.heap() == Some(a.id()) && b_ints.heap() == Some(b.id()));
+    let foreign = |error: Error| matches!(error, Error::ForeignReference { raw } if raw == a_node.as_raw_u32());
+    ensure!(foreign(b.struct_get(&a_node, 0).err().ok_or("struct_get")?));
+    ensure!(foreign(b.struct_set(&a_node, 0, ValueRef::I32(9)).err().ok_or("struct_set")?));
+    ensure!(foreign(b.clone_ref(&a_node).err().ok_or("clone_ref")?));
+    ensure!(foreign(b.ref_count(&a_node).err().ok_or("ref_count")?));
+    ensure!(foreign(b.kind_of(&a_node).err().ok_or("kind_of")?));
+    ensure!(foreign(b.matches(Some(&a_node), RefType::nullable(HeapType::Any)).err().ok_or("matches")?));
+    ensure!(foreign(b.struct_view(&a_node).err().ok_or("struct_view")?));
+    ensure!(foreign(b.struct_set(&b_node, 1, ValueRef::Ref(Some(&a_node))).err().ok_or("stored")?));
+    ensure!(foreign(b.struct_new(node_b, &[ValueRef::I32(0), ValueRef::Ref(Some(&a_node))]).err().ok_or("new")?));
+    expect_err!(b.array_len(&a_ints), Error::ForeignReference { .. });
+    expect_err!(b.array_copy(&b_ints, 0, &a_ints, 0, 1), Error::ForeignReference { .. });
+    let mut slot = None;
+    expect_err!(b.write_gc_ref(&mut slot, Some(&a_node)), Error::ForeignReference { .. });
+    // Owned values moved in are handed back (their counts stay with heap A).
+    let moved = ok!(a.clone_ref(&a_node));
+    match b.struct_new_owned(node_b, [Value::I32(0), Value::Ref(Some(moved))]) {
+        Err((Error::ForeignReference { .. }, [_, Value::Ref(Some(back))])) => ok!(a.drop_ref(back)),
+        other => return Err(format!("struct_new_owned of a foreign value gave {other:?}")),
+    }
+    // Borrowed references carry their heap too.
+    let borrowed_word = {
+        let outer = ok!(a.struct_new(node_a, &[ValueRef::I32(0), ValueRef::Ref(Some(&a_node))]));
+        let word = {
+            let borrowed = ok!(a.struct_get_borrowed(&outer, 1)).ok_or("null field")?;
+            ensure!(borrowed.heap() == Some(a.id()));
+            expect_err!(b.ref_count(&borrowed), Error::ForeignReference { .. });
+            borrowed.as_raw_u32()
+        };
+        ok!(a.drop_ref(outer));
+        word
+    };
+    ensure!(borrowed_word == a_node.as_raw_u32());
+    // A foreign handle dropped on the wrong heap is refused; its count stays with heap A (here
+    // given back through the raw-word path).
+    let a_copy = ok!(a.clone_ref(&a_node));
+    expect_err!(b.drop_ref(a_copy), Error::ForeignReference { .. });
+    ok!(a.drop_ref(GcRef::from_raw_u32(a_node.as_raw_u32()).ok_or("null")?));
+    // Raw words are the Wasm-facing path: unbound, accepted by whichever heap they are given to
+    // when an object starts there; i31s belong to no heap.
+    let raw = GcRef::from_raw_u32(a_node.as_raw_u32()).ok_or("null")?;
+    ensure!(matches!(ok!(b.struct_get(&raw, 0)), Value::I32(2)), "the raw word names B's object on B");
+    let i31 = GcRef::from_i31(5);
+    ok!(b.struct_set(&b_node, 1, ValueRef::Ref(Some(&i31))));
+    let retained = ok!(b.retain_raw(a_node.as_raw_u32())).ok_or("null")?;
+    ensure!(retained.heap() == Some(b.id()), "retain_raw binds the handle to its heap");
+    ok!(b.drop_ref(retained));
+    // Nothing on either heap changed.
+    ensure!(ok!(a.ref_count(&a_node)) == 1 && ok!(b.ref_count(&b_node)) == 1);
+    ok!(a.verify(words([&a_node, &a_ints])));
+    ok!(b.verify(words([&b_node, &b_ints])));
+    for r in [a_node, a_ints] {
+        ok!(a.drop_ref(r));
+    }
+    for r in [b_node, b_ints] {
+        ok!(b.drop_ref(r));
+    }
+    strict_sequence(&mut a, node_a, ints_a)?;
+    strict_sequence(&mut b, node_b, ints_b)
 }
 
 #[allow(unused_imports)]
