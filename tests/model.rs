@@ -113,3 +113,17 @@ fn cycle_collection_scans_children_without_losing_its_place() {
         false,
     );
 }
+
+/// Issue 11 hole 3 in the model: a fake header written into a `v128` array element by a typed
+/// store, then its word handed to the heap by each path (retain, drop, `ref.test`, a stack
+/// root). The oracle expects `InvalidReference` from the first three and a collection that
+/// skips the root once and frees exactly what the model says.
+#[test]
+fn forged_interior_headers_are_refused_by_every_path() {
+    // Array type 10 of the schema's arrays is the v128 one; 2 elements of a valid value (bit 3).
+    let mut ops = vec![Op::NewArray { ty: 10, len: 2, init: 8 }, Op::NewExtern { payload: 1 }];
+    ops.extend((0..4).map(|how| Op::ForgeInteriorHeader { target: 0, how }));
+    ops.push(Op::Verify);
+    let stats = Harness::run(plain(), &ops, false);
+    assert_eq!(stats.expected_errors, 3, "{stats:?}");
+}

@@ -193,6 +193,7 @@ pub enum Expect {
     InNoGcScope,
     NotInNoGcScope,
     NotDefaultable,
+    InvalidReference,
 }
 
 fn classify(error: &Error) -> Option<Expect> {
@@ -205,6 +206,7 @@ fn classify(error: &Error) -> Option<Expect> {
         Error::InNoGcScope => Expect::InNoGcScope,
         Error::NotInNoGcScope => Expect::NotInNoGcScope,
         Error::NotDefaultable { .. } => Expect::NotDefaultable,
+        Error::InvalidReference(_) => Expect::InvalidReference,
         _ => return None,
     })
 }
@@ -927,6 +929,14 @@ impl Harness {
             Op::Verify => self.check_reachable(),
             Op::Reset => self.reset(),
             Op::Corrupt { offset, value, len } => self.corrupt(offset, value, len),
+            Op::ForgeInteriorHeader { target, how } => self.forge_interior_header(target, how),
+            Op::CorruptSizeThenFree { target, size } => self.corrupt_size_then_free(target, size),
+            Op::CorruptThenReset { offset, value, len } => {
+                self.corrupt(offset, value, len);
+                if self.corruption_run && self.no_gc_depth == 0 {
+                    self.reset();
+                }
+            }
         }
         self.check_drops();
     }
@@ -1385,6 +1395,101 @@ impl Harness {
         let stats = self.heap.stats().expect("stats after reset");
         assert_eq!(stats.live_objects, 0, "objects after a reset");
         self.check_empty_heap_is_one_block();
+    }
+
+    /// The `v128` slot of `m` a fake header can be written to: (field or element index, its
+    /// offset from the object's start), for a struct with a `v128` field or a non-empty `v128`
+    /// array.
+    fn v128_slot(&self, m: MRef) -> Option<(usize, u32)> {
+        let MRef::Obj(id) = m else { return None };
+        let object = self.objects.get(&id)?;
+        match object.kind {
+            MKind::Struct(t) => {
+                let (ty, layout) = self.heap.types().struct_layout(TypeIndex(t)).ok()?;
+                let field = ty.fields.iter().position(|&s| s == StorageType::V128)?;
+                Some((field, layout.field_offsets[field]))
+            }
+            MKind::Array(t) if !object.fields.is_empty() => {
+                let (ty, layout) = self.heap.types().array_layout(TypeIndex(t)).ok()?;
+                (ty.element == StorageType::V128).then_some((0, layout.elements_offset))
+            }
+            _ => None,
+        }
+    }
+
+    fn forge_interior_header(&mut self, target: u16, how: u16) {
+        let Some((word, m)) = self.pick(target, |h, m| h.v128_slot(m).is_some()) else { return };
+        let Some((slot, offset)) = self.v128_slot(m) else { return };
+        // Kind struct, no flags, type 0, a 32-byte block, a count of 1: a header as good as the
+        // heap's own, for an object that does not exist.
+        let fake = Kind::STRUCT.to_byte() as u128 | 32u128 << 64 | 1u128 << 96;
+        let object = handle(word).expect("non-null");
+        let stored = match self.kind(m) {
+            Some(MKind::Struct(_)) => self.heap.struct_set(&object, slot as u32, ValueRef::V128(fake)),
+            _ => self.heap.array_set(&object, slot as u32, ValueRef::V128(fake)),
+        };
+        if !self.expect("typed store of a fake header", &stored, Expect::Ok) {
+            return;
+        }
+        self.set_field(m, slot, MVal::V128(fake));
+        let inner = word + offset;
+        match how % 4 {
+            0 => {
+                let result = self.heap.retain_raw(inner);
+                self.expect("retain_raw of a forged interior word", &result, Expect::InvalidReference);
+            }
+            1 => {
+                let result = self.heap.drop_ref(handle(inner).expect("non-null"));
+                self.expect("drop_ref of a forged interior word", &result, Expect::InvalidReference);
+            }
+            2 => {
+                let forged = handle(inner).expect("non-null");
+                let result = self.heap.matches(Some(&forged), RefType::nullable(HeapType::Any));
+                self.expect("ref.test of a forged interior word", &result, Expect::InvalidReference);
+            }
+            _ if self.no_gc_depth == 0 => {
+                // A stack map that reports the word: the collection skips and counts it, and
+                // frees exactly what it would have without it.
+                let skipped = |h: &Harness| h.heap.stats().map_or(0, |s| s.invalid_roots_skipped);
+                let before = skipped(self);
+                let mut roots = self.roots();
+                roots.insert(how as usize % (roots.len() + 1), Root::wasm_stack(inner));
+                let result = self.heap.collect_all(roots);
+                if !self.expect("collect_all with a forged root", &result, Expect::Ok) {
+                    return;
+                }
+                if skipped(self) != before + 1 {
+                    self.fail(format!("the forged root was not skipped once: {before} -> {}", skipped(self)));
+                }
+                self.check_after_collection(false);
+            }
+            _ => {}
+        }
+    }
+
+    /// Overwrites the block size of an object, then releases the host locals that hold it.
+    fn corrupt_size_then_free(&mut self, target: u16, size: u32) {
+        if !self.corruption_run {
+            return;
+        }
+        let Some((word, _)) = self.pick(target, |_, _| true) else { return };
+        if word & 1 == 1 {
+            return;
+        }
+        let offset = word as usize + 8;
+        if offset + 4 > self.region_len {
+            return;
+        }
+        let base = self.heap.region_base();
+        // SAFETY: `offset + 4 <= region_len` (checked above), inside the harness's own buffer;
+        // no reference into the region is alive between heap calls (as in `corrupt`).
+        unsafe { base.add(offset).cast::<u32>().write_unaligned(size & !15) };
+        self.corrupted = true;
+        self.stats.corruptions += 1;
+        while let Some(index) = self.locals.iter().position(|slot| slot.word() == word) {
+            let slot = self.locals.remove(index);
+            self.release(slot.gc);
+        }
     }
 
     fn corrupt(&mut self, offset: u32, value: u8, len: u16) {

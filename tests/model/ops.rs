@@ -87,13 +87,24 @@ pub enum Op {
     Verify,
     /// Empties the heap.
     Reset,
+    /// Writes a well-formed fake object header into a `v128` slot of an object by a typed store
+    /// (a correct program can), then hands the word of that slot to the heap as a reference
+    /// (`how`: retain, drop, `ref.test`, or as a Wasm-stack root): it must be refused, or
+    /// skipped by the collection, and nothing else may change.
+    ForgeInteriorHeader { target: u16, how: u16 },
+    /// Corruption runs only: overwrites the block size in an object's header, then drops the
+    /// host's references to it so that it may be freed with that size.
+    CorruptSizeThenFree { target: u16, size: u32 },
+    /// Corruption runs only: overwrites bytes of the region and resets the heap at once; the
+    /// operations after it must succeed exactly as on a new heap.
+    CorruptThenReset { offset: u32, value: u8, len: u16 },
     /// Corruption runs only: overwrites `len` bytes of the region at `offset` with `value`.
     Corrupt { offset: u32, value: u8, len: u16 },
 }
 
 /// Number of operation kinds [`Op::decode`] maps a kind byte onto (the corruption kind is only
 /// produced when corruption is allowed).
-pub const KINDS: u8 = 32;
+pub const KINDS: u8 = 35;
 
 impl Op {
     /// Decodes one operation. Kinds are weighted by repetition: allocation and field access are
@@ -158,6 +169,10 @@ impl Op {
                     Op::DropLocal { local: a }
                 }
             }
+            31 => Op::ForgeInteriorHeader { target: a, how: b },
+            32 if corruption => Op::CorruptSizeThenFree { target: a, size: c },
+            33 if corruption => Op::CorruptThenReset { offset: c, value: a as u8, len: b },
+            32 | 33 => Op::DropLocal { local: a },
             _ => {
                 if corruption {
                     Op::Corrupt { offset: c, value: a as u8, len: b }
