@@ -65,6 +65,12 @@
 //! reference element where its supertype has one. Field references name a [`HeapType`];
 //! [`TypeRegistry::is_subtype`] walks the supertype chain.
 //!
+//! # Function references
+//! Functions are not heap objects, so there is no storage type for `funcref`: an engine stores
+//! a function reference field or element as a scalar [`StorageType::I32`] (for example its
+//! function address + 1, so that 0 is null) and keeps the real reference type in its own
+//! types for validation and subtyping.
+//!
 //! # Defaultable types
 //! A type is defaultable when none of its fields (or its element) is a non-nullable reference:
 //! only then can an object be made with every field zero or null (Wasm's `struct.new_default`
