@@ -395,7 +395,7 @@ impl<H: 'static> Store<H> {
             .ok_or_else(bad_code)
     }
 
-    fn function_address(&self, instance: u32, index: u32) -> Result<u32, Error> {
+    pub(super) fn function_address(&self, instance: u32, index: u32) -> Result<u32, Error> {
         self.instances
             .get(instance as usize)
             .and_then(|i| i.functions.get(index as usize))

@@ -19,7 +19,7 @@ use drc_heap::types::StorageType;
 use drc_heap::{GcRef, Kind, TypeIndex, Value, ValueRef};
 
 /// A stack slot as a heap value of `storage` type; references borrow from `holder`.
-fn slot_value(storage: StorageType, slot: u64, holder: &Option<GcRef>) -> ValueRef<'_> {
+pub(super) fn slot_value(storage: StorageType, slot: u64, holder: &Option<GcRef>) -> ValueRef<'_> {
     match storage {
         StorageType::I8 => ValueRef::I8(slot as u8 as i8),
         StorageType::I16 => ValueRef::I16(slot as u16 as i16),
@@ -220,12 +220,7 @@ impl<H: 'static> Store<H> {
     }
 
     fn element_slots(&self, instance: u32, segment: u32, offset: u32, count: u32) -> Result<Vec<u64>, Error> {
-        let words = self
-            .instances
-            .get(instance as usize)
-            .and_then(|i| i.elements.get(segment as usize))
-            .map(|s| &s.words)
-            .ok_or_else(bad_code)?;
+        let words = self.element_words(instance, segment)?;
         let range = range(offset as u64, count as u64, words.len()).ok_or(Error::Trap(Trap::OutOfBoundsTableAccess))?;
         Ok(words[range].iter().map(|&w| w as u64).collect())
     }

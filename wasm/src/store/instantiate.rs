@@ -8,6 +8,7 @@
 //! counts are released; the final value's count moves into the global, table or segment.
 
 use super::exec::bad_code;
+use super::gc_ops::slot_value;
 use super::{ElementInstance, Extern, Function, Global, InstanceData, Memory, Store, Table, PAGE};
 use crate::error::Error;
 use crate::module::{ConstOp, ImportKind, Module, SegmentMode};
@@ -233,18 +234,10 @@ impl<H: 'static> Store<H> {
             }
         }
         if let Some(start) = data.start {
-            let function = self.function_address_of(instance_index, start)?;
+            let function = self.function_address(instance_index, start)?;
             self.call_function(function, &[])?;
         }
         Ok(Instance(instance_index))
-    }
-
-    fn function_address_of(&self, instance: u32, index: u32) -> Result<u32, Error> {
-        self.instances
-            .get(instance as usize)
-            .and_then(|i| i.functions.get(index as usize))
-            .copied()
-            .ok_or_else(bad_code)
     }
 
     /// Evaluates a constant expression of `instance`. A heap reference result owns a count.
@@ -276,7 +269,7 @@ impl<H: 'static> Store<H> {
                 ConstOp::Const32(v) => stack.push((v as u64, false)),
                 ConstOp::Const64(v) => stack.push((v, false)),
                 ConstOp::RefNull => stack.push((0, false)),
-                ConstOp::RefFunc(index) => stack.push((self.function_address_of(instance, index)? as u64 + 1, false)),
+                ConstOp::RefFunc(index) => stack.push((self.function_address(instance, index)? as u64 + 1, false)),
                 ConstOp::GlobalGet(index) => {
                     let address = self
                         .instances
@@ -347,32 +340,16 @@ impl<H: 'static> Store<H> {
                     let start = stack.len().checked_sub(operands).ok_or_else(bad_code)?;
                     let slots: Vec<u64> = stack[start..].iter().map(|&(s, _)| s).collect();
                     let holders: Vec<Option<GcRef>> = slots.iter().map(|&s| GcRef::from_raw_u32(s as u32)).collect();
-                    fn value(storage: StorageType, slot: u64, holder: &Option<GcRef>) -> ValueRef<'_> {
-                        match storage {
-                            StorageType::I8 => ValueRef::I8(slot as u8 as i8),
-                            StorageType::I16 => ValueRef::I16(slot as u16 as i16),
-                            StorageType::I32 => ValueRef::I32(slot as u32 as i32),
-                            StorageType::I64 => ValueRef::I64(slot as i64),
-                            StorageType::F32 => ValueRef::F32(f32::from_bits(slot as u32)),
-                            StorageType::F64 => ValueRef::F64(f64::from_bits(slot)),
-                            StorageType::V128 => ValueRef::V128(slot as u128),
-                            StorageType::Ref(_) => ValueRef::Ref(holder.as_ref()),
-                        }
-                    }
+                    // The operands as heap values, for struct.new and array.new_fixed.
+                    let values = || -> Vec<ValueRef<'_>> {
+                        storage.iter().zip(&slots).zip(&holders).map(|((&st, &sl), h)| slot_value(st, sl, h)).collect()
+                    };
                     let r = match op {
-                        ConstOp::StructNew(_) => {
-                            let values: Vec<ValueRef<'_>> = storage
-                                .iter()
-                                .zip(&slots)
-                                .zip(&holders)
-                                .map(|((&st, &sl), h)| value(st, sl, h))
-                                .collect();
-                            self.allocate(|heap| heap.struct_new(ty, &values))?
-                        }
+                        ConstOp::StructNew(_) => self.allocate(|heap| heap.struct_new(ty, &values()))?,
                         ConstOp::StructNewDefault(_) => self.allocate(|heap| heap.struct_new_default(ty))?,
                         ConstOp::ArrayNew(_) => {
                             let element = storage[0];
-                            let init = value(element, slots[0], &holders[0]);
+                            let init = slot_value(element, slots[0], &holders[0]);
                             let len = slots[1] as u32;
                             self.allocate(|heap| heap.array_new(ty, len, init))?
                         }
@@ -381,15 +358,7 @@ impl<H: 'static> Store<H> {
                             let len = slots[0] as u32;
                             self.allocate(|heap| heap.array_new(ty, len, ValueRef::default_for(element)))?
                         }
-                        _ => {
-                            let values: Vec<ValueRef<'_>> = storage
-                                .iter()
-                                .zip(&slots)
-                                .zip(&holders)
-                                .map(|((&st, &sl), h)| value(st, sl, h))
-                                .collect();
-                            self.allocate(|heap| heap.array_new_fixed(ty, &values))?
-                        }
+                        _ => self.allocate(|heap| heap.array_new_fixed(ty, &values()))?,
                     };
                     for (slot, counted) in stack.drain(start..) {
                         if counted {

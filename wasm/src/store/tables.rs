@@ -29,6 +29,15 @@ pub(super) fn range(start: u64, len: u64, limit: usize) -> Option<core::ops::Ran
 }
 
 impl<H: 'static> Store<H> {
+    /// The words of element segment `segment` of `instance` (empty once dropped).
+    pub(super) fn element_words(&self, instance: u32, segment: u32) -> Result<&[u32], Error> {
+        self.instances
+            .get(instance as usize)
+            .and_then(|i| i.elements.get(segment as usize))
+            .map(|s| s.words.as_slice())
+            .ok_or_else(bad_code)
+    }
+
     fn pop_u32(&mut self) -> u32 {
         self.stack.pop().unwrap_or(0) as u32
     }
@@ -166,12 +175,7 @@ impl<H: 'static> Store<H> {
     ) -> Result<(), Error> {
         let address = self.table_address(instance, table)?;
         let len = self.tables.get(address as usize).ok_or_else(bad_code)?.elements.len();
-        let words = self
-            .instances
-            .get(instance as usize)
-            .and_then(|i| i.elements.get(segment as usize))
-            .map(|s| &s.words)
-            .ok_or_else(bad_code)?;
+        let words = self.element_words(instance, segment)?;
         let from = range(from, count, words.len()).ok_or_else(out_of_bounds_table)?;
         let to = range(to, count, len).ok_or_else(out_of_bounds_table)?;
         let words: Vec<u32> = words[from].to_vec();
