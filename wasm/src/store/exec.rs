@@ -395,6 +395,11 @@ impl<H: 'static> Store<H> {
             .ok_or_else(bad_code)
     }
 
+    /// The store address of global `index` of `instance`.
+    pub(super) fn global_address(&self, instance: u32, index: u32) -> Result<u32, Error> {
+        self.instances.get(instance as usize).and_then(|i| i.globals.get(index as usize)).copied().ok_or_else(bad_code)
+    }
+
     pub(super) fn function_address(&self, instance: u32, index: u32) -> Result<u32, Error> {
         self.instances
             .get(instance as usize)
@@ -444,12 +449,7 @@ impl<H: 'static> Store<H> {
 
     fn global_set(&mut self, instance: u32, index: u32) -> Result<(), Error> {
         let value = self.pop();
-        let address = self
-            .instances
-            .get(instance as usize)
-            .and_then(|i| i.globals.get(index as usize))
-            .copied()
-            .ok_or_else(bad_code)?;
+        let address = self.global_address(instance, index)?;
         let gc = self.globals.get(address as usize).ok_or_else(bad_code)?.gc;
         let value = if gc { self.retain_word(value as u32)? as u64 } else { value };
         let global = self.globals.get_mut(address as usize).ok_or_else(bad_code)?;

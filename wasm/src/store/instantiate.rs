@@ -271,12 +271,7 @@ impl<H: 'static> Store<H> {
                 ConstOp::RefNull => stack.push((0, false)),
                 ConstOp::RefFunc(index) => stack.push((self.function_address(instance, index)? as u64 + 1, false)),
                 ConstOp::GlobalGet(index) => {
-                    let address = self
-                        .instances
-                        .get(instance as usize)
-                        .and_then(|i| i.globals.get(index as usize))
-                        .copied()
-                        .ok_or_else(bad_code)?;
+                    let address = self.global_address(instance, index)?;
                     let global = self.globals.get(address as usize).ok_or_else(bad_code)?;
                     let (gc, value) = (global.gc, global.value);
                     if gc {
