@@ -771,7 +771,7 @@ impl<H> Heap<H> {
 
     /// Checks the cycle collector's invariants for verification: `objects` are the heap's
     /// objects (with their headers) in address order.
-    pub(crate) fn verify_cycle_state(&self, objects: &[(u32, ObjectHeader)]) -> Result<()> {
+    pub(crate) fn verify_cycle_state(&self, objects: &[crate::verify::SeenObject]) -> Result<()> {
         let mismatch = |offset: u32, what: &'static str, found: u64, expected: u64| Error::VerifyFailed {
             offset,
             what,
@@ -779,7 +779,9 @@ impl<H> Heap<H> {
             expected,
         };
         let mut buffered = 0u64;
-        for &(index, header) in objects {
+        for object in objects {
+            let index = object.index;
+            let header = self.object(index)?;
             let flags = header.flags;
             let colour = flags.colour();
             if !matches!(colour, Colour::Black | Colour::Purple) {
@@ -824,10 +826,10 @@ impl<H> Heap<H> {
         }
         let mut seen = crate::activations_table::RefSet::default();
         for (slot, &index) in candidates.iter().enumerate() {
-            let Ok(position) = objects.binary_search_by_key(&index, |&(object, _)| object) else {
+            if crate::verify::find_object(objects, index).is_none() {
                 return Err(mismatch(index, "cycle buffer entry that is not a live object", index as u64, 0));
-            };
-            if !objects[position].1.flags.contains(HeaderFlags::BUFFERED) {
+            }
+            if !self.object(index)?.flags.contains(HeaderFlags::BUFFERED) {
                 return Err(mismatch(index, "cycle buffer entry not flagged as buffered", 0, 1));
             }
             if !seen.insert(index) {
