@@ -1,0 +1,378 @@
+//! The free list: an intrusive, segregated-fit allocator of 16-byte-granular blocks that merges
+//! a freed block with its free neighbours at once, in O(1).
+//!
+//! # Layout
+//! The region is `[0, 16)` (reserved, so that offset 0 is null), then blocks from offset 16 up
+//! to `top`, then the *wilderness* `[top, region end)`, never yet handed out (or given back).
+//! Every block below `top` is either an object (see [`crate::header`]) or a free block, and both
+//! keep their size in the `u32` at offset 8, so the blocks tile `[16, top)` and can be walked in
+//! order. A free block starts with its header:
+//!
+//! | offset | field                                                       |
+//! |--------|-------------------------------------------------------------|
+//! | 0      | kind byte [`FREE_KIND`] (0), then 3 zero bytes              |
+//! | 4      | next free block of the same list (0 = end)                  |
+//! | 8      | size in bytes                                               |
+//! | 12     | previous free block of the same list (stale at the head)    |
+//!
+//! A free block larger than 1024 bytes also ends with a *footer*: its last granule is
+//! `[0, 0, size, 0]` (as words). Inside free memory there are only such *plain* granules
+//! (links zero: old headers of merged blocks, footers) and bytes the free list never wrote, so
+//! the zeal poison check (`crate::zeal`) keeps working. Links are region offsets, never native
+//! pointers.
+//!
+//! # Lists
+//! * **Small classes**: one list per exact size 16, 32, ..., 512 ([`SMALL_CLASSES`]), with a
+//!   `u32` bitmap of the non-empty ones.
+//! * **Large bins** for blocks above 512 bytes, two-level as in TLSF: a size's bin is its power
+//!   of two and the next four bits below it (sizes in one bin differ by less than 1/16), with a
+//!   bitmap of levels and one of bins per level.
+//!
+//! Every list is LIFO (push and pop at the head) and doubly linked, so a block can be taken out
+//! of the middle of its list when a neighbour is freed: O(1), nothing ever walks a list.
+//!
+//! # Allocation order
+//! 1. The exact small class (the hot path: a pop).
+//! 2. A small request then takes the *designated victim* (a free block in no list, as in
+//!    dlmalloc) if it is large enough, carving it front first; else the smallest listed block
+//!    that fits (a larger small class, else the head of the request's own large bin if it fits,
+//!    else the first non-empty bin whose blocks all fit), whose rest becomes the new designated
+//!    victim. A large request takes the smallest listed block that fits the same way (its rest
+//!    is listed), else the designated victim.
+//! 3. The wilderness (bump).
+//!
+//! This is an O(1) approximation of best fit, which on the allocator trace of `bench/` keeps the
+//! footprint below that of talc and rlsf.
+//!
+//! # Merging
+//! A free merges the block with a free neighbour on either side at once, and a block that then
+//! reaches `top` goes back to the wilderness; so no two free blocks are ever neighbours and a
+//! heap whose objects are all freed is one free block (the wilderness) again. A neighbour that
+//! is the designated victim is recognised by its offsets; whether another neighbour is free is
+//! read from a bitmap in host memory (two bits per granule: "a listed free block
+//! starts here", "one ends here"), never from the region: an object's own bytes can imitate a
+//! free block, but cannot make the free list merge with it. The start of a free block before the
+//! freed one is found in that bitmap (at most three words back) or, for a block larger than
+//! 1024 bytes, from its footer, checked against the bitmap and the block's header. The bitmap
+//! grows with `top` (1/64 of the bytes below it, plus an eighth): it is the price of merging at
+//! once without trusting the region, and `bench/` reports the footprint with and without it. If
+//! the host cannot grow it, blocks above the covered part are not merged on free and
+//! `coalesce` merges them in one pass (otherwise it has nothing to do).
+//!
+//! # Allocated blocks
+//! A second host-side bitmap has one bit per granule: "an allocated block starts here". Every
+//! allocation sets its bit and every free clears it (a free of anything else, such as a point
+//! inside a block or a block freed already, is refused), so it is exact. The heap checks it
+//! before it reads a header at a word that came from anywhere (a host handle, a field, a root,
+//! the bump chunk): a word pointing inside an object, even at a well-formed fake header written
+//! there by ordinary stores, or at a freed block, is refused without its bytes being read. It
+//! costs 1/128 of the bytes below `top` in host memory; if that memory cannot grow, the
+//! wilderness is not used beyond what the bitmap covers. Both bitmaps are cleared below the
+//! highest `top` since their last clear, so a reset leaves them as new whatever happened.
+//!
+//! # Costs
+//! Allocation from an exact class: one read of the head block, one bitmap word updated. A free
+//! with no free neighbour: one bitmap word read, the block's header written, one link written
+//! in the previous head, one bitmap word updated; it reads nothing from the region. Merging adds
+//! reads of the neighbours' headers and of their list neighbours. Nothing is O(n) but
+//! the walks that check the heap ([`crate::verify`], `BlockAllocator::check`), `largest_free_block`
+//! (the largest bin's list) and a `coalesce` that has work to do.
+//!
+//! # Validation
+//! Every link, kind byte and size read from the region is checked before use: a block that is
+//! out of bounds, misaligned, not marked free, of the wrong size for its list, whose links
+//! disagree with its neighbours in the list, or that disagrees with the bitmap is reported as
+//! [`Error::Corrupted`].
+//!
+//! # `BlockAllocator` (cargo feature `block-allocator`)
+//! The free list as a plain public allocator over a caller region (`alloc`, `free`, `coalesce`,
+//! statistics and access to block bytes), so that code outside the crate, such as the
+//! benchmarks in `bench/` (which turn the feature on), can drive it. It writes the minimal
+//! header a GC object would (kind and size), as the heap does on every allocation. `free` checks
+//! that header first; `free_trusted` trusts the caller's size as an allocator's `dealloc` does
+//! and reads nothing from the block (misuse still cannot cause undefined behaviour).
+//!
+//! # Use
+//! The heap ([`crate::heap`]) owns one free list next to its region: every allocation calls
+//! `alloc` (and `coalesce`, then `alloc` again, before it reports that the region is full),
+//! every object freed calls `free`, every word that claims to be a reference is checked with
+//! `is_allocated` before its header is read, and a reset calls `reset`. [`crate::verify`] and
+//! [`crate::zeal`] walk the blocks with `walk`, [`crate::stats`] reads the counters.
+//!
+//! # Files
+//! * `mod.rs`: the [`GRANULE`] and block-size constants, the free-block header, the
+//!   `FreeList` state and its core API (`new`, `reset`, `alloc` and its exact-class hot path,
+//!   `free` of a block with no free neighbour, the free byte and block counts).
+//! * `size_classes.rs`: the small classes and large bins (which list a size belongs to, the
+//!   bitmaps of non-empty lists, pushing and popping), the designated victim and the fit policy
+//!   of an allocation that misses its exact class.
+//! * `bitmaps.rs`: the host-side boundary bitmap and block-start bitmap.
+//! * `coalescing.rs`: merging a freed block with its free neighbours, and the `coalesce` pass.
+//! * `checks.rs`: the walk over every block and the consistency checks of [`crate::verify`].
+//! * `block_allocator.rs`: `BlockAllocator`, only with the `block-allocator` feature.
+//! * `tests.rs`: the unit tests.
+
+mod bitmaps;
+#[cfg(any(test, feature = "block-allocator"))]
+mod block_allocator;
+mod checks;
+mod coalescing;
+mod size_classes;
+#[cfg(test)]
+mod tests;
+
+#[cfg(any(test, feature = "block-allocator"))]
+pub use block_allocator::{BlockAllocator, BLOCK_KIND};
+
+use crate::error::{Error, Result};
+use crate::header::{FREE_KIND, REF_COUNT_OFFSET, SIZE_OFFSET, TYPE_INDEX_OFFSET};
+use crate::region::Region;
+use alloc::vec::Vec;
+use bitmaps::{START_WORD_GRANULES, WORD_GRANULES};
+use size_classes::{LARGE_LEVELS, LISTS};
+
+/// Block granularity and minimum block size.
+pub const GRANULE: u32 = 16;
+/// Number of exact small size classes: 16, 32, ..., 512 bytes.
+pub const SMALL_CLASSES: usize = 32;
+/// The largest small block.
+pub const SMALL_MAX: u32 = GRANULE * SMALL_CLASSES as u32;
+/// The largest block size: `u32::MAX` rounded down to the granularity.
+pub const MAX_BLOCK: u32 = !(GRANULE - 1);
+/// Offset of a free block's next link.
+const NEXT_OFFSET: u32 = TYPE_INDEX_OFFSET;
+/// Offset of a free block's previous link (meaningful except at the head of its list).
+const PREV_OFFSET: u32 = REF_COUNT_OFFSET;
+/// Free blocks larger than this end with a footer (a plain granule holding their size), so a
+/// block freed after one finds its start. Smaller ones are found in the bitmap, at most three
+/// words back (64 granules = 1024 bytes, at least).
+const FOOTER_MIN: u32 = 2 * WORD_GRANULES as u32 * GRANULE;
+
+/// The allocator state. It lives outside the region and holds only offsets, plus the one
+/// piece of state the region cannot be trusted with: where listed free blocks start and end.
+#[derive(Debug)]
+pub(crate) struct FreeList {
+    /// Start of the wilderness.
+    top: u32,
+    /// Bit `c`: small class `c` is non-empty.
+    small_bitmap: u32,
+    /// Bit `l`: some large bin of level `l` is non-empty.
+    large_levels: u32,
+    /// Bit `s` of entry `l`: large bin `l * LARGE_SUBS + s` is non-empty.
+    large_bitmaps: [u32; LARGE_LEVELS],
+    /// The head of every list (0 = empty): small classes, then large bins.
+    heads: [u32; LISTS],
+    /// Bytes in listed free blocks (the wilderness excluded).
+    listed_bytes: u32,
+    /// Number of listed free blocks.
+    listed_blocks: u32,
+    /// Number of calls to [`FreeList::coalesce`].
+    coalesces: u64,
+    /// The designated victim: a free block in no list that small requests missing their exact
+    /// class are carved from, front first (`dv_size` 0: none, and then `dv_start` is 0 too).
+    dv_start: u32,
+    dv_size: u32,
+    /// Bits `2g` and `2g + 1`: a listed free block starts (ends) at offset `16 * g`. Grows
+    /// with `top`.
+    bounds: Vec<u64>,
+    /// Bit `g % 64` of word `g / 64`: an allocated block (an object) starts at offset `16 * g`.
+    /// Set by every allocation and cleared by every free, so it is exact; covers `[0, top)`.
+    /// It is how the heap knows that a word from anywhere (a host handle, a field, a root) is
+    /// the start of a live object, not a point inside one, nor a block that was freed.
+    starts: Vec<u64>,
+    /// The highest `top` since the bitmap was last cleared: no bit is set at or above it (a
+    /// bit is set only for a block below `top`), so clearing below it leaves the bitmap as
+    /// new even after `top` went down past bits that corruption left behind.
+    peak_top: u32,
+    /// Some listed block has no bits in the bitmaps (they could not grow), so it may not have
+    /// been merged with its neighbours: [`FreeList::coalesce`] has work to do.
+    unmerged: bool,
+}
+
+/// One block met by [`FreeList::walk`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Block {
+    /// Offset of the block.
+    pub index: u32,
+    /// Size in bytes.
+    pub size: u32,
+    /// Whether it is a free block (rather than an object).
+    pub free: bool,
+}
+
+/// A free block's header: kind 0, `next`, `size`, `prev`. With both links 0 it is also the
+/// *plain* granule that free memory may hold anywhere (see the module docs).
+#[inline]
+fn free_header(size: u32, next: u32, prev: u32) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    bytes[NEXT_OFFSET as usize..NEXT_OFFSET as usize + 4].copy_from_slice(&next.to_ne_bytes());
+    bytes[SIZE_OFFSET as usize..SIZE_OFFSET as usize + 4].copy_from_slice(&size.to_ne_bytes());
+    bytes[PREV_OFFSET as usize..PREV_OFFSET as usize + 4].copy_from_slice(&prev.to_ne_bytes());
+    bytes
+}
+
+impl FreeList {
+    /// A free list with the whole region as wilderness.
+    pub(crate) fn new() -> FreeList {
+        FreeList {
+            top: GRANULE,
+            small_bitmap: 0,
+            large_levels: 0,
+            large_bitmaps: [0; LARGE_LEVELS],
+            heads: [0; LISTS],
+            listed_bytes: 0,
+            listed_blocks: 0,
+            coalesces: 0,
+            dv_start: 0,
+            dv_size: 0,
+            bounds: Vec::new(),
+            starts: Vec::new(),
+            peak_top: GRANULE,
+            unmerged: false,
+        }
+    }
+
+    /// Forgets every block: the whole region is wilderness again. Clears the boundary bitmaps
+    /// below the highest `top` since the last clear (two bits per granule), whatever happened
+    /// since, and keeps their memory.
+    pub(crate) fn reset(&mut self) {
+        let peak = self.peak_top.max(self.top);
+        let used_words = (peak as usize / GRANULE as usize / START_WORD_GRANULES + 1).min(self.starts.len());
+        self.starts[..used_words].fill(0);
+        self.clear_bitmaps();
+        self.clear_lists();
+        self.top = GRANULE;
+        self.unmerged = false;
+    }
+
+    /// The offset where the wilderness begins; every block lies below it.
+    #[inline]
+    pub(crate) fn top(&self) -> u32 {
+        self.top
+    }
+
+    /// How many times [`FreeList::coalesce`] was called.
+    /// Only `BlockAllocator` asks (the heap keeps its own statistics), so it is compiled with it.
+    #[cfg(any(test, feature = "block-allocator"))]
+    #[inline]
+    pub(crate) fn coalesces(&self) -> u64 {
+        self.coalesces
+    }
+
+    /// Rounds an object size up to a block size, or `None` if that overflows `u32`.
+    #[inline]
+    pub(crate) fn block_size(size: u32) -> Option<u32> {
+        let rounded = size.checked_add(GRANULE - 1)? & !(GRANULE - 1);
+        Some(rounded.max(GRANULE))
+    }
+
+    /// Allocates a block of exactly `size` bytes (a non-zero multiple of 16) and returns its
+    /// offset, or `Ok(None)` when no free block or wilderness is large enough right now. The
+    /// block's bytes are unspecified; the caller writes a header at once.
+    #[inline(always)]
+    pub(crate) fn alloc(&mut self, region: &mut Region, size: u32) -> Result<Option<u32>> {
+        debug_assert!(size >= GRANULE && size % GRANULE == 0);
+        let class = (size / GRANULE).wrapping_sub(1) as usize;
+        let index = if class < SMALL_CLASSES && self.small_bitmap >> class & 1 != 0 {
+            self.pop_small(region, class, size)?
+        } else {
+            match self.alloc_slow(region, size)? {
+                Some(index) => index,
+                None => return Ok(None),
+            }
+        };
+        // Every block below `top` is covered (`alloc_slow` grows the bitmap with `top`).
+        let granule = (index / GRANULE) as usize;
+        match self.starts.get_mut(granule / START_WORD_GRANULES) {
+            Some(word) => *word |= 1 << (granule % START_WORD_GRANULES),
+            None => return Err(Error::corrupted(index, "allocated block outside the start bitmap")),
+        }
+        Ok(Some(index))
+    }
+
+    /// Pops the head of the non-empty small class `class`, whose blocks have `size` bytes: the
+    /// hot path of allocation.
+    #[inline(always)]
+    fn pop_small(&mut self, region: &Region, class: usize, size: u32) -> Result<u32> {
+        let index = self.heads[class];
+        let bytes: [u8; 16] = region.read(index)?;
+        let word = |at: u32| {
+            let at = at as usize;
+            u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        let next = word(NEXT_OFFSET);
+        // One test for all: a 16-aligned offset in [16, top - size], a free block, this size.
+        let bad = (index < GRANULE)
+            | (index % GRANULE != 0)
+            | (index as u64 + size as u64 > self.top as u64)
+            | (bytes[0] != FREE_KIND)
+            | (word(SIZE_OFFSET) != size);
+        if bad {
+            return Err(Self::bad_head(index));
+        }
+        // The new head's prev link goes stale: a head is recognised as the head, never by it.
+        self.heads[class] = next;
+        if next == 0 {
+            self.small_bitmap &= !(1 << class);
+        }
+        self.unmark_listed(index, index + size);
+        self.listed_bytes = self.listed_bytes.wrapping_sub(size);
+        self.listed_blocks = self.listed_blocks.wrapping_sub(1);
+        Ok(index)
+    }
+
+    #[cold]
+    fn bad_head(index: u32) -> Error {
+        Error::corrupted(index, "free-list head is not a free block of its class")
+    }
+
+    /// Returns the block of `size` bytes at `index` to the free list, merged at once with a
+    /// free neighbour on either side; a block that then ends at `top` goes back to the
+    /// wilderness. O(1). The caller guarantees that the block was allocated from this free
+    /// list and is no longer used; an `index` out of bounds or at the start of a free block
+    /// (a double free) gives [`Error::Corrupted`].
+    #[inline(always)]
+    pub(crate) fn free(&mut self, region: &mut Region, index: u32, size: u32) -> Result<()> {
+        debug_assert!(size >= GRANULE && size % GRANULE == 0);
+        let end = index.wrapping_add(size);
+        let in_dv = index.wrapping_sub(self.dv_start) < self.dv_size;
+        if (index < GRANULE) | (index % GRANULE != 0) | (end <= index) | (end > self.top) | in_dv {
+            return Err(Self::bad_free(index));
+        }
+        // Only an allocated block is freed, once: its start bit says so, and goes.
+        let granule = (index / GRANULE) as usize;
+        let start_bit = 1u64 << (granule % START_WORD_GRANULES);
+        match self.starts.get_mut(granule / START_WORD_GRANULES) {
+            Some(word) if *word & start_bit != 0 => *word &= !start_bit,
+            _ => return Err(Self::bad_free(index)),
+        }
+        let ((index_word, index_bit), (end_word, end_bit)) = (Self::bound_bit(index), Self::bound_bit(end));
+        let at_index = self.bounds.get(index_word).map_or(0, |&word| word >> index_bit);
+        let next_is_listed = self.bounds.get(end_word).is_some_and(|&word| word >> end_bit & 1 != 0);
+        if at_index & 1 != 0 {
+            return Err(Self::bad_free(index));
+        }
+        let previous_is_listed = at_index & 2 != 0;
+        // Without a designated victim both are 0, which no block starts or ends at.
+        let next_to_dv = (end == self.dv_start) | (index == self.dv_start + self.dv_size);
+        if !(previous_is_listed | next_is_listed | next_to_dv) && end != self.top {
+            return self.push_at(region, index, size, (index_word, index_bit), (end_word, end_bit));
+        }
+        self.free_merging(region, index, size, end, previous_is_listed, next_is_listed)
+    }
+
+    #[cold]
+    fn bad_free(index: u32) -> Error {
+        Error::corrupted(index, "freed block out of bounds, already free or not an allocated block")
+    }
+
+    /// Bytes that can still be allocated: free blocks plus the wilderness.
+    pub(crate) fn free_bytes(&self, region: &Region) -> u64 {
+        self.listed_bytes as u64 + self.dv_size as u64 + (region.len() - self.top) as u64
+    }
+
+    /// Number of free blocks, counting a non-empty wilderness as one.
+    pub(crate) fn free_blocks(&self, region: &Region) -> u64 {
+        self.listed_blocks as u64 + u64::from(self.dv_size != 0) + u64::from(region.len() > self.top)
+    }
+}
