@@ -42,10 +42,16 @@ pub enum Error {
         /// The alignment required.
         align: usize,
     },
+    /// [`crate::Heap::extend`] on a heap that owns its region
+    /// ([`crate::Heap::with_owned_region`]): the bytes after the heap's own allocation are not
+    /// its to take, so such a region never grows. Nothing changed.
+    OwnedRegionNotExtensible,
     /// The allocation does not fit in the free memory right now. Collect garbage (or extend the
-    /// region) and retry.
+    /// region) and retry. From [`crate::Heap::with_owned_region`], the global allocator could
+    /// not provide the region's `requested` bytes (retrying later may succeed).
     OutOfMemory {
-        /// Bytes the allocation needs, header included.
+        /// Bytes the allocation needs, header included (for an object), or the region's length
+        /// (for an owned region).
         requested: usize,
     },
     /// The allocation can never fit: its size overflows or exceeds the largest object.
@@ -189,6 +195,12 @@ impl fmt::Display for Error {
             Error::NullRegion => write!(f, "region base address is null"),
             Error::RegionMisaligned { value, align } => {
                 write!(f, "region address or length {value:#x} is not a multiple of {align}")
+            }
+            Error::OwnedRegionNotExtensible => {
+                write!(
+                    f,
+                    "a heap that owns its region cannot extend it: the bytes after the allocation are not the heap's"
+                )
             }
             Error::OutOfMemory { requested } => write!(
                 f,

@@ -99,7 +99,6 @@ pub(crate) enum ReleaseWork {
 /// A deferred reference-counting heap over a caller-supplied region. `H` is the type of
 /// externref host data.
 pub struct Heap<H = Box<dyn core::any::Any + Send>> {
-    pub(crate) region: Region,
     pub(crate) free_list: FreeList,
     pub(crate) types: TypeRegistry,
     pub(crate) host_data: HostDataTable<H>,
@@ -117,6 +116,9 @@ pub struct Heap<H = Box<dyn core::any::Any + Send>> {
     pub(crate) cycles: crate::cycle_collector::CycleCollector,
     /// The identity the handles this heap hands out carry (new at every reset).
     pub(crate) id: HeapId,
+    /// Declared last so that it drops last: an owned region is freed after the host data and
+    /// everything else of the heap are gone.
+    pub(crate) region: Region,
 }
 
 /// Removes one count from the object `raw` names in `region` (objects lie below `top`);
@@ -163,6 +165,33 @@ impl<H> Heap<H> {
         Ok(Heap::over(Region::from_static(region)?, config))
     }
 
+    /// A heap over a region of `len` zeroed bytes that it allocates from the global allocator
+    /// and frees when it is dropped (after the host data), for hosted programs that would
+    /// otherwise leak a `'static` buffer.
+    ///
+    /// `len` is checked as [`Heap::new`] checks a slice's length, with the same errors in the
+    /// same order: [`Error::RegionTooSmall`] below [`crate::MIN_REGION_LEN`],
+    /// [`Error::RegionTooLarge`] above [`crate::MAX_REGION_LEN`], then
+    /// [`Error::RegionMisaligned`] unless a multiple of [`crate::REGION_ALIGN`]. When the
+    /// allocator cannot provide the bytes the error is [`Error::OutOfMemory`] with
+    /// `requested: len`, not an abort. The region's base is aligned to
+    /// [`crate::REGION_ALIGN`]. Such a heap cannot [`Heap::extend`] its region.
+    ///
+    /// ```
+    /// let heap: drc_heap::Heap<()> = drc_heap::Heap::with_owned_region(1 << 16)?;
+    /// assert_eq!(heap.region_len(), 1 << 16);
+    /// # Ok::<(), drc_heap::Error>(())
+    /// ```
+    pub fn with_owned_region(len: usize) -> Result<Heap<H>> {
+        Heap::with_owned_region_and_config(len, HeapConfig::default())
+    }
+
+    /// A heap over a region it allocates and frees (see [`Heap::with_owned_region`]), with
+    /// settings.
+    pub fn with_owned_region_and_config(len: usize, config: HeapConfig) -> Result<Heap<H>> {
+        Ok(Heap::over(Region::owned(len)?, config))
+    }
+
     /// A heap over `len` bytes at `base`, such as page-mapped memory.
     ///
     /// # Safety
@@ -195,9 +224,17 @@ impl<H> Heap<H> {
 
     /// Grows the heap by `additional` bytes that the caller has mapped right after the region.
     ///
+    /// The new length is checked like a constructor's: [`Error::RegionTooLarge`] past
+    /// [`crate::MAX_REGION_LEN`], then [`Error::RegionMisaligned`] unless `additional` is a
+    /// multiple of [`crate::REGION_ALIGN`]. A heap that owns its region
+    /// ([`Heap::with_owned_region`]) is refused with [`Error::OwnedRegionNotExtensible`]
+    /// before anything else: the bytes after its allocation are not its to take. On an error
+    /// nothing changes.
+    ///
     /// # Safety
-    /// The `additional` bytes following the region must be valid for reads and writes for the
-    /// life of the heap, and nothing else may access them.
+    /// Unless the heap owns its region (then the call is refused and touches nothing), the
+    /// `additional` bytes following the region must be valid for reads and writes for the life
+    /// of the heap, and nothing else may access them.
     pub unsafe fn extend(&mut self, additional: usize) -> Result<()> {
         // SAFETY: forwarded from this function's contract.
         unsafe { self.region.extend(additional) }

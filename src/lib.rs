@@ -2,13 +2,15 @@
 //!
 //! A `#![no_std]` garbage-collected heap for WebAssembly GC objects (externrefs, structs,
 //! arrays, i31refs), managed by **deferred reference counting**, placed over memory the caller
-//! hands it: a static array or a page-mapped region. No mmap, no OS; `alloc` is used only for
-//! bookkeeping outside the region (the type registry, the activations table's hash sets, the
-//! release worklist, host data).
+//! hands it: a static array or a page-mapped region (or, for a hosted program, one region the
+//! heap allocates itself, [`Heap::with_owned_region`]). No mmap, no OS; otherwise `alloc` is
+//! used only for bookkeeping outside the region (the type registry, the activations table's
+//! hash sets, the release worklist, host data).
 //!
 //! ## Architecture
-//! * [`region`](crate::Heap::new): the caller's memory, addressed by `u32` offsets through
-//!   bounds-checked accessors; no native pointer is ever stored in it.
+//! * [`region`](crate::Heap::new): the caller's memory (or memory the heap allocates and
+//!   frees, [`Heap::with_owned_region`]), addressed by `u32` offsets through bounds-checked
+//!   accessors; no native pointer is ever stored in it.
 //! * [`gc_ref`]: references are non-zero `u32` offsets; i31 values are tagged in the low bit.
 //! * [`header`]: the 16-byte object header (kind, flags, type index, size, count).
 //! * [`types`]: the registry of struct and array types and their layouts.
@@ -37,11 +39,11 @@
 //! ## Example
 //! ```
 //! use drc_heap::types::{HeapType, RefType, StorageType, StructType};
-//! use drc_heap::{Heap, HeapMemory, Root, ValueRef};
+//! use drc_heap::{Heap, Root, ValueRef};
 //!
-//! // A unikernel would use a `static`; a hosted program can leak a buffer.
-//! let memory: &'static mut HeapMemory<65536> = Box::leak(Box::new(HeapMemory::new()));
-//! let mut heap: Heap<&str> = Heap::new(memory.bytes())?;
+//! // A hosted program lets the heap allocate its region (freed when the heap is dropped); a
+//! // unikernel passes a `static` [`HeapMemory`] to [`Heap::new`] instead.
+//! let mut heap: Heap<&str> = Heap::with_owned_region(65536)?;
 //! let node = heap.register_struct(StructType::new(&[
 //!     StorageType::I32,
 //!     StorageType::Ref(RefType::nullable(HeapType::Any)),

@@ -1,13 +1,20 @@
-//! The region: the caller's memory that holds every object and free block.
+//! The region: the memory that holds every object and free block.
 //!
 //! [`Region`] owns a base pointer and a length and is the only module that turns them into
-//! slices. Everything else addresses the region by `u32` offsets through the checked accessors
-//! below, so every index or size that was read from heap memory is bounds-checked before it is
-//! used: a corrupted offset yields [`Error::Corrupted`], never an out-of-bounds access.
+//! slices. The memory is the caller's (a `'static` slice, or raw parts under the caller's
+//! contract) or the region's own: [`Region::owned`] allocates it from the global allocator and
+//! the region frees it when dropped, with the `Layout` it keeps.
+//!
+//! Everything else addresses the region by `u32` offsets through the checked accessors below,
+//! so every index or size that was read from heap memory is bounds-checked before it is used: a
+//! corrupted offset yields [`Error::Corrupted`], never an out-of-bounds access.
 //!
 //! # Invariants
 //! * `base` is valid for reads and writes of `len` bytes for as long as the region lives, and
 //!   nothing else accesses those bytes while a `&mut Region` exists (the constructors' contracts).
+//! * `owned` is `Some(layout)` exactly when the region allocated its memory with `layout`
+//!   (whose size is `len`; an owned region never extends), and then dropping the region
+//!   deallocates `base` with that layout, once.
 //! * `base` is aligned to [`REGION_ALIGN`], `len` is a multiple of it, and
 //!   [`MIN_REGION_LEN`] <= `len` <= [`MAX_REGION_LEN`], so every offset fits in a `u32`.
 //! * No native pointer is ever written into the region: its contents are plain data (offsets,
@@ -16,6 +23,7 @@
 //! Values are stored in native byte order, which is what JIT code reading the same memory uses.
 
 use crate::error::{Error, Result};
+use core::alloc::Layout;
 use core::ptr::NonNull;
 
 /// Alignment of the region's base and granularity of its length (and of every block in it).
@@ -71,6 +79,8 @@ impl<const N: usize> Default for HeapMemory<N> {
 pub(crate) struct Region {
     base: NonNull<u8>,
     len: u32,
+    /// The layout `base` was allocated with when the region owns its memory.
+    owned: Option<Layout>,
 }
 
 // SAFETY: a `Region` is the exclusive owner of its memory (the constructors' contract), so moving
@@ -104,7 +114,28 @@ impl Region {
     /// Takes a static byte slice as the region.
     pub(crate) fn from_static(memory: &'static mut [u8]) -> Result<Region> {
         let len = check_region(memory.as_ptr() as usize, memory.len())?;
-        Ok(Region { base: NonNull::from(memory).cast(), len })
+        Ok(Region { base: NonNull::from(memory).cast(), len, owned: None })
+    }
+
+    /// Allocates `len` zeroed bytes, aligned to [`REGION_ALIGN`], from the global allocator as
+    /// a region that frees them when dropped.
+    ///
+    /// The length is checked first, with the errors and in the order of [`check_region`] (an
+    /// allocation's base is never null and is aligned as asked, so only the length's checks can
+    /// fail). A length the allocator cannot lay out or provide is
+    /// [`Error::OutOfMemory`] for `len` bytes, never an abort.
+    pub(crate) fn owned(len: usize) -> Result<Region> {
+        let checked = check_region(REGION_ALIGN, len)?;
+        let layout = Layout::from_size_align(len, REGION_ALIGN).map_err(|_| Error::OutOfMemory { requested: len })?;
+        // SAFETY: the layout's size is at least MIN_REGION_LEN, so not zero.
+        let base = unsafe { alloc::alloc::alloc_zeroed(layout) };
+        let base = NonNull::new(base).ok_or(Error::OutOfMemory { requested: len })?;
+        Ok(Region { base, len: checked, owned: Some(layout) })
+    }
+
+    /// Whether the region allocated its memory itself (see [`Region::owned`]).
+    pub(crate) fn is_owned(&self) -> bool {
+        self.owned.is_some()
     }
 
     /// Takes `len` bytes at `base` as the region.
@@ -116,15 +147,22 @@ impl Region {
     pub(crate) unsafe fn from_raw_parts(base: *mut u8, len: usize) -> Result<Region> {
         let len = check_region(base as usize, len)?;
         let base = NonNull::new(base).ok_or(Error::NullRegion)?;
-        Ok(Region { base, len })
+        Ok(Region { base, len, owned: None })
     }
 
-    /// Grows the region by `additional` bytes that follow it in memory.
+    /// Grows the region by `additional` bytes that follow it in memory. An owned region is
+    /// refused with [`Error::OwnedRegionNotExtensible`] before anything else is checked: the
+    /// bytes after an allocation are not its to take, and it must be freed with the layout it
+    /// was allocated with.
     ///
     /// # Safety
-    /// The `additional` bytes right after the region must satisfy the same contract as the
-    /// region itself (see [`Region::from_raw_parts`]).
+    /// Unless the region is owned (then the call is refused and touches nothing), the
+    /// `additional` bytes right after the region must satisfy the same contract as the region
+    /// itself (see [`Region::from_raw_parts`]).
     pub(crate) unsafe fn extend(&mut self, additional: usize) -> Result<()> {
+        if self.is_owned() {
+            return Err(Error::OwnedRegionNotExtensible);
+        }
         // The size first: `usize::MAX` is too large before it is misaligned.
         let new_len = (self.len as usize).saturating_add(additional);
         if new_len > MAX_REGION_LEN {
@@ -245,6 +283,17 @@ impl Region {
     }
 }
 
+/// Frees an owned region's memory; a borrowed region's memory is the caller's and is left alone.
+impl Drop for Region {
+    fn drop(&mut self) {
+        if let Some(layout) = self.owned {
+            // SAFETY: `base` was allocated with `layout` by `Region::owned` (struct invariant),
+            // and this is the only place that frees it, once, as the region goes away.
+            unsafe { alloc::alloc::dealloc(self.base.as_ptr(), layout) };
+        }
+    }
+}
+
 /// The unit tests' regions come from the helper the integration tests use too.
 #[cfg(test)]
 pub(crate) use crate::test_support::test_region;
@@ -279,6 +328,19 @@ mod tests {
         assert!(region.copy_within(0, 40, 32).is_err());
         region.copy_within(56, 0, 8).unwrap();
         assert_eq!(region.read_u32(4).unwrap(), 0xdead_beef);
+    }
+
+    #[test]
+    fn owned_region_is_zeroed_aligned_and_refuses_extend() {
+        let mut region = Region::owned(256).unwrap();
+        assert!(region.is_owned());
+        assert_eq!(region.base() as usize % REGION_ALIGN, 0);
+        assert!(region.slice(0, 256, "x").unwrap().iter().all(|&b| b == 0));
+        region.write_u32(252, 9).unwrap();
+        // SAFETY: an owned region refuses before touching anything (its contract's exception).
+        assert_eq!(unsafe { region.extend(64) }, Err(Error::OwnedRegionNotExtensible));
+        assert_eq!(region.len(), 256);
+        assert_eq!(Region::owned(100).err(), Some(Error::RegionMisaligned { value: 100, align: 16 }));
     }
 
     #[test]

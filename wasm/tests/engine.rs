@@ -329,3 +329,15 @@ fn the_memory_page_limit_bounds_instantiation_and_growth() {
     assert_eq!(store.invoke(instance, "grow", &[Val::I32(1)]).unwrap(), vec![Val::I32(-1)], "past the limit");
     assert!(matches!(store.instantiate(&module("(module (memory 5))")), Err(Error::ResourceLimit(_))));
 }
+
+#[test]
+fn store_new_rounds_the_region_down_and_refuses_bad_lengths_with_heap_errors() {
+    use drc_heap::{MAX_REGION_LEN, MIN_REGION_LEN};
+    let store: Store = Store::new((1 << 16) + 15, Config::default()).unwrap();
+    assert_eq!(store.heap().region_len(), 1 << 16);
+    let too_small = Store::<u32>::new(MIN_REGION_LEN + 15 - 16, Config::default()).err();
+    assert_eq!(too_small, Some(Error::Heap(drc_heap::Error::RegionTooSmall { len: 48, min: MIN_REGION_LEN })));
+    let too_large = Store::<u32>::new(usize::MAX, Config::default()).err();
+    let len = usize::MAX & !15;
+    assert_eq!(too_large, Some(Error::Heap(drc_heap::Error::RegionTooLarge { len, max: MAX_REGION_LEN })));
+}

@@ -7,7 +7,7 @@
 //! the count taken first and the old word's count released after. Words on the interpreter's
 //! operand stack and in locals hold no count: every reference that enters Wasm goes through the
 //! heap's activations table first (`expose`). Dropping the store releases every count it holds,
-//! then the heap, then the region the store allocated.
+//! then drops the heap, which frees the region it allocated for [`Store::new`].
 //!
 //! Submodules: `instantiate` (linking, constant expressions, segments), `exec` (the interpreter
 //! loop and calls), `gc_ops` (structs, arrays, casts), `tables` (table and memory instructions),
@@ -32,7 +32,6 @@ use alloc::collections::BTreeMap;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::mem::ManuallyDrop;
 use drc_heap::{GcRef, Heap};
 
 pub use host::HostContext;
@@ -124,17 +123,12 @@ struct Frame {
     pc: u32,
 }
 
-/// The owned region of a store created with [`Store::new`].
-struct OwnedRegion {
-    base: *mut u8,
-    layout: core::alloc::Layout,
-}
-
 /// A store: the heap and every instance, function, table, memory and global. `H` is the type
 /// of externref host data.
 pub struct Store<H: 'static = u32> {
-    heap: ManuallyDrop<Heap<H>>,
-    region: Option<OwnedRegion>,
+    /// Declared first so that it drops first of the fields (after `drop` released every count
+    /// the store holds), with the region it owns when the store came from [`Store::new`].
+    heap: Heap<H>,
     config: Config,
     types: CanonicalTypes,
     functions: Vec<Function<H>>,
@@ -154,45 +148,28 @@ pub struct Store<H: 'static = u32> {
 }
 
 impl<H: 'static> Store<H> {
-    /// A store over a region of `region_bytes` bytes it allocates (rounded down to 16 bytes)
-    /// and frees on drop.
+    /// A store over a region of `region_bytes` bytes (rounded down to 16 bytes) that its heap
+    /// allocates and frees on drop ([`Heap::with_owned_region`]). A rounded length below
+    /// [`drc_heap::MIN_REGION_LEN`] is [`drc_heap::Error::RegionTooSmall`], one above
+    /// [`drc_heap::MAX_REGION_LEN`] is [`drc_heap::Error::RegionTooLarge`], and memory the
+    /// allocator cannot provide is [`drc_heap::Error::OutOfMemory`] (all in [`Error::Heap`]).
     pub fn new(region_bytes: usize, config: Config) -> Result<Store<H>, Error> {
         let len = region_bytes & !(drc_heap::REGION_ALIGN - 1);
-        if !(drc_heap::MIN_REGION_LEN..=drc_heap::MAX_REGION_LEN).contains(&len) {
-            return Err(Error::Heap(drc_heap::Error::RegionTooSmall { len, min: drc_heap::MIN_REGION_LEN }));
-        }
-        let layout = core::alloc::Layout::from_size_align(len, drc_heap::REGION_ALIGN)
-            .map_err(|_| Error::Heap(drc_heap::Error::OutOfMemory { requested: len }))?;
-        // SAFETY: the layout has a non-zero size (at least MIN_REGION_LEN).
-        let base = unsafe { alloc::alloc::alloc_zeroed(layout) };
-        if base.is_null() {
-            return Err(Error::Heap(drc_heap::Error::OutOfMemory { requested: len }));
-        }
         let heap_config = config.heap.clone().with_cycle_collection(config.cycle_collection);
-        // SAFETY: `base` is a fresh allocation of `len` bytes that only this heap uses; the store
-        // frees it in `drop` after dropping the heap.
-        let heap = match unsafe { Heap::from_raw_parts(base, len, heap_config) } {
-            Ok(heap) => heap,
-            Err(error) => {
-                // SAFETY: allocated above with this layout and not used by anything else.
-                unsafe { alloc::alloc::dealloc(base, layout) };
-                return Err(Error::Heap(error));
-            }
-        };
-        Ok(Store::over(heap, Some(OwnedRegion { base, layout }), config))
+        let heap = Heap::with_owned_region_and_config(len, heap_config)?;
+        Ok(Store::over(heap, config))
     }
 
     /// A store over a static region (for unikernels).
     pub fn with_static_region(region: &'static mut [u8], config: Config) -> Result<Store<H>, Error> {
         let heap_config = config.heap.clone().with_cycle_collection(config.cycle_collection);
         let heap = Heap::with_config(region, heap_config)?;
-        Ok(Store::over(heap, None, config))
+        Ok(Store::over(heap, config))
     }
 
-    fn over(heap: Heap<H>, region: Option<OwnedRegion>, config: Config) -> Store<H> {
+    fn over(heap: Heap<H>, config: Config) -> Store<H> {
         Store {
-            heap: ManuallyDrop::new(heap),
-            region,
+            heap,
             config,
             types: CanonicalTypes::default(),
             functions: Vec::new(),
@@ -320,17 +297,12 @@ impl<H: 'static> Store<H> {
 
 impl<H: 'static> Drop for Store<H> {
     fn drop(&mut self) {
-        // Errors here mean a corrupted heap; the region is freed whatever happens.
+        // Errors here mean a corrupted heap; the heap (and the region it owns) is dropped after
+        // this whatever happens.
         let _ = self.release_all();
         self.stack.clear();
         self.frames.clear();
         let _ = self.heap.collect_all([]);
-        // SAFETY: the heap is dropped exactly once, here, and never used after.
-        unsafe { ManuallyDrop::drop(&mut self.heap) };
-        if let Some(region) = self.region.take() {
-            // SAFETY: allocated in `Store::new` with this layout; the heap using it is gone.
-            unsafe { alloc::alloc::dealloc(region.base, region.layout) };
-        }
     }
 }
 
