@@ -55,15 +55,17 @@ pub const RELEASE_CHUNK: u32 = 1024;
 /// Either way every word is validated (null, an i31, or the start of a live object) and the
 /// counts are taken: only the subtype and nullability check is skipped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Operands {
+pub enum Operands {
+    /// Check every reference operand against the field's or element's reference type.
     Checked,
+    /// The caller's validator proved the operands' types: only their words are validated.
     Proved,
 }
 
 impl Operands {
     /// The reference type to check a reference operand against, if any.
     #[inline]
-    fn check(self, ref_type: RefType) -> Option<RefType> {
+    pub(crate) fn check(self, ref_type: RefType) -> Option<RefType> {
         match self {
             Operands::Checked => Some(ref_type),
             Operands::Proved => None,
@@ -653,7 +655,7 @@ impl<H> Heap<H> {
     /// proved the type) only the word is validated: null, an i31, or the start of a live object
     /// whose count is not zero.
     #[inline]
-    fn retain_as(&mut self, raw: u32, ref_type: Option<RefType>, n: u32) -> Result<()> {
+    pub(crate) fn retain_as(&mut self, raw: u32, ref_type: Option<RefType>, n: u32) -> Result<()> {
         if raw == 0 || raw & 1 == 1 {
             return ref_type.map_or(Ok(()), |ref_type| self.check_ref_type(raw, ref_type));
         }
@@ -791,7 +793,7 @@ impl<H> Heap<H> {
 
     /// Allocates a struct of type `ty` with every field zero or null, whatever its field types
     /// (the caller checks and writes the fields).
-    fn struct_alloc(&mut self, ty: TypeIndex) -> Result<GcRef> {
+    pub(crate) fn struct_alloc(&mut self, ty: TypeIndex) -> Result<GcRef> {
         let size = self.types.struct_layout(ty)?.1.size;
         let flags = self.new_object_flags(ty)?;
         let index = self.alloc_object(Kind::STRUCT, ty.0, size, flags)?;
@@ -1005,7 +1007,7 @@ impl<H> Heap<H> {
 
     /// Allocates an array of `len` zero or null elements, whatever its element type (the
     /// caller checks and writes the elements).
-    fn array_alloc(&mut self, ty: TypeIndex, len: u32) -> Result<GcRef> {
+    pub(crate) fn array_alloc(&mut self, ty: TypeIndex, len: u32) -> Result<GcRef> {
         let layout = *self.types.array_layout(ty)?.1;
         let size = layout.size(len).ok_or(Error::AllocationTooLarge {
             requested: (layout.elements_offset as usize)

@@ -22,6 +22,10 @@
 //!   [`Heap::array_view`], [`Heap::scalar_array_mut`], [`BorrowedRef`]): owned references moved
 //!   in without count changes, references borrowed out without a count, objects validated once
 //!   for several accesses.
+//! * [`wasm_slots`]: the Wasm boundary for interpreters and JIT slow paths: `struct.new`,
+//!   `struct.get`, `array.set` and the rest as one call each, taking and returning 64-bit
+//!   operand-stack slots and raw words (new and read references exposed to Wasm, stored ones
+//!   counted).
 //! * [`activations_table`]: the bump chunk JIT code writes and the root hash sets.
 //! * [`collector`]: trace the Wasm-stack roots, sweep the table, in steps.
 //! * [`cycle_collector`]: synchronous trial deletion (Bacon and Rajan) frees garbage cycles;
@@ -90,6 +94,7 @@ mod test_support;
 pub mod types;
 pub mod value;
 pub mod verify;
+pub mod wasm_slots;
 pub mod zeal;
 
 pub use collector::{Collection, Progress, Root};
@@ -98,13 +103,14 @@ pub use error::{Error, Result};
 pub use fast_paths::{ArrayView, BorrowedRef, ScalarArrayMut, StructView};
 pub use gc_ref::{GcRef, HeapId};
 pub use header::Kind;
-pub use heap::{Heap, HeapConfig};
+pub use heap::{Heap, HeapConfig, Operands};
 pub use region::{HeapMemory, MAX_REGION_LEN, MIN_REGION_LEN, REGION_ALIGN};
 pub use shared::SharedHeap;
 pub use stats::HeapStats;
 pub use types::TypeIndex;
 pub use value::{Value, ValueRef};
 pub use verify::VerifyReport;
+pub use wasm_slots::Signedness;
 
 /// The README's examples are compiled and run as doctests.
 #[cfg(doctest)]

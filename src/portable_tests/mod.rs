@@ -134,6 +134,7 @@ mod core_tests;
 mod cycles;
 mod soundness;
 mod types;
+mod wasm_slots;
 
 /// Every portable test, from every table below.
 pub fn all() -> Vec<&'static PortableTest> {
@@ -141,7 +142,8 @@ pub fn all() -> Vec<&'static PortableTest> {
 }
 
 /// The tables: one per area, each owned by the module that tests that area.
-static TABLES: &[&[PortableTest]] = &[BASICS, core_tests::CORE, cycles::CYCLES, types::TYPES, soundness::SOUNDNESS];
+static TABLES: &[&[PortableTest]] =
+    &[BASICS, core_tests::CORE, cycles::CYCLES, types::TYPES, soundness::SOUNDNESS, wasm_slots::WASM_SLOTS];
 
 static BASICS: &[PortableTest] = &[
     PortableTest { name: "i31_refs_round_trip_without_the_heap", run: i31_refs_round_trip_without_the_heap },

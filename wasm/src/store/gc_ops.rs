@@ -16,23 +16,11 @@ use crate::instr::{Extension, Instr};
 use crate::types::{Abstract, HeapTy, Hierarchy, RefTy};
 use alloc::vec::Vec;
 use drc_heap::types::StorageType;
-use drc_heap::{GcRef, Kind, TypeIndex, Value, ValueRef};
+use drc_heap::wasm_slots::slot_value;
+use drc_heap::{GcRef, Kind, Operands, Signedness, TypeIndex, Value};
 
-/// A stack slot as a heap value of `storage` type; references borrow from `holder`.
-pub(super) fn slot_value(storage: StorageType, slot: u64, holder: &Option<GcRef>) -> ValueRef<'_> {
-    match storage {
-        StorageType::I8 => ValueRef::I8(slot as u8 as i8),
-        StorageType::I16 => ValueRef::I16(slot as u16 as i16),
-        StorageType::I32 => ValueRef::I32(slot as u32 as i32),
-        StorageType::I64 => ValueRef::I64(slot as i64),
-        StorageType::F32 => ValueRef::F32(f32::from_bits(slot as u32)),
-        StorageType::F64 => ValueRef::F64(f64::from_bits(slot)),
-        StorageType::V128 => ValueRef::V128(slot as u128),
-        StorageType::Ref(_) => ValueRef::Ref(holder.as_ref()),
-    }
-}
-
-fn holder(storage: StorageType, slot: u64) -> Option<GcRef> {
+/// A stack slot's word as the unbound handle a heap value of `storage` type borrows.
+pub(super) fn holder(storage: StorageType, slot: u64) -> Option<GcRef> {
     match storage {
         StorageType::Ref(_) => GcRef::from_raw_u32(slot as u32),
         _ => None,
@@ -54,6 +42,15 @@ fn storage_size(storage: StorageType) -> u64 {
 
 /// Structs with at most this many fields are built from inline buffers.
 const INLINE_FIELDS: usize = 8;
+
+/// How the heap widens a packed field for `extension` (`Extension::None` reads unpacked fields,
+/// for which the heap ignores it).
+fn signedness(extension: Extension) -> Signedness {
+    match extension {
+        Extension::Signed => Signedness::Signed,
+        _ => Signedness::Unsigned,
+    }
+}
 
 fn null_struct() -> Error {
     Error::Trap(Trap::NullStructReference)
@@ -110,46 +107,32 @@ impl<H: 'static> Store<H> {
         self.types.heap_type(id).ok_or_else(bad_code)
     }
 
-    fn struct_fields(&self, ty: TypeIndex) -> Result<Vec<StorageType>, Error> {
-        Ok(self.heap.types().struct_layout(ty)?.0.fields.clone())
-    }
-
     fn array_element(&self, ty: TypeIndex) -> Result<StorageType, Error> {
         Ok(self.heap.types().array_layout(ty)?.0.element)
     }
 
     /// Allocates a struct of heap type `ty` from the top `fields.len()` slots (left in place
-    /// during the allocation so that a collection sees them) and replaces them with it.
+    /// during the allocation so that a collection sees them) and replaces them with it. The
+    /// validator proved the operands' types.
     pub(super) fn struct_new(&mut self, ty: TypeIndex, default: bool) -> Result<(), Error> {
+        if default {
+            let r = self.allocate(|heap| heap.struct_new_default(ty))?;
+            return self.push_value(Value::Ref(Some(r)), Extension::None);
+        }
         let count = self.heap.types().struct_layout(ty)?.0.fields.len();
-        let r = if default {
-            self.allocate(|heap| heap.struct_new_default(ty))?
-        } else if count <= INLINE_FIELDS {
-            // Most structs are small: their values are built without a heap allocation.
-            let start = self.stack.len().checked_sub(count).ok_or_else(bad_code)?;
-            let mut storage = [StorageType::I32; INLINE_FIELDS];
-            storage[..count].copy_from_slice(&self.heap.types().struct_layout(ty)?.0.fields);
+        let start = self.stack.len().checked_sub(count).ok_or_else(bad_code)?;
+        let word = if count <= INLINE_FIELDS {
+            // Most structs are small: their slots are copied without a heap allocation.
             let mut slots = [0u64; INLINE_FIELDS];
             slots[..count].copy_from_slice(&self.stack[start..]);
-            let holders: [Option<GcRef>; INLINE_FIELDS] =
-                core::array::from_fn(|i| if i < count { holder(storage[i], slots[i]) } else { None });
-            let values: [ValueRef<'_>; INLINE_FIELDS] =
-                core::array::from_fn(|i| slot_value(storage[i], slots[i], &holders[i]));
-            let r = self.allocate(|heap| heap.struct_new(ty, &values[..count]))?;
-            self.stack.truncate(start);
-            r
+            self.allocate(|heap| heap.struct_new_from_slots(ty, &slots[..count], Operands::Proved))?
         } else {
-            let fields = self.struct_fields(ty)?;
-            let start = self.stack.len().checked_sub(fields.len()).ok_or_else(bad_code)?;
-            let slots: Vec<u64> = self.stack[start..].to_vec();
-            let holders: Vec<Option<GcRef>> = fields.iter().zip(&slots).map(|(&s, &v)| holder(s, v)).collect();
-            let values: Vec<ValueRef<'_>> =
-                fields.iter().zip(&slots).zip(&holders).map(|((&s, &v), h)| slot_value(s, v, h)).collect();
-            let r = self.allocate(|heap| heap.struct_new(ty, &values))?;
-            self.stack.truncate(start);
-            r
+            let slots = self.stack[start..].to_vec();
+            self.allocate(|heap| heap.struct_new_from_slots(ty, &slots, Operands::Proved))?
         };
-        self.push_value(Value::Ref(Some(r)), Extension::None)
+        self.stack.truncate(start);
+        self.stack.push(word as u64);
+        Ok(())
     }
 
     fn pop_object(&mut self, null: fn() -> Error) -> Result<GcRef, Error> {
@@ -157,49 +140,50 @@ impl<H: 'static> Store<H> {
         GcRef::from_raw_u32(word).ok_or_else(null)
     }
 
+    /// The object word on top of the stack, popped; `null` for a null word.
+    fn pop_object_word(&mut self, null: fn() -> Error) -> Result<u32, Error> {
+        match self.stack.pop().unwrap_or(0) as u32 {
+            0 => Err(null()),
+            word => Ok(word),
+        }
+    }
+
     fn struct_get(&mut self, field: u32, extension: Extension) -> Result<(), Error> {
-        let r = self.pop_object(null_struct)?;
-        let value = self.heap.struct_get(&r, field)?;
-        self.push_value(value, extension)
+        let word = self.pop_object_word(null_struct)?;
+        let slot = self.heap.struct_get_slot(word, field, signedness(extension))?;
+        self.stack.push(slot);
+        Ok(())
     }
 
     fn struct_set(&mut self, field: u32) -> Result<(), Error> {
         let slot = self.stack.pop().unwrap_or(0);
-        let r = self.pop_object(null_struct)?;
-        let ty = self.heap.type_of(&r)?.ok_or_else(null_struct)?;
-        let storage = *self.heap.types().struct_layout(ty)?.0.fields.get(field as usize).ok_or_else(bad_code)?;
-        let h = holder(storage, slot);
-        self.heap.struct_set(&r, field, slot_value(storage, slot, &h))?;
+        let word = self.pop_object_word(null_struct)?;
+        self.heap.struct_set_slot(word, field, slot, Operands::Proved)?;
         Ok(())
     }
 
     /// `array.new`, `array.new_default`: length on top, then (not default) the initial value.
     fn array_new(&mut self, ty: TypeIndex, default: bool) -> Result<(), Error> {
-        let element = self.array_element(ty)?;
         let len = self.stack.pop().unwrap_or(0) as u32;
-        let init = if default { 0 } else { self.stack.last().copied().unwrap_or(0) };
-        let h = if default { None } else { holder(element, init) };
-        let value = if default { ValueRef::default_for(element) } else { slot_value(element, init, &h) };
-        let r = self.allocate(|heap| heap.array_new(ty, len, value))?;
-        if !default {
-            self.stack.pop();
+        if default {
+            let r = self.allocate(|heap| heap.array_new_default(ty, len))?;
+            return self.push_value(Value::Ref(Some(r)), Extension::None);
         }
-        self.push_value(Value::Ref(Some(r)), Extension::None)
+        // The initial value stays on the stack during the allocation (a root).
+        let init = self.stack.last().copied().unwrap_or(0);
+        let word = self.allocate(|heap| heap.array_new_from_slot(ty, len, init, Operands::Proved))?;
+        self.stack.pop();
+        self.stack.push(word as u64);
+        Ok(())
     }
 
     fn array_new_fixed(&mut self, ty: TypeIndex, count: u32) -> Result<(), Error> {
-        let element = self.array_element(ty)?;
         let start = self.stack.len().checked_sub(count as usize).ok_or_else(bad_code)?;
         let slots: Vec<u64> = self.stack[start..].to_vec();
-        let r = self.array_from_slots(ty, element, &slots)?;
+        let word = self.allocate(|heap| heap.array_new_fixed_from_slots(ty, &slots, Operands::Proved))?;
         self.stack.truncate(start);
-        self.push_value(Value::Ref(Some(r)), Extension::None)
-    }
-
-    fn array_from_slots(&mut self, ty: TypeIndex, element: StorageType, slots: &[u64]) -> Result<GcRef, Error> {
-        let holders: Vec<Option<GcRef>> = slots.iter().map(|&v| holder(element, v)).collect();
-        let values: Vec<ValueRef<'_>> = slots.iter().zip(&holders).map(|(&v, h)| slot_value(element, v, h)).collect();
-        self.allocate(|heap| heap.array_new_fixed(ty, &values))
+        self.stack.push(word as u64);
+        Ok(())
     }
 
     /// The bytes of data segment `segment` for `count` elements of `element` from `offset`.
@@ -234,8 +218,10 @@ impl<H: 'static> Store<H> {
         } else {
             self.element_slots(instance, segment, offset, count)?
         };
-        let r = self.array_from_slots(ty, element, &slots)?;
-        self.push_value(Value::Ref(Some(r)), Extension::None)
+        // Segment elements are counted references of the instance's, checked at validation.
+        let word = self.allocate(|heap| heap.array_new_fixed_from_slots(ty, &slots, Operands::Proved))?;
+        self.stack.push(word as u64);
+        Ok(())
     }
 
     fn array_init_segment(&mut self, instance: u32, segment: u32, data: bool) -> Result<(), Error> {
@@ -252,29 +238,27 @@ impl<H: 'static> Store<H> {
         } else {
             self.element_slots(instance, segment, offset, count)?
         };
+        let word = r.as_raw_u32();
         for (index, slot) in (start..).zip(slots) {
-            let h = holder(element, slot);
-            self.heap.array_set(&r, index, slot_value(element, slot, &h))?;
+            self.heap.array_set_slot(word, index, slot, Operands::Proved)?;
         }
         Ok(())
     }
 
     fn array_get(&mut self, extension: Extension) -> Result<(), Error> {
         let index = self.stack.pop().unwrap_or(0) as u32;
-        let r = self.pop_object(null_array)?;
+        let word = self.pop_object_word(null_array)?;
         // The heap checks the index: one validation of the object per access.
-        let value = self.heap.array_get(&r, index).map_err(array_error)?;
-        self.push_value(value, extension)
+        let slot = self.heap.array_get_slot(word, index, signedness(extension)).map_err(array_error)?;
+        self.stack.push(slot);
+        Ok(())
     }
 
     fn array_set(&mut self) -> Result<(), Error> {
         let slot = self.stack.pop().unwrap_or(0);
         let index = self.stack.pop().unwrap_or(0) as u32;
-        let r = self.pop_object(null_array)?;
-        let ty = self.heap.type_of(&r)?.ok_or_else(null_array)?;
-        let element = self.array_element(ty)?;
-        let h = holder(element, slot);
-        self.heap.array_set(&r, index, slot_value(element, slot, &h)).map_err(array_error)?;
+        let word = self.pop_object_word(null_array)?;
+        self.heap.array_set_slot(word, index, slot, Operands::Proved).map_err(array_error)?;
         Ok(())
     }
 
@@ -298,7 +282,7 @@ impl<H: 'static> Store<H> {
         let ty = self.heap.type_of(&r)?.ok_or_else(null_array)?;
         let element = self.array_element(ty)?;
         let h = holder(element, slot);
-        self.heap.array_fill(&r, start, slot_value(element, slot, &h), count)?;
+        self.heap.array_fill(&r, start, slot_value(element, slot, &h)?, count)?;
         Ok(())
     }
 

@@ -8,7 +8,6 @@
 //! counts are released; the final value's count moves into the global, table or segment.
 
 use super::exec::bad_code;
-use super::gc_ops::slot_value;
 use super::{ElementInstance, Extern, Function, Global, InstanceData, Memory, Store, Table, PAGE};
 use crate::error::Error;
 use crate::module::{ConstOp, ImportKind, Module, SegmentMode};
@@ -20,6 +19,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use drc_heap::types::StorageType;
+use drc_heap::wasm_slots::slot_value;
 use drc_heap::{GcRef, ValueRef};
 
 impl<H: 'static> Store<H> {
@@ -336,15 +336,18 @@ impl<H: 'static> Store<H> {
                     let slots: Vec<u64> = stack[start..].iter().map(|&(s, _)| s).collect();
                     let holders: Vec<Option<GcRef>> = slots.iter().map(|&s| GcRef::from_raw_u32(s as u32)).collect();
                     // The operands as heap values, for struct.new and array.new_fixed.
-                    let values = || -> Vec<ValueRef<'_>> {
-                        storage.iter().zip(&slots).zip(&holders).map(|((&st, &sl), h)| slot_value(st, sl, h)).collect()
-                    };
+                    let values: Vec<ValueRef<'_>> = storage
+                        .iter()
+                        .zip(&slots)
+                        .zip(&holders)
+                        .map(|((&st, &sl), h)| slot_value(st, sl, h))
+                        .collect::<drc_heap::Result<_>>()?;
                     let r = match op {
-                        ConstOp::StructNew(_) => self.allocate(|heap| heap.struct_new(ty, &values()))?,
+                        ConstOp::StructNew(_) => self.allocate(|heap| heap.struct_new(ty, &values))?,
                         ConstOp::StructNewDefault(_) => self.allocate(|heap| heap.struct_new_default(ty))?,
                         ConstOp::ArrayNew(_) => {
                             let element = storage[0];
-                            let init = slot_value(element, slots[0], &holders[0]);
+                            let init = slot_value(element, slots[0], &holders[0])?;
                             let len = slots[1] as u32;
                             self.allocate(|heap| heap.array_new(ty, len, init))?
                         }
@@ -353,7 +356,7 @@ impl<H: 'static> Store<H> {
                             let len = slots[0] as u32;
                             self.allocate(|heap| heap.array_new(ty, len, ValueRef::default_for(element)))?
                         }
-                        _ => self.allocate(|heap| heap.array_new_fixed(ty, &values()))?,
+                        _ => self.allocate(|heap| heap.array_new_fixed(ty, &values))?,
                     };
                     for (slot, counted) in stack.drain(start..) {
                         if counted {
