@@ -51,7 +51,7 @@ pub const RELEASE_CHUNK: u32 = 1024;
 
 /// Whether a constructor checks the types of the reference operands it stores against the
 /// field's or element's reference type ([`Operands::Checked`], the generic API), or the caller
-/// proved them ([`Operands::Proved`], the `*_proved` constructors of [`crate::fast_paths`]).
+/// proved them ([`Operands::Proved`], the `*_proved` constructors such as [`Heap::struct_new_proved`], and the slot family of [`crate::wasm_slots`]).
 /// Either way every word is validated (null, an i31, or the start of a live object) and the
 /// counts are taken: only the subtype and nullability check is skipped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +59,10 @@ pub enum Operands {
     /// Check every reference operand against the field's or element's reference type.
     Checked,
     /// The caller's validator proved the operands' types: only their words are validated.
+    /// A wrong proof can only mistype an object for Wasm (a field then holds a reference of
+    /// another type, which every reader validates like any word): counts stay exact and
+    /// [`Heap::verify`] passes; an acyclic type given a reference it could not hold may close a
+    /// cycle the cycle collector does not see, which then leaks, nothing worse.
     Proved,
 }
 

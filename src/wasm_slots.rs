@@ -34,7 +34,7 @@
 //!
 //! [`Operands`] says whether a stored reference is checked against the field's or element's
 //! reference type ([`Operands::Checked`]) or the caller's validator proved it
-//! ([`Operands::Proved`]: see [`crate::fast_paths`] for what a wrong proof can do, which is
+//! ([`Operands::Proved`]: see [`Heap::struct_new_proved`] for what a wrong proof can do, which is
 //! only to mistype an object for Wasm). A constructor that fails gives back every count it took
 //! and allocates nothing; it is then retryable after a collection when the error says so
 //! ([`Error::is_retryable`]).
