@@ -150,7 +150,7 @@ fn corrupting_any_byte_gives_errors_and_reset_recovers() {
     assert_eq!(drops.created.get(), drops.dropped.get(), "host data dropped exactly once each");
 }
 
-/// Regression (found by the test above, fixed in `src/free_list.rs` by its owner): a free
+/// Regression (found by the test above, fixed in `src/free_list/` by its owner): a free
 /// block's corrupted next link made `FreeList::pop_small` underflow `listed_bytes`, an
 /// arithmetic-overflow panic instead of an error.
 #[test]
