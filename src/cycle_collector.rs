@@ -14,7 +14,7 @@
 //!   object is freed).
 //! * The scratch worklists of a collection, kept between collections (and shrunk after a big
 //!   one) so that a collection allocates nothing in the steady state.
-//! * [`CycleConfig`] (in [`HeapConfig`]), the work counters in [`crate::HeapStats`], and the
+//! * [`CycleConfig`] (in [`crate::HeapConfig`]), the work counters in [`crate::HeapStats`], and the
 //!   policy of when a cycle collection runs (below).
 //!
 //! # Candidates
@@ -41,7 +41,7 @@
 //!
 //! # Use
 //! Nothing to do: the heap buffers candidates and collects cycles by itself (see the heap
-//! policy below). An embedder may tune it in [`HeapConfig`], run one now with
+//! policy below). An embedder may tune it in [`crate::HeapConfig`], run one now with
 //! [`crate::Heap::collect_cycles`], and watch it in [`crate::HeapStats`] (`cycle_*` fields).
 //!
 //! ```
@@ -142,14 +142,14 @@
 //!   [`crate::Heap::collect_cycles`] there is [`Error::InNoGcScope`]. A cycle collection is
 //!   synchronous (one step of an incremental collection) and costs O(objects + references
 //!   reachable from the candidates).
-//! * **What an embedder tunes** ([`HeapConfig`]): the candidate threshold
-//!   ([`HeapConfig::with_cycle_candidate_threshold`], or
+//! * **What an embedder tunes** ([`crate::HeapConfig`]): the candidate threshold
+//!   ([`crate::HeapConfig::with_cycle_candidate_threshold`], or
 //!   [`crate::Heap::set_cycle_candidate_threshold`] at run time): lower for less memory held by
 //!   garbage cycles and shorter, more frequent pauses, higher for fewer cycle collections; the
-//!   heap-growth trigger ([`HeapConfig::with_cycle_collection_on_heap_growth`]); cycle
-//!   collection as a whole ([`HeapConfig::with_cycle_collection`]: off, nothing is buffered, a
+//!   heap-growth trigger ([`crate::HeapConfig::with_cycle_collection_on_heap_growth`]); cycle
+//!   collection as a whole ([`crate::HeapConfig::with_cycle_collection`]: off, nothing is buffered, a
 //!   decrement costs nothing more, and garbage cycles leak as in Wasmtime: for programs that
-//!   build no cycles); and [`HeapConfig::zeal`] for debugging. Types declared final with
+//!   build no cycles); and [`crate::HeapConfig::zeal`] for debugging. Types declared final with
 //!   concretely typed reference fields are often acyclic, and acyclic objects cost the cycle
 //!   collector nothing. The region is the only memory limit: the heap never grows by itself
 //!   ([`crate::Heap::extend`] adds memory the caller mapped). To empty a heap of garbage (at
@@ -159,7 +159,7 @@
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 use crate::header::{Colour, HeaderFlags, Kind, ObjectHeader, FLAGS_OFFSET, REF_COUNT_OFFSET};
-use crate::heap::{Heap, HeapConfig, ReleaseWork, RELEASE_CHUNK};
+use crate::heap::{Heap, ReleaseWork, RELEASE_CHUNK};
 use crate::region::Region;
 use crate::types::TypeIndex;
 use alloc::vec::Vec;
@@ -186,7 +186,7 @@ const HINT_STRIDE: usize = 1 << 16;
 /// Entries a scratch worklist keeps between collections; a bigger one is shrunk back.
 const SCRATCH_KEEP: usize = 16 * 1024;
 
-/// Settings of the cycle collector, in [`HeapConfig::cycles`].
+/// Settings of the cycle collector, in [`crate::HeapConfig::cycles`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CycleConfig {
@@ -213,28 +213,6 @@ impl Default for CycleConfig {
             candidate_threshold: DEFAULT_CYCLE_CANDIDATE_THRESHOLD,
             collect_on_heap_growth: true,
         }
-    }
-}
-
-impl HeapConfig {
-    /// This configuration with cycle collection on or off (see [`CycleConfig::enabled`]).
-    pub fn with_cycle_collection(mut self, enabled: bool) -> HeapConfig {
-        self.cycles.enabled = enabled;
-        self
-    }
-
-    /// This configuration with another candidate threshold (see
-    /// [`CycleConfig::candidate_threshold`]).
-    pub fn with_cycle_candidate_threshold(mut self, threshold: usize) -> HeapConfig {
-        self.cycles.candidate_threshold = threshold;
-        self
-    }
-
-    /// This configuration with the heap-growth trigger on or off (see
-    /// [`CycleConfig::collect_on_heap_growth`]).
-    pub fn with_cycle_collection_on_heap_growth(mut self, on: bool) -> HeapConfig {
-        self.cycles.collect_on_heap_growth = on;
-        self
     }
 }
 

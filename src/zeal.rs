@@ -123,14 +123,6 @@ impl Zeal {
     }
 }
 
-impl crate::HeapConfig {
-    /// These settings with the zeal checks `zeal` (see [`crate::zeal`]).
-    pub fn with_zeal(mut self, zeal: Zeal) -> crate::HeapConfig {
-        self.zeal = Some(zeal);
-        self
-    }
-}
-
 /// What zeal keeps track of in a heap (outside the region).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ZealState {

@@ -1,0 +1,524 @@
+//! Struct and array access: the generic API.
+//!
+//! Constructors ([`Heap::struct_new`], [`Heap::array_new`], [`Heap::array_new_fixed`] and the
+//! `_default` ones), getters that hand out owned values ([`Heap::struct_get`],
+//! [`Heap::array_get`]: a reference comes with a new count), setters through the write barrier
+//! ([`Heap::struct_set`], [`Heap::array_set`], [`Heap::array_fill`], [`Heap::array_copy`]),
+//! and the reference type checks they all use ([`Heap::matches`], Wasm's `ref.test`).
+//!
+//! Every access validates the object once (its header, kind, and its size against its type or
+//! length), checks the field or index, and checks a stored value against the field's or
+//! element's storage type; a reference also against its reference type unless the caller
+//! proved it ([`Operands`]). A constructor that fails gives back every count it took.
+
+use super::Heap;
+use crate::error::{Error, Result};
+use crate::free_list::FreeList;
+use crate::header::{Kind, ObjectHeader, ARRAY_LENGTH_OFFSET};
+use crate::types::{ArrayLayout, HeapType, RefType, StorageType, TypeIndex, MAX_OBJECT_SIZE};
+use crate::value::{read_scalar, write_scalar, Value, ValueRef};
+use crate::GcRef;
+
+/// Whether a constructor checks the types of the reference operands it stores against the
+/// field's or element's reference type ([`Operands::Checked`], the generic API), or the caller
+/// proved them ([`Operands::Proved`], the `*_proved` constructors such as [`Heap::struct_new_proved`], and the slot family of [`crate::wasm_slots`]).
+/// Either way every word is validated (null, an i31, or the start of a live object) and the
+/// counts are taken: only the subtype and nullability check is skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operands {
+    /// Check every reference operand against the field's or element's reference type.
+    Checked,
+    /// The caller's validator proved the operands' types: only their words are validated.
+    /// A wrong proof can only mistype an object for Wasm (a field then holds a reference of
+    /// another type, which every reader validates like any word): counts stay exact and
+    /// [`Heap::verify`] passes; an acyclic type given a reference it could not hold may close a
+    /// cycle the cycle collector does not see, which then leaks, nothing worse.
+    Proved,
+}
+
+impl Operands {
+    /// The reference type to check a reference operand against, if any.
+    #[inline]
+    pub(crate) fn check(self, ref_type: RefType) -> Option<RefType> {
+        match self {
+            Operands::Checked => Some(ref_type),
+            Operands::Proved => None,
+        }
+    }
+}
+
+pub(super) fn kind_error(expected: &'static str, found: Kind) -> Error {
+    Error::WrongObjectKind { expected, found: found.name() }
+}
+
+impl<H> Heap<H> {
+    /// The kind of the object `r` names; `None` for an i31.
+    pub fn kind_of(&self, r: &GcRef) -> Result<Option<Kind>> {
+        match self.word(r)? {
+            raw if raw & 1 == 1 => Ok(None),
+            index => Ok(Some(self.object(index)?.kind)),
+        }
+    }
+
+    /// The registered type of the struct or array `r` names.
+    pub fn type_of(&self, r: &GcRef) -> Result<Option<TypeIndex>> {
+        match self.word(r)? {
+            raw if raw & 1 == 1 => Ok(None),
+            index => {
+                let header = self.object(index)?;
+                Ok((header.kind != Kind::EXTERN).then_some(TypeIndex(header.type_index)))
+            }
+        }
+    }
+
+    /// Whether the reference (or null) is a value of `ref_type` (Wasm's `ref.test`). `extern`
+    /// and `any` accept every non-null reference (see [`HeapType`]).
+    pub fn matches(&self, r: Option<&GcRef>, ref_type: RefType) -> Result<bool> {
+        if let HeapType::RecGroupMember(member) = ref_type.heap_type {
+            return Err(Error::RecGroupMemberOutOfBounds { member, available: 0 });
+        }
+        match self.check_ref_type(self.word_of(r)?, ref_type) {
+            Ok(()) => Ok(true),
+            Err(Error::TypeMismatch { .. } | Error::NullReference) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Whether an object with this header (`None`: an i31 value) is a value of `heap_type`.
+    #[inline]
+    pub(super) fn heap_type_accepts(&self, object: Option<&ObjectHeader>, heap_type: HeapType) -> bool {
+        let Some(header) = object else {
+            return matches!(heap_type, HeapType::Extern | HeapType::Any | HeapType::Eq | HeapType::I31);
+        };
+        match heap_type {
+            // `extern.convert_any` and `any.convert_extern` keep the word: both tops hold anything.
+            HeapType::Extern | HeapType::Any => true,
+            HeapType::Eq => header.kind.matches(Kind::EQ),
+            HeapType::Struct => header.kind == Kind::STRUCT,
+            HeapType::Array => header.kind == Kind::ARRAY,
+            // Registered types hold no group-relative reference; `matches` refuses one.
+            HeapType::I31 | HeapType::None | HeapType::NoExtern | HeapType::RecGroupMember(_) => false,
+            HeapType::Concrete(target) => {
+                header.kind != Kind::EXTERN && self.types.is_subtype(TypeIndex(header.type_index), target)
+            }
+        }
+    }
+
+    /// Checks that the word `raw` may be stored where `ref_type` is expected.
+    #[inline]
+    pub(crate) fn check_ref_type(&self, raw: u32, ref_type: RefType) -> Result<()> {
+        let header = match raw {
+            0 => return if ref_type.nullable { Ok(()) } else { Err(Error::NullReference) },
+            _ if raw & 1 == 1 => None,
+            _ => Some(self.object(raw)?),
+        };
+        if self.heap_type_accepts(header.as_ref(), ref_type.heap_type) {
+            Ok(())
+        } else {
+            Err(Error::TypeMismatch {
+                expected: "a reference of the field's type",
+                found: "a reference of another type",
+            })
+        }
+    }
+
+    /// Allocates a struct of type `ty` with every field zero or null (Wasm's
+    /// `struct.new_default`): [`Error::NotDefaultable`] for a type with a non-nullable
+    /// reference field.
+    pub fn struct_new_default(&mut self, ty: TypeIndex) -> Result<GcRef> {
+        self.types.struct_layout(ty)?;
+        if !self.types.is_defaultable(ty)? {
+            return Err(Error::NotDefaultable { type_index: ty.0 });
+        }
+        self.struct_alloc(ty)
+    }
+
+    /// Allocates a struct of type `ty` with every field zero or null, whatever its field types
+    /// (the caller checks and writes the fields).
+    pub(crate) fn struct_alloc(&mut self, ty: TypeIndex) -> Result<GcRef> {
+        let size = self.types.struct_layout(ty)?.1.size;
+        let flags = self.new_object_flags(ty)?;
+        let index = self.alloc_object(Kind::STRUCT, ty.0, size, flags)?;
+        self.zero_body(index, FreeList::block_size(size).unwrap_or(size))?;
+        Ok(self.object_handle(index))
+    }
+
+    /// Allocates a struct of type `ty` with the given field values (one per field, in field
+    /// order). References are borrowed: the struct takes its own counts.
+    pub fn struct_new(&mut self, ty: TypeIndex, fields: &[ValueRef<'_>]) -> Result<GcRef> {
+        self.struct_new_operands(ty, fields, Operands::Checked)
+    }
+
+    /// [`Heap::struct_new`], checking the reference operands' types or not (`operands`).
+    pub(crate) fn struct_new_operands(
+        &mut self,
+        ty: TypeIndex,
+        fields: &[ValueRef<'_>],
+        operands: Operands,
+    ) -> Result<GcRef> {
+        let field_count = self.types.struct_layout(ty)?.0.fields.len();
+        if field_count != fields.len() {
+            return Err(Error::FieldCountMismatch { expected: field_count as u32, found: fields.len() as u32 });
+        }
+        // Type-check every value and take the counts of references in one pass (one header read
+        // per reference); if anything fails, give back the counts taken so far.
+        for (field, &value) in fields.iter().enumerate() {
+            let storage = self.types.struct_layout(ty)?.0.fields[field];
+            let checked = match (storage, value) {
+                (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
+                    self.word_of(r).and_then(|raw| self.retain_as(raw, operands.check(ref_type), 1))
+                }
+                _ if value.matches_storage(storage) => Ok(()),
+                _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
+            };
+            if let Err(error) = checked {
+                self.release_field_refs(&fields[..field])?;
+                return Err(error);
+            }
+        }
+        let object = match self.struct_alloc(ty) {
+            Ok(object) => object,
+            Err(error) => {
+                self.release_field_refs(fields)?;
+                return Err(error);
+            }
+        };
+        let index = object.as_raw_u32();
+        for (field, &value) in fields.iter().enumerate() {
+            let (struct_type, layout) = self.types.struct_layout(ty)?;
+            let (storage, offset) = (struct_type.fields[field], index + layout.field_offsets[field]);
+            match value {
+                // The field is still zero, so there is no old value to release.
+                // (The word was checked by `word_of` above.)
+                ValueRef::Ref(r) => self.region.write_u32(offset, r.map_or(0, GcRef::as_raw_u32))?,
+                _ => write_scalar(&mut self.region, offset, storage, value)?,
+            }
+        }
+        Ok(object)
+    }
+
+    /// Gives back the counts [`Heap::struct_new`] took on the references among `values`.
+    fn release_field_refs(&mut self, values: &[ValueRef<'_>]) -> Result<()> {
+        for value in values {
+            if let ValueRef::Ref(r) = value {
+                // Only values whose counts were taken, so their words were checked.
+                self.release(r.map_or(0, GcRef::as_raw_u32))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `value` may be written where `storage` is.
+    fn check_storage(&self, storage: StorageType, value: ValueRef<'_>) -> Result<()> {
+        match (storage, value) {
+            (StorageType::Ref(ref_type), ValueRef::Ref(r)) => self.check_ref_type(self.word_of(r)?, ref_type),
+            // Scalars: the value's variant must be the storage type's (names are one-to-one).
+            _ if storage.name() == value.type_name() && !storage.is_ref() => Ok(()),
+            _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
+        }
+    }
+
+    /// The offset and storage type of field `field` of struct `r`.
+    pub(crate) fn struct_field(&self, r: &GcRef, field: u32) -> Result<(u32, StorageType)> {
+        let index = self.object_index(r, "struct")?;
+        let header = self.object(index)?;
+        if header.kind != Kind::STRUCT {
+            return Err(kind_error("struct", header.kind));
+        }
+        let (ty, layout) = self.types.struct_layout(TypeIndex(header.type_index))?;
+        if FreeList::block_size(layout.size) != Some(header.size) {
+            return Err(Error::corrupted(index, "struct size disagrees with its type"));
+        }
+        let storage =
+            *ty.fields.get(field as usize).ok_or(Error::FieldOutOfBounds { field, fields: ty.fields.len() as u32 })?;
+        Ok((index + layout.field_offsets[field as usize], storage))
+    }
+
+    /// Reads a struct field. A reference comes with a new count.
+    pub fn struct_get(&mut self, r: &GcRef, field: u32) -> Result<Value> {
+        let (offset, storage) = self.struct_field(r, field)?;
+        self.read_value(offset, storage)
+    }
+
+    /// Writes a struct field through the write barrier.
+    pub fn struct_set(&mut self, r: &GcRef, field: u32, value: ValueRef<'_>) -> Result<()> {
+        let (offset, storage) = self.struct_field(r, field)?;
+        self.write_value(offset, storage, value)
+    }
+
+    fn read_value(&mut self, offset: u32, storage: StorageType) -> Result<Value> {
+        match read_scalar(&self.region, offset, storage)? {
+            Ok(value) => Ok(value),
+            Err(raw) => Ok(Value::Ref(self.retain_raw(raw)?)),
+        }
+    }
+
+    fn write_value(&mut self, offset: u32, storage: StorageType, value: ValueRef<'_>) -> Result<()> {
+        match (storage, value) {
+            (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
+                let new = self.word_of(r)?;
+                self.retain_as(new, Some(ref_type), 1)?;
+                let old = self.region.read_u32(offset)?;
+                self.region.write_u32(offset, new)?;
+                self.release(old)
+            }
+            _ => write_scalar(&mut self.region, offset, storage, value),
+        }
+    }
+
+    /// The layout and length of the array at `index` (whose header was just read), validated
+    /// against its block size.
+    pub(crate) fn array_layout_of(&self, index: u32, header: &ObjectHeader) -> Result<(ArrayLayout, u32)> {
+        let (_, layout) = self.types.array_layout(TypeIndex(header.type_index))?;
+        let len = self.region.read_u32(index + ARRAY_LENGTH_OFFSET)?;
+        match layout.size(len).and_then(FreeList::block_size) {
+            Some(block) if block == header.size => Ok((*layout, len)),
+            _ => Err(Error::corrupted(index, "array length disagrees with its block size")),
+        }
+    }
+
+    /// Index, layout, element type and length of the array `r`.
+    pub(crate) fn array_info(&self, r: &GcRef) -> Result<(u32, ArrayLayout, StorageType, u32)> {
+        let index = self.object_index(r, "array")?;
+        let header = self.object(index)?;
+        if header.kind != Kind::ARRAY {
+            return Err(kind_error("array", header.kind));
+        }
+        let (layout, len) = self.array_layout_of(index, &header)?;
+        let element = self.types.array_layout(TypeIndex(header.type_index))?.0.element;
+        Ok((index, layout, element, len))
+    }
+
+    pub(crate) fn check_range(index: u32, count: u32, len: u32) -> Result<()> {
+        if index as u64 + count as u64 > len as u64 {
+            Err(Error::IndexOutOfBounds { index, count, len })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Allocates an array of `len` elements, each a copy of `init`.
+    pub fn array_new(&mut self, ty: TypeIndex, len: u32, init: ValueRef<'_>) -> Result<GcRef> {
+        self.array_new_operands(ty, len, init, Operands::Checked)
+    }
+
+    /// [`Heap::array_new`], checking the reference operand's type or not (`operands`).
+    pub(crate) fn array_new_operands(
+        &mut self,
+        ty: TypeIndex,
+        len: u32,
+        init: ValueRef<'_>,
+        operands: Operands,
+    ) -> Result<GcRef> {
+        let element = self.types.array_layout(ty)?.0.element;
+        self.check_operand(element, init, operands)?;
+        let array = self.array_alloc(ty, len)?;
+        if !matches!(init, ValueRef::Ref(None)) && len > 0 {
+            // Checked above: the fill only validates the word and takes the counts.
+            self.fill(&array, 0, init, len, Operands::Proved)?;
+        }
+        Ok(array)
+    }
+
+    /// Checks that `value` may be written where `storage` is; a reference's type only when
+    /// `operands` says so (its word is validated when its count is taken).
+    fn check_operand(&self, storage: StorageType, value: ValueRef<'_>, operands: Operands) -> Result<()> {
+        match (operands, value) {
+            (Operands::Checked, _) => self.check_storage(storage, value),
+            (Operands::Proved, _) if !value.matches_storage(storage) => {
+                Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() })
+            }
+            // The word is validated before anything is allocated.
+            (Operands::Proved, ValueRef::Ref(Some(r))) if !r.is_i31() => self.object(r.as_raw_u32()).map(|_| ()),
+            (Operands::Proved, _) => Ok(()),
+        }
+    }
+
+    /// Allocates an array of `len` zero or null elements (Wasm's `array.new_default`):
+    /// [`Error::NotDefaultable`] for a type with non-nullable reference elements.
+    pub fn array_new_default(&mut self, ty: TypeIndex, len: u32) -> Result<GcRef> {
+        self.types.array_layout(ty)?;
+        if !self.types.is_defaultable(ty)? {
+            return Err(Error::NotDefaultable { type_index: ty.0 });
+        }
+        self.array_alloc(ty, len)
+    }
+
+    /// Allocates an array of `len` zero or null elements, whatever its element type (the
+    /// caller checks and writes the elements).
+    pub(crate) fn array_alloc(&mut self, ty: TypeIndex, len: u32) -> Result<GcRef> {
+        let layout = *self.types.array_layout(ty)?.1;
+        let size = layout.size(len).ok_or(Error::AllocationTooLarge {
+            requested: (layout.elements_offset as usize)
+                .saturating_add((len as usize).saturating_mul(layout.element_size as usize)),
+            max: MAX_OBJECT_SIZE as usize,
+        })?;
+        let flags = self.new_object_flags(ty)?;
+        let index = self.alloc_object(Kind::ARRAY, ty.0, size, flags)?;
+        let block = FreeList::block_size(size).unwrap_or(size);
+        self.zero_body(index, block)?;
+        self.region.write_u32(index + ARRAY_LENGTH_OFFSET, len)?;
+        Ok(self.object_handle(index))
+    }
+
+    /// Allocates an array holding copies of `elements`.
+    pub fn array_new_fixed(&mut self, ty: TypeIndex, elements: &[ValueRef<'_>]) -> Result<GcRef> {
+        self.array_new_fixed_operands(ty, elements, Operands::Checked)
+    }
+
+    /// [`Heap::array_new_fixed`], checking the reference operands' types or not (`operands`).
+    pub(crate) fn array_new_fixed_operands(
+        &mut self,
+        ty: TypeIndex,
+        elements: &[ValueRef<'_>],
+        operands: Operands,
+    ) -> Result<GcRef> {
+        let element = self.types.array_layout(ty)?.0.element;
+        let len = u32::try_from(elements.len())
+            .map_err(|_| Error::AllocationTooLarge { requested: usize::MAX, max: MAX_OBJECT_SIZE as usize })?;
+        // As `struct_new`: check every value and take the counts of references in one pass (one
+        // header read per reference), giving them back if anything fails.
+        for (i, &value) in elements.iter().enumerate() {
+            let checked = match (element, value) {
+                (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
+                    self.word_of(r).and_then(|raw| self.retain_as(raw, operands.check(ref_type), 1))
+                }
+                _ if value.matches_storage(element) => Ok(()),
+                _ => Err(Error::TypeMismatch { expected: element.name(), found: value.type_name() }),
+            };
+            if let Err(error) = checked {
+                self.release_field_refs(&elements[..i])?;
+                return Err(error);
+            }
+        }
+        // Not `array_new` with a default value: null is not one for non-nullable elements.
+        let array = match self.array_alloc(ty, len) {
+            Ok(array) => array,
+            Err(error) => {
+                self.release_field_refs(elements)?;
+                return Err(error);
+            }
+        };
+        let (index, layout) = (array.as_raw_u32(), *self.types.array_layout(ty)?.1);
+        for (i, &value) in elements.iter().enumerate() {
+            let offset = index + layout.element_offset(i as u32);
+            match value {
+                // The element is still null, so there is no old value to release (and the word
+                // was checked by `word_of` above).
+                ValueRef::Ref(r) => self.region.write_u32(offset, r.map_or(0, GcRef::as_raw_u32))?,
+                _ => write_scalar(&mut self.region, offset, element, value)?,
+            }
+        }
+        Ok(array)
+    }
+
+    /// The length of the array `r`.
+    pub fn array_len(&self, r: &GcRef) -> Result<u32> {
+        Ok(self.array_info(r)?.3)
+    }
+
+    /// Reads element `i`. A reference comes with a new count.
+    pub fn array_get(&mut self, r: &GcRef, i: u32) -> Result<Value> {
+        let (index, layout, element, len) = self.array_info(r)?;
+        Heap::<H>::check_range(i, 1, len)?;
+        self.read_value(index + layout.element_offset(i), element)
+    }
+
+    /// Writes element `i` through the write barrier.
+    pub fn array_set(&mut self, r: &GcRef, i: u32, value: ValueRef<'_>) -> Result<()> {
+        let (index, layout, element, len) = self.array_info(r)?;
+        Heap::<H>::check_range(i, 1, len)?;
+        self.write_value(index + layout.element_offset(i), element, value)
+    }
+
+    /// Writes `value` to elements `start..start + count` (Wasm's `array.fill`).
+    pub fn array_fill(&mut self, r: &GcRef, start: u32, value: ValueRef<'_>, count: u32) -> Result<()> {
+        self.fill(r, start, value, count, Operands::Checked)
+    }
+
+    /// [`Heap::array_fill`], checking a reference's type or not (`operands`).
+    fn fill(&mut self, r: &GcRef, start: u32, value: ValueRef<'_>, count: u32, operands: Operands) -> Result<()> {
+        let (index, layout, element, len) = self.array_info(r)?;
+        Heap::<H>::check_range(start, count, len)?;
+        if let (StorageType::Ref(ref_type), ValueRef::Ref(new)) = (element, value) {
+            let new = self.word_of(new)?;
+            self.retain_as(new, operands.check(ref_type), count)?;
+            for i in start..start + count {
+                let offset = index + layout.element_offset(i);
+                let old = self.region.read_u32(offset)?;
+                self.region.write_u32(offset, new)?;
+                self.release(old)?;
+            }
+            return Ok(());
+        }
+        if count == 0 {
+            return self.check_storage(element, value);
+        }
+        let first = index + layout.element_offset(start);
+        write_scalar(&mut self.region, first, element, value)?;
+        // Double the filled run with each copy: O(log count) copies, not one per element.
+        let size = layout.element_size;
+        let mut filled = 1;
+        while filled < count {
+            let n = filled.min(count - filled);
+            self.region.copy_within(first, first + filled * size, n * size)?;
+            filled += n;
+        }
+        Ok(())
+    }
+
+    /// Copies `count` elements from `source[source_start..]` to `destination[destination_start..]`
+    /// (Wasm's `array.copy`; the ranges may overlap when both are the same array).
+    pub fn array_copy(
+        &mut self,
+        destination: &GcRef,
+        destination_start: u32,
+        source: &GcRef,
+        source_start: u32,
+        count: u32,
+    ) -> Result<()> {
+        let (dst, dst_layout, dst_element, dst_len) = self.array_info(destination)?;
+        let (src, src_layout, src_element, src_len) = self.array_info(source)?;
+        Heap::<H>::check_range(destination_start, count, dst_len)?;
+        Heap::<H>::check_range(source_start, count, src_len)?;
+        // Scalars need the same storage type (Wasm's rule: i32 bits do not go in an f32 array);
+        // references are checked element by element below when the types differ.
+        if dst_element.is_ref() != src_element.is_ref() || (!dst_element.is_ref() && dst_element != src_element) {
+            return Err(Error::TypeMismatch { expected: dst_element.name(), found: src_element.name() });
+        }
+        if !dst_element.is_ref() {
+            let size = dst_layout.element_size;
+            return self.region.copy_within(
+                src + src_layout.element_offset(source_start),
+                dst + dst_layout.element_offset(destination_start),
+                count * size,
+            );
+        }
+        let StorageType::Ref(ref_type) = dst_element else { unreachable!("checked above") };
+        // Copy element by element in the direction that reads each source element before it
+        // can be overwritten, taking the new count before releasing the old.
+        let backwards = dst == src && destination_start > source_start;
+        for step in 0..count {
+            let i = if backwards { count - 1 - step } else { step };
+            let new = self.region.read_u32(src + src_layout.element_offset(source_start + i))?;
+            if dst_element != src_element {
+                self.check_ref_type(new, ref_type)?;
+            }
+            self.increment(new)?;
+            let offset = dst + dst_layout.element_offset(destination_start + i);
+            let old = self.region.read_u32(offset)?;
+            self.region.write_u32(offset, new)?;
+            self.release(old)?;
+        }
+        Ok(())
+    }
+
+    /// The bytes of the object `r` names, header included (a typed view for embedders that read
+    /// object data directly). Writing references behind the heap's back would break counts, so
+    /// the view is read-only.
+    pub fn object_bytes(&self, r: &GcRef) -> Result<&[u8]> {
+        let index = self.object_index(r, "a heap object")?;
+        let header = self.object(index)?;
+        self.region.slice(index, header.size, "object out of region bounds")
+    }
+}

@@ -1,0 +1,442 @@
+//! Allocation and counts: blocks for new objects, increments and decrements, and the release of
+//! dead objects through the worklist.
+//!
+//! Every count change of the heap goes through here: [`Heap::increment`] and
+//! [`Heap::retain_as`] (a barrier's new value, one header read), [`Heap::decrement`] and
+//! [`Heap::release`] (a barrier's old value; freeing at zero). A decrement that leaves a count
+//! above zero tells the cycle collector's buffer ([`CycleCollector::possible_root`]); a freed
+//! object that was buffered leaves it ([`CycleCollector::remove`]). Those two calls are all the
+//! hot path knows of cycle collection.
+//!
+//! Release never recurses: a dead struct goes on at once with the last of its children that
+//! died, everything else waits on the release worklist ([`ReleaseWork`]), and a reference
+//! array's elements are released [`RELEASE_CHUNK`] at a time. Before a block is freed its size
+//! is checked against the object's kind and type (the header is in the untrusted region).
+//!
+//! Owned references ([`Heap::clone_ref`], [`Heap::drop_ref`], [`Heap::retain_raw`],
+//! [`Heap::write_gc_ref`]) and externrefs with their host data are the public face of this.
+
+use super::access::kind_error;
+use super::Heap;
+use crate::cycle_collector::CycleCollector;
+use crate::error::{Error, Result};
+use crate::free_list::FreeList;
+use crate::header::{
+    HeaderFlags, Kind, ObjectHeader, EXTERNREF_HOST_DATA_OFFSET, EXTERNREF_SIZE, HEADER_SIZE, REF_COUNT_OFFSET,
+};
+use crate::region::Region;
+use crate::types::{RefType, TypeIndex, MAX_OBJECT_SIZE};
+use crate::value::{Value, ValueRef};
+use crate::GcRef;
+
+/// Elements of a reference array released per worklist step.
+pub const RELEASE_CHUNK: u32 = 1024;
+
+/// One pending piece of release work.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ReleaseWork {
+    /// An object whose count reached zero: release its references, then free it.
+    Object(u32),
+    /// A reference array whose elements from `next` on are still to be released.
+    ArrayTail { array: u32, next: u32 },
+}
+
+/// Removes one count from the object `raw` names in `region` (objects lie below `top`);
+/// returns whether it reached zero. Nothing for null and i31 words. A count left above zero
+/// makes the object a possible cycle root (`cycles` buffers it unless it is acyclic or
+/// buffered already: a flag test).
+#[inline]
+pub(crate) fn decrement_count(
+    region: &mut Region,
+    free_list: &FreeList,
+    cycles: &mut CycleCollector,
+    raw: u32,
+) -> Result<bool> {
+    if raw == 0 || raw & 1 == 1 {
+        return Ok(false);
+    }
+    if !free_list.is_allocated(raw) {
+        return Err(Error::InvalidReference(raw));
+    }
+    let header = ObjectHeader::decode(region, raw)?;
+    let count = header.ref_count.checked_sub(1).ok_or(Error::corrupted(raw, "released an object with a zero count"))?;
+    region.write_u32(raw + REF_COUNT_OFFSET, count)?;
+    if count != 0 {
+        cycles.possible_root(region, raw, header.flags)?;
+    }
+    Ok(count == 0)
+}
+
+impl<H> Heap<H> {
+    /// Allocates a block for an object of `size` bytes and writes its header (count 1).
+    #[inline]
+    pub(crate) fn alloc_object(&mut self, kind: Kind, type_index: u32, size: u32, flags: HeaderFlags) -> Result<u32> {
+        let block = FreeList::block_size(size)
+            .filter(|&block| block <= MAX_OBJECT_SIZE && block <= self.region.len() - HEADER_SIZE)
+            .ok_or(Error::AllocationTooLarge {
+                requested: size as usize,
+                max: (self.region.len() - HEADER_SIZE) as usize,
+            })?;
+        self.zeal_before_alloc(block)?;
+        self.collect_cycles_if_due()?;
+        let index = match self.free_list.alloc(&mut self.region, block)? {
+            Some(index) => index,
+            None => self.alloc_slow(block)?,
+        };
+        self.zeal_after_alloc(index, block)?;
+        ObjectHeader::new(kind, type_index, block, flags).encode(&mut self.region, index)?;
+        self.counters.objects_allocated += 1;
+        self.counters.live_objects += 1;
+        self.counters.live_bytes += block as u64;
+        self.counters.peak_live_bytes = self.counters.peak_live_bytes.max(self.counters.live_bytes);
+        self.counters.peak_used_bytes = self.counters.peak_used_bytes.max(self.free_list.top() as u64);
+        Ok(index)
+    }
+
+    #[cold]
+    fn alloc_slow(&mut self, block: u32) -> Result<u32> {
+        self.free_list.coalesce(&mut self.region)?;
+        self.counters.coalesces += 1;
+        if let Some(index) = self.free_list.alloc(&mut self.region, block)? {
+            return Ok(index);
+        }
+        // Garbage cycles may hold the memory: collect them before reporting out of memory.
+        match self.alloc_after_collecting_cycles(block)? {
+            Some(index) => Ok(index),
+            None => Err(Error::OutOfMemory { requested: block as usize }),
+        }
+    }
+
+    /// Zeroes the bytes of a fresh object after its header.
+    #[inline]
+    pub(crate) fn zero_body(&mut self, index: u32, size: u32) -> Result<()> {
+        let body = size - HEADER_SIZE;
+        if body <= 3 * HEADER_SIZE {
+            // Small objects (most of them): a few 16-byte stores rather than a call to memset.
+            let mut at = index + HEADER_SIZE;
+            while at < index + size {
+                self.region.write(at, [0u8; 16])?;
+                at += 16;
+            }
+            return Ok(());
+        }
+        self.region.fill(index + HEADER_SIZE, body, 0)
+    }
+
+    #[inline]
+    pub(crate) fn new_object_flags(&self, ty: TypeIndex) -> Result<HeaderFlags> {
+        Ok(if self.types.is_acyclic(ty)? { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() })
+    }
+
+    /// Adds one count to the object `raw` names (nothing for null and i31 words).
+    #[inline]
+    pub(crate) fn increment(&mut self, raw: u32) -> Result<()> {
+        if raw == 0 || raw & 1 == 1 {
+            return Ok(());
+        }
+        let header = self.object(raw)?;
+        if header.ref_count == 0 {
+            return Err(Error::corrupted(raw, "live reference to an object with a zero count"));
+        }
+        let count = header.ref_count.checked_add(1).ok_or(Error::RefCountOverflow)?;
+        self.region.write_u32(raw + REF_COUNT_OFFSET, count)
+    }
+
+    /// Checks that `raw` may be stored where `ref_type` is expected and takes `n` counts on it,
+    /// reading its header once (the barrier's fast path). With `ref_type` `None` (the caller
+    /// proved the type) only the word is validated: null, an i31, or the start of a live object
+    /// whose count is not zero.
+    #[inline]
+    pub(crate) fn retain_as(&mut self, raw: u32, ref_type: Option<RefType>, n: u32) -> Result<()> {
+        if raw == 0 || raw & 1 == 1 {
+            return ref_type.map_or(Ok(()), |ref_type| self.check_ref_type(raw, ref_type));
+        }
+        let header = self.object(raw)?;
+        if ref_type.is_some_and(|ref_type| !self.heap_type_accepts(Some(&header), ref_type.heap_type)) {
+            return Err(Error::TypeMismatch {
+                expected: "a reference of the field's type",
+                found: "a reference of another type",
+            });
+        }
+        if header.ref_count == 0 {
+            return Err(Error::corrupted(raw, "live reference to an object with a zero count"));
+        }
+        let count = header.ref_count.checked_add(n).ok_or(Error::RefCountOverflow)?;
+        self.region.write_u32(raw + REF_COUNT_OFFSET, count)
+    }
+
+    /// Removes one count; returns whether it reached zero (the caller then frees the object).
+    #[inline]
+    pub(crate) fn decrement(&mut self, raw: u32) -> Result<bool> {
+        decrement_count(&mut self.region, &self.free_list, &mut self.cycles, raw)
+    }
+
+    /// Releases one count of `raw`, freeing everything that becomes unreachable.
+    #[inline]
+    pub(crate) fn release(&mut self, raw: u32) -> Result<()> {
+        if self.decrement(raw)? {
+            // The object is dead: free it at once (no trip through the worklist), then whatever
+            // it held that died with it. Its header is read again rather than handed back by
+            // the decrement: a header returned through memory in parts stalls store forwarding
+            // when it is read back whole, which costs more than the (cached) second read.
+            let header = self.object(raw)?;
+            self.release_dead(raw, header)?;
+            if !self.release_worklist.is_empty() {
+                self.drain_release_worklist()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Frees the dead object `index` (count zero, `header` read from the region): releases the
+    /// references it holds (children whose count reaches zero go on the worklist; a reference
+    /// array goes there as a tail to walk in chunks) and returns its block.
+    ///
+    /// A struct goes on at once with the last of its children that died (whose header the
+    /// decrement just read), so a chain or the spine of a tree is freed without a trip through
+    /// the worklist per object.
+    #[inline]
+    fn release_dead(&mut self, mut index: u32, mut header: ObjectHeader) -> Result<()> {
+        loop {
+            match header.kind {
+                Kind::STRUCT => {
+                    let Heap { region, types, free_list, release_worklist, cycles, .. } = self;
+                    let (_, layout) = types.struct_layout(TypeIndex(header.type_index))?;
+                    // The size the block would be freed with is checked before anything is
+                    // released (see `free_object`).
+                    if FreeList::block_size(layout.size) != Some(header.size) {
+                        return Err(Error::corrupted(index, "object block size disagrees with its kind and type"));
+                    }
+                    let mut next = None;
+                    for &offset in &layout.reference_offsets {
+                        let child = region.read_u32(index + offset)?;
+                        if decrement_count(region, free_list, cycles, child)? {
+                            if let Some(earlier) = next.replace(child) {
+                                release_worklist.push(ReleaseWork::Object(earlier));
+                            }
+                        }
+                    }
+                    self.free_block(index, header)?;
+                    // The child's header is in the cache: reading it again costs less than
+                    // carrying it (a header copied through the stack stalls store forwarding).
+                    match next {
+                        Some(child) => (index, header) = (child, self.object(child)?),
+                        None => return Ok(()),
+                    }
+                }
+                Kind::ARRAY => {
+                    self.release_worklist.push(ReleaseWork::ArrayTail { array: index, next: 0 });
+                    return Ok(());
+                }
+                _ => {
+                    self.check_block_size(index, &header)?;
+                    let id = self.region.read_u32(index + EXTERNREF_HOST_DATA_OFFSET)?;
+                    let data = self.host_data.take(id)?;
+                    self.free_block(index, header)?;
+                    drop(data);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Runs the release worklist until it is empty.
+    pub(crate) fn drain_release_worklist(&mut self) -> Result<()> {
+        while let Some(work) = self.release_worklist.pop() {
+            match work {
+                ReleaseWork::Object(index) => {
+                    let header = self.object(index)?;
+                    self.release_dead(index, header)?;
+                }
+                ReleaseWork::ArrayTail { array, next } => {
+                    let header = self.object(array)?;
+                    let (layout, len) = self.array_layout_of(array, &header)?;
+                    if layout.elements_are_refs && next < len {
+                        let end = len.min(next.saturating_add(RELEASE_CHUNK));
+                        if end < len {
+                            self.release_worklist.push(ReleaseWork::ArrayTail { array, next: end });
+                        }
+                        for i in next..end {
+                            let child = self.region.read_u32(array + layout.element_offset(i))?;
+                            if self.decrement(child)? {
+                                self.release_worklist.push(ReleaseWork::Object(child));
+                            }
+                        }
+                        if end < len {
+                            continue;
+                        }
+                    }
+                    // `array_layout_of` checked the block size against the length.
+                    self.free_block(array, header)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns a dead object's block to the free list (taking it out of the cycle collector's
+    /// buffer first if it is there).
+    ///
+    /// The block size comes from the header, in the region: it is checked against what the
+    /// object's kind and type say first (an externref's fixed size, a struct's layout, an
+    /// array's length), so that a corrupted size never frees memory the object does not own;
+    /// then nothing is freed and the error is [`Error::Corrupted`].
+    pub(crate) fn free_object(&mut self, index: u32, header: ObjectHeader) -> Result<()> {
+        self.check_block_size(index, &header)?;
+        self.free_block(index, header)
+    }
+
+    /// [`Heap::free_object`] for a caller that has checked the block size.
+    #[inline]
+    fn free_block(&mut self, index: u32, header: ObjectHeader) -> Result<()> {
+        if header.flags.contains(HeaderFlags::BUFFERED) {
+            self.cycles.remove(&mut self.region, index)?;
+        }
+        self.counters.objects_freed += 1;
+        self.counters.live_objects = self
+            .counters
+            .live_objects
+            .checked_sub(1)
+            .ok_or(Error::corrupted(index, "freed more objects than were allocated"))?;
+        self.counters.live_bytes = self.counters.live_bytes.saturating_sub(header.size as u64);
+        let last = self.counters.live_objects == 0;
+        self.zeal_poison_freed(index, header.size, last)?;
+        if last {
+            // Nothing is left: the whole region is one free block again, in O(1).
+            self.free_list.reset();
+            return Ok(());
+        }
+        self.free_list.free(&mut self.region, index, header.size)
+    }
+
+    /// Checks the block size in the header of the object at `index` against its kind and type.
+    #[inline]
+    fn check_block_size(&self, index: u32, header: &ObjectHeader) -> Result<()> {
+        let object_size = match header.kind {
+            Kind::STRUCT => match self.types.struct_layout(TypeIndex(header.type_index)) {
+                Ok((_, layout)) => layout.size,
+                Err(_) => return Err(Error::corrupted(index, "struct type index is not a registered struct type")),
+            },
+            Kind::ARRAY => return self.array_layout_of(index, header).map(|_| ()),
+            _ => EXTERNREF_SIZE,
+        };
+        if FreeList::block_size(object_size) == Some(header.size) {
+            Ok(())
+        } else {
+            Err(Error::corrupted(index, "object block size disagrees with its kind and type"))
+        }
+    }
+
+    /// A second owned reference to the same object (one more count).
+    pub fn clone_ref(&mut self, r: &GcRef) -> Result<GcRef> {
+        let raw = self.word(r)?;
+        self.increment(raw)?;
+        Ok(self.handle(raw).unwrap_or_else(|| unreachable!("a GcRef is never 0")))
+    }
+
+    /// Releases an owned reference; frees the object and what only it reached when the count
+    /// reaches zero.
+    ///
+    /// A handle of another heap is [`Error::ForeignReference`] (its count stays with it).
+    pub fn drop_ref(&mut self, r: GcRef) -> Result<()> {
+        let raw = self.word(&r)?;
+        self.release(raw)
+    }
+
+    /// Takes a new count on the object a raw word names (a reference Wasm hands back to the
+    /// host, for example) after validating it. `Ok(None)` for the null word.
+    pub fn retain_raw(&mut self, raw: u32) -> Result<Option<GcRef>> {
+        self.increment(raw)?;
+        Ok(self.handle(raw))
+    }
+
+    /// An owned copy of a value, with a new count for a reference.
+    pub fn to_owned_value(&mut self, value: ValueRef<'_>) -> Result<Value> {
+        Ok(match value {
+            ValueRef::I8(v) => Value::I8(v),
+            ValueRef::I16(v) => Value::I16(v),
+            ValueRef::I32(v) => Value::I32(v),
+            ValueRef::I64(v) => Value::I64(v),
+            ValueRef::F32(v) => Value::F32(v),
+            ValueRef::F64(v) => Value::F64(v),
+            ValueRef::V128(v) => Value::V128(v),
+            ValueRef::Ref(None) => Value::Ref(None),
+            ValueRef::Ref(Some(r)) => Value::Ref(Some(self.clone_ref(r)?)),
+        })
+    }
+
+    /// Releases the reference a value holds, if any.
+    pub fn release_value(&mut self, value: Value) -> Result<()> {
+        match value {
+            Value::Ref(Some(r)) => self.drop_ref(r),
+            _ => Ok(()),
+        }
+    }
+
+    /// The write barrier for a host-side slot (a global, a table element): stores `source`
+    /// (taking a count on it) and releases what the slot held.
+    pub fn write_gc_ref(&mut self, destination: &mut Option<GcRef>, source: Option<&GcRef>) -> Result<()> {
+        let raw = self.word_of(source)?;
+        if let Some(old) = destination.as_ref() {
+            self.word(old)?;
+        }
+        self.increment(raw)?;
+        let old = core::mem::replace(destination, self.handle(raw));
+        match old {
+            Some(old) => self.drop_ref(old),
+            None => Ok(()),
+        }
+    }
+
+    /// The current count of the object `r` names (0 for an i31).
+    pub fn ref_count(&self, r: &GcRef) -> Result<u32> {
+        match self.word(r)? {
+            raw if raw & 1 == 1 => Ok(0),
+            index => Ok(self.object(index)?.ref_count),
+        }
+    }
+
+    /// Allocates an externref holding `data`. On failure the data is handed back with the error.
+    pub fn alloc_externref(&mut self, data: H) -> core::result::Result<GcRef, (Error, H)> {
+        let index = match self.alloc_object(Kind::EXTERN, 0, EXTERNREF_SIZE, HeaderFlags::ACYCLIC) {
+            Ok(index) => index,
+            Err(error) => return Err((error, data)),
+        };
+        let id = self.host_data.insert(data);
+        match self.region.write_u32(index + EXTERNREF_HOST_DATA_OFFSET, id) {
+            Ok(()) => Ok(self.object_handle(index)),
+            Err(error) => {
+                let data = self.host_data.take(id).map_err(|_| error.clone());
+                match data {
+                    Ok(data) => Err((error, data)),
+                    Err(_) => unreachable!("the id was just inserted"),
+                }
+            }
+        }
+    }
+
+    fn externref_id(&self, r: &GcRef) -> Result<u32> {
+        let index = self.object_index(r, "externref")?;
+        let header = self.object(index)?;
+        if header.kind != Kind::EXTERN {
+            return Err(kind_error("externref", header.kind));
+        }
+        self.region.read_u32(index + EXTERNREF_HOST_DATA_OFFSET)
+    }
+
+    /// The host data of an externref.
+    pub fn externref_data(&self, r: &GcRef) -> Result<&H> {
+        self.host_data.get(self.externref_id(r)?)
+    }
+
+    /// The host data of an externref, mutably.
+    pub fn externref_data_mut(&mut self, r: &GcRef) -> Result<&mut H> {
+        let id = self.externref_id(r)?;
+        self.host_data.get_mut(id)
+    }
+
+    /// Number of host data values alive (one per live externref).
+    pub fn host_data_count(&self) -> usize {
+        self.host_data.len()
+    }
+}

@@ -1,0 +1,335 @@
+//! The heap: objects in the region, their reference counts, and typed access to them.
+//!
+//! [`Heap`] ties the parts together: the `region` it lives in, the
+//! [`crate::free_list`] that hands out blocks, the [`crate::types`] registry that lays objects
+//! out, the `host_data` of externrefs, and the [`crate::activations_table`] shared with
+//! JIT code. Its fields are private to this folder; every file below is one part of `Heap`'s
+//! `impl`, and every other module reaches the heap through its methods:
+//!
+//! | file | owns |
+//! |---|---|
+//! | `mod.rs` | the `Heap` type, its fields and their invariants, constructors, the region, the type registry, handles and words, no-GC scopes, the activations table's entry point, reset |
+//! | `config.rs` | [`HeapConfig`] and all its builders |
+//! | `counts.rs` | allocation, increments and decrements, release of dead objects through the worklist, owned references, externrefs |
+//! | `access.rs` | the generic struct and array API ([`Heap::struct_new`], [`Heap::array_get`], ...), reference type checks |
+//!
+//! # Reference counting
+//! Every object's header holds the number of references to it from: reference fields and
+//! elements of other objects, owned [`GcRef`]s held by the host (globals, tables, locals of
+//! host code), and entries of the activations table. References in Wasm frames are not
+//! counted; the activations table stands in for them (deferred reference counting).
+//!
+//! Every path that stores a reference goes through a barrier that increments the new value
+//! before decrementing the old one ([`Heap::write_gc_ref`], the struct and array setters, fill
+//! and copy). When a count reaches zero the object is freed and every reference it holds is
+//! released in turn, through an explicit worklist: no recursion, and a reference array is walked
+//! in chunks of [`RELEASE_CHUNK`] elements so the worklist never holds a whole array's worth.
+//!
+//! # Sandbox
+//! Every reference word and every header is validated when it is read
+//! (`header::ObjectHeader::decode`, `Heap::object`): corrupted bytes give
+//! [`Error::Corrupted`] or [`Error::InvalidReference`], never an access outside the region. A
+//! word is an object only if the free list's start bitmap (host memory, exact) says an object
+//! starts there, so a word inside an object or at a freed block is [`Error::InvalidReference`]
+//! (for a host handle used after its last count was dropped, that is the misuse it names). A
+//! dead object's block size is checked against its kind and type before it is freed.
+
+mod access;
+mod config;
+mod counts;
+
+pub use access::Operands;
+pub use config::HeapConfig;
+pub(crate) use counts::ReleaseWork;
+pub use counts::RELEASE_CHUNK;
+
+use crate::activations_table::ActivationsTable;
+use crate::error::{Error, Result};
+use crate::free_list::FreeList;
+use crate::gc_ref::HeapId;
+use crate::header::ObjectHeader;
+use crate::host_data::HostDataTable;
+use crate::region::Region;
+use crate::stats::Counters;
+use crate::types::{ArrayType, CompositeType, StructType, TypeIndex, TypeRegistry};
+use crate::GcRef;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+/// A deferred reference-counting heap over a caller-supplied region. `H` is the type of
+/// externref host data.
+pub struct Heap<H = Box<dyn core::any::Any + Send>> {
+    pub(crate) free_list: FreeList,
+    pub(crate) types: TypeRegistry,
+    pub(crate) host_data: HostDataTable<H>,
+    pub(crate) activations: Box<ActivationsTable>,
+    pub(crate) no_gc_depth: u32,
+    pub(crate) release_worklist: Vec<ReleaseWork>,
+    pub(crate) counters: Counters,
+    /// Size of the precise set at the end of the last collection (see
+    /// [`Heap::collection_recommended`]).
+    pub(crate) precise_roots_at_last_collection: usize,
+    pub(crate) config: HeapConfig,
+    /// What the zeal checks keep track of (see [`crate::zeal`]).
+    pub(crate) zeal_state: crate::zeal::ZealState,
+    /// The cycle collector's candidate buffer, scratch worklists and counters.
+    pub(crate) cycles: crate::cycle_collector::CycleCollector,
+    /// The identity the handles this heap hands out carry (new at every reset).
+    pub(crate) id: HeapId,
+    /// Declared last so that it drops last: an owned region is freed after the host data and
+    /// everything else of the heap are gone.
+    pub(crate) region: Region,
+}
+
+impl<H> Heap<H> {
+    /// A heap over a static byte array.
+    ///
+    /// The slice must be 16-byte aligned, a multiple of 16 long, and between
+    /// [`crate::MIN_REGION_LEN`] and [`crate::MAX_REGION_LEN`] bytes.
+    pub fn new(region: &'static mut [u8]) -> Result<Heap<H>> {
+        Heap::with_config(region, HeapConfig::default())
+    }
+
+    /// A heap over a static byte array, with settings.
+    pub fn with_config(region: &'static mut [u8], config: HeapConfig) -> Result<Heap<H>> {
+        Ok(Heap::over(Region::from_static(region)?, config))
+    }
+
+    /// A heap over a region of `len` zeroed bytes that it allocates from the global allocator
+    /// and frees when it is dropped (after the host data), for hosted programs that would
+    /// otherwise leak a `'static` buffer.
+    ///
+    /// `len` is checked as [`Heap::new`] checks a slice's length, with the same errors in the
+    /// same order: [`Error::RegionTooSmall`] below [`crate::MIN_REGION_LEN`],
+    /// [`Error::RegionTooLarge`] above [`crate::MAX_REGION_LEN`], then
+    /// [`Error::RegionMisaligned`] unless a multiple of [`crate::REGION_ALIGN`]. When the
+    /// allocator cannot provide the bytes the error is [`Error::OutOfMemory`] with
+    /// `requested: len`, not an abort. The region's base is aligned to
+    /// [`crate::REGION_ALIGN`]. Such a heap cannot [`Heap::extend`] its region.
+    ///
+    /// ```
+    /// let heap: drc_heap::Heap<()> = drc_heap::Heap::with_owned_region(1 << 16)?;
+    /// assert_eq!(heap.region_len(), 1 << 16);
+    /// # Ok::<(), drc_heap::Error>(())
+    /// ```
+    pub fn with_owned_region(len: usize) -> Result<Heap<H>> {
+        Heap::with_owned_region_and_config(len, HeapConfig::default())
+    }
+
+    /// A heap over a region it allocates and frees (see [`Heap::with_owned_region`]), with
+    /// settings.
+    pub fn with_owned_region_and_config(len: usize, config: HeapConfig) -> Result<Heap<H>> {
+        Ok(Heap::over(Region::owned(len)?, config))
+    }
+
+    /// A heap over `len` bytes at `base`, such as page-mapped memory.
+    ///
+    /// # Safety
+    /// `base` must be valid for reads and writes of `len` bytes for the life of the heap, and
+    /// nothing else may access that memory while the heap exists.
+    pub unsafe fn from_raw_parts(base: *mut u8, len: usize, config: HeapConfig) -> Result<Heap<H>> {
+        // SAFETY: forwarded from this function's contract.
+        let region = unsafe { Region::from_raw_parts(base, len) }?;
+        Ok(Heap::over(region, config))
+    }
+
+    fn over(region: Region, config: HeapConfig) -> Heap<H> {
+        let cycles = config.cycles;
+        Heap {
+            region,
+            free_list: FreeList::new(),
+            types: TypeRegistry::new(),
+            host_data: HostDataTable::new(),
+            activations: Box::new(ActivationsTable::new()),
+            no_gc_depth: 0,
+            release_worklist: Vec::new(),
+            counters: Counters::default(),
+            precise_roots_at_last_collection: 0,
+            config,
+            zeal_state: crate::zeal::ZealState::default(),
+            cycles: crate::cycle_collector::CycleCollector::new(cycles),
+            id: HeapId::fresh(),
+        }
+    }
+
+    /// Grows the heap by `additional` bytes that the caller has mapped right after the region.
+    ///
+    /// The new length is checked like a constructor's: [`Error::RegionTooLarge`] past
+    /// [`crate::MAX_REGION_LEN`], then [`Error::RegionMisaligned`] unless `additional` is a
+    /// multiple of [`crate::REGION_ALIGN`]. A heap that owns its region
+    /// ([`Heap::with_owned_region`]) is refused with [`Error::OwnedRegionNotExtensible`]
+    /// before anything else: the bytes after its allocation are not its to take. On an error
+    /// nothing changes.
+    ///
+    /// # Safety
+    /// Unless the heap owns its region (then the call is refused and touches nothing), the
+    /// `additional` bytes following the region must be valid for reads and writes for the life
+    /// of the heap, and nothing else may access them.
+    pub unsafe fn extend(&mut self, additional: usize) -> Result<()> {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.region.extend(additional) }
+    }
+
+    /// The region's base address: object `r` starts at `base + r.as_raw_u32()`.
+    pub fn region_base(&self) -> *mut u8 {
+        self.region.base()
+    }
+
+    /// The region's length in bytes.
+    pub fn region_len(&self) -> u32 {
+        self.region.len()
+    }
+
+    /// The type registry.
+    pub fn types(&self) -> &TypeRegistry {
+        &self.types
+    }
+
+    /// Registers a struct type.
+    pub fn register_struct(&mut self, ty: StructType) -> Result<TypeIndex> {
+        self.types.register_struct(ty)
+    }
+
+    /// Registers an array type.
+    pub fn register_array(&mut self, ty: ArrayType) -> Result<TypeIndex> {
+        self.types.register_array(ty)
+    }
+
+    /// Registers a recursion group of struct and array types whose members name each other by
+    /// position; see [`TypeRegistry::register_rec_group`].
+    pub fn register_rec_group(&mut self, members: &[CompositeType]) -> Result<Vec<TypeIndex>> {
+        self.types.register_rec_group(members)
+    }
+
+    /// This heap's identity, which the handles it hands out carry (see [`crate::gc_ref`]).
+    /// A reset gives the heap a new one.
+    pub fn id(&self) -> HeapId {
+        self.id
+    }
+
+    /// Reads and validates the header of the object at `index`: [`Error::InvalidReference`]
+    /// unless an object starts there (the free list's start bitmap, in host memory, says so:
+    /// a word pointing inside an object, at a fake header written into one, or at a freed
+    /// block is refused before its bytes are read).
+    #[inline]
+    pub(crate) fn object(&self, index: u32) -> Result<ObjectHeader> {
+        if !self.free_list.is_allocated(index) {
+            return Err(Error::InvalidReference(index));
+        }
+        ObjectHeader::decode(&self.region, index)
+    }
+
+    /// The word of a handle, if it may be used with this heap: unbound (a raw word), or bound
+    /// to this heap; else [`Error::ForeignReference`].
+    #[inline]
+    pub(crate) fn word(&self, r: &GcRef) -> Result<u32> {
+        r.word_for(self.id)
+    }
+
+    /// [`Heap::word`] of an optional handle (0 for null).
+    #[inline]
+    pub(crate) fn word_of(&self, r: Option<&GcRef>) -> Result<u32> {
+        match r {
+            Some(r) => r.word_for(self.id),
+            None => Ok(0),
+        }
+    }
+
+    /// A handle to the object (or i31) `raw` names, bound to this heap; `None` for null.
+    #[inline]
+    pub(crate) fn handle(&self, raw: u32) -> Option<GcRef> {
+        GcRef::bound(raw, self.id)
+    }
+
+    /// A handle to the object at `index` (never 0), bound to this heap.
+    #[inline]
+    pub(crate) fn object_handle(&self, index: u32) -> GcRef {
+        GcRef::bound(index, self.id).unwrap_or_else(|| unreachable!("objects are never at 0"))
+    }
+
+    /// The object index of a reference, or an error for an i31 or a foreign handle.
+    #[inline]
+    pub(crate) fn object_index(&self, r: &GcRef, expected: &'static str) -> Result<u32> {
+        let raw = self.word(r)?;
+        if raw & 1 == 1 {
+            return Err(Error::WrongObjectKind { expected, found: "i31" });
+        }
+        Ok(raw)
+    }
+
+    /// Enters a scope in which collecting is an error. Scopes nest.
+    pub fn enter_no_gc_scope(&mut self) {
+        self.no_gc_depth += 1;
+    }
+
+    /// Leaves the innermost no-GC scope.
+    pub fn exit_no_gc_scope(&mut self) -> Result<()> {
+        self.no_gc_depth = self.no_gc_depth.checked_sub(1).ok_or(Error::NotInNoGcScope)?;
+        Ok(())
+    }
+
+    /// Whether a no-GC scope is open.
+    pub fn in_no_gc_scope(&self) -> bool {
+        self.no_gc_depth > 0
+    }
+
+    /// Moves an owned reference into the activations table before handing its word to Wasm.
+    /// The table keeps the reference alive until a collection finds it off the Wasm stack.
+    pub fn expose_gc_ref_to_wasm(&mut self, r: GcRef) -> Result<()> {
+        let raw = self.word(&r)?;
+        if r.is_i31() {
+            return Ok(());
+        }
+        // Only the start of a live object goes in the table (no header read: a bitmap test).
+        if !self.free_list.is_allocated(raw) {
+            return Err(Error::InvalidReference(raw));
+        }
+        if let Some(duplicate) = self.activations.insert(raw) {
+            self.release(duplicate)?;
+        }
+        Ok(())
+    }
+
+    /// Whether exposing `count` more references would overflow the bump chunk, so that the
+    /// embedder should collect before entering Wasm.
+    pub fn need_gc_before_entering_wasm(&self, count: usize) -> bool {
+        count > self.activations.bump_capacity_remaining()
+    }
+
+    /// The activations table's address, for JIT code (see [`crate::activations_table`]).
+    pub fn activations_table_ptr(&mut self) -> *mut ActivationsTable {
+        &mut *self.activations
+    }
+
+    /// Number of entries in the activations table (bump chunk and over-approximated set).
+    pub fn activations_table_len(&self) -> usize {
+        self.activations.len()
+    }
+
+    /// Merges adjacent free blocks now (it also happens on its own when an allocation finds no
+    /// block, and at the end of collections).
+    pub fn coalesce(&mut self) -> Result<()> {
+        self.counters.coalesces += 1;
+        self.free_list.coalesce(&mut self.region)
+    }
+
+    /// Returns the heap to empty: every object is gone, every host data value is dropped, the
+    /// activations table is cleared, and the no-GC scope depth is zero. Types stay registered,
+    /// owned `GcRef`s from before are stale (using them gives an error, never undefined
+    /// behaviour).
+    pub fn reset(&mut self) {
+        // Handles from before are refused as foreign from now on, even where a new object
+        // comes to lie at the same offset.
+        self.id = HeapId::fresh();
+        self.zeal_poison_before_reset();
+        self.free_list.reset();
+        self.host_data.clear();
+        *self.activations = ActivationsTable::new();
+        self.no_gc_depth = 0;
+        self.release_worklist.clear();
+        self.counters.live_objects = 0;
+        self.counters.live_bytes = 0;
+        self.precise_roots_at_last_collection = 0;
+        self.cycles.reset();
+    }
+}
