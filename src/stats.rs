@@ -104,7 +104,7 @@ impl<H> Heap<H> {
     /// A snapshot of the statistics.
     pub fn stats(&self) -> Result<HeapStats> {
         let c = &self.counters;
-        Ok(HeapStats {
+        let mut stats = HeapStats {
             region_bytes: self.region.len() as u64,
             live_objects: c.live_objects,
             live_bytes: c.live_bytes,
@@ -120,14 +120,11 @@ impl<H> Heap<H> {
             coalesces: c.coalesces,
             activations_table_entries: self.activations.len() as u64,
             host_data_values: self.host_data.len() as u64,
-            cycle_candidates: self.cycles.candidates() as u64,
-            cycle_candidates_buffered: self.cycles.counters.candidates_buffered,
-            cycle_collections: self.cycles.counters.collections,
-            cycle_objects_freed: self.cycles.counters.objects_freed,
-            cycle_objects_scanned: self.cycles.counters.objects_scanned,
-            cycle_references_traced: self.cycles.counters.references_traced,
             invalid_roots_skipped: c.invalid_roots_skipped,
-        })
+            ..HeapStats::default()
+        };
+        self.cycles.fill_stats(&mut stats);
+        Ok(stats)
     }
 }
 

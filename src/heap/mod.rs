@@ -37,6 +37,7 @@
 mod access;
 mod config;
 mod counts;
+mod cycles;
 
 pub use access::Operands;
 pub use config::HeapConfig;
@@ -72,8 +73,10 @@ pub struct Heap<H = Box<dyn core::any::Any + Send>> {
     pub(crate) config: HeapConfig,
     /// What the zeal checks keep track of (see [`crate::zeal`]).
     pub(crate) zeal_state: crate::zeal::ZealState,
-    /// The cycle collector's candidate buffer, scratch worklists and counters.
+    /// The cycle collector's candidate buffer, settings and counters.
     pub(crate) cycles: crate::cycle_collector::CycleCollector,
+    /// The worklists of a cycle collection, kept between collections (see `cycles.rs`).
+    cycle_scratch: cycles::Scratch,
     /// The identity the handles this heap hands out carry (new at every reset).
     pub(crate) id: HeapId,
     /// Declared last so that it drops last: an owned region is freed after the host data and
@@ -148,6 +151,7 @@ impl<H> Heap<H> {
             config,
             zeal_state: crate::zeal::ZealState::default(),
             cycles: crate::cycle_collector::CycleCollector::new(cycles),
+            cycle_scratch: cycles::Scratch::default(),
             id: HeapId::fresh(),
         }
     }
@@ -331,5 +335,6 @@ impl<H> Heap<H> {
         self.counters.live_bytes = 0;
         self.precise_roots_at_last_collection = 0;
         self.cycles.reset();
+        self.cycle_scratch = cycles::Scratch::default();
     }
 }
