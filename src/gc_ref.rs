@@ -55,6 +55,10 @@ impl HeapId {
 
 /// A reference to a heap object or an i31 value. See the module docs for ownership and heap
 /// identity.
+///
+/// `#[must_use]`: an owned handle left unused is a count that nothing will release. Release it
+/// with [`crate::Heap::drop_ref`], or keep its count as a raw word with [`GcRef::into_raw`].
+#[must_use = "a GcRef is one reference count: release it with `Heap::drop_ref` or keep it with `into_raw`"]
 #[derive(PartialEq, Eq, Hash)]
 pub struct GcRef {
     raw: NonZeroU32,
@@ -120,6 +124,22 @@ impl GcRef {
     /// The raw word: an object offset, or an i31 value tagged in bit 0.
     #[inline]
     pub const fn as_raw_u32(&self) -> u32 {
+        self.raw.get()
+    }
+
+    /// Consumes the handle into its raw word (as [`GcRef::as_raw_u32`]), running no drop logic
+    /// and touching no heap.
+    ///
+    /// For an object reference the caller now owns the reference count the handle stood for,
+    /// in the word: the object stays alive on that count until it is given back, typically by
+    /// rebuilding a handle with [`GcRef::from_raw_u32`] and passing it to
+    /// [`crate::Heap::drop_ref`] (or by storing the word somewhere that owns a count, such as a
+    /// reference field written by JIT code). Losing the word leaks the count, as dropping the
+    /// handle would; for [`crate::Heap::verify`] the word is a host root, as the handle was.
+    /// The heap identity is not kept: the handle rebuilt from the word is unbound. An i31 word
+    /// owns no count.
+    #[inline]
+    pub const fn into_raw(self) -> u32 {
         self.raw.get()
     }
 
