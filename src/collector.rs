@@ -31,6 +31,10 @@
 //! before it completes leaves the heap consistent: the precise set's counts are folded back into
 //! the over-approximation when the next collection starts.
 //!
+//! This module holds the public face ([`Root`], [`Progress`], [`Collection`] and its steps,
+//! [`crate::Heap::collect`]); what each step does to the heap (trace a word, sweep the table,
+//! the coalescing test) is the heap's `src/heap/collection.rs`, reached through its methods.
+//!
 //! # Policy
 //! The heap never collects on its own, because only the embedder can walk its stack. It tells
 //! the embedder when to: an allocation returns [`Error::OutOfMemory`] (collect, then retry),
@@ -41,39 +45,10 @@
 //! [`crate::cycle_collector`].
 
 use crate::error::{Error, Result};
-use crate::heap::Heap;
+use crate::heap::{Batch, Heap};
 
 /// Roots consumed per trace step.
 pub const TRACE_STEP: usize = 16 * 1024;
-
-/// Words released or traced together: their headers are loaded in one pass first (see
-/// [`Heap::release_batch`]).
-const BATCH: usize = 256;
-
-/// Up to [`BATCH`] reference words.
-#[derive(Debug)]
-struct Batch {
-    words: [u32; BATCH],
-    len: usize,
-}
-
-impl Batch {
-    fn new() -> Batch {
-        Batch { words: [0; BATCH], len: 0 }
-    }
-
-    /// Adds a word; returns whether the batch is now full.
-    #[inline]
-    fn push(&mut self, raw: u32) -> bool {
-        self.words[self.len] = raw;
-        self.len += 1;
-        self.len == BATCH
-    }
-
-    fn words(&self) -> &[u32] {
-        &self.words[..self.len]
-    }
-}
 
 /// A root the embedder found: a reference word and where it lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,140 +131,20 @@ impl<H> Heap<H> {
     pub fn collect_all<I: IntoIterator<Item = Root>>(&mut self, roots: I) -> Result<()> {
         self.collect(roots)?.finish()
     }
-
-    /// Whether the embedder should collect soon: the over-approximated set has doubled since the
-    /// last collection, or the bump chunk is full.
-    pub fn collection_recommended(&self) -> bool {
-        let table = &self.activations;
-        table.bump_capacity_remaining() == 0
-            || table.over_approximated.len() > 2 * self.precise_roots_at_last_collection.max(512)
-    }
-
-    /// A collection dropped between trace and sweep leaves counted entries in the precise set:
-    /// move them to the over-approximation (releasing duplicates) so every count stays owned.
-    fn fold_abandoned_precise_set(&mut self) -> Result<()> {
-        if self.activations.precise.is_empty() {
-            return Ok(());
-        }
-        let mut precise = core::mem::take(&mut self.activations.precise);
-        for raw in precise.drain() {
-            if !self.activations.over_approximated.insert(raw) {
-                self.release(raw)?;
-            }
-        }
-        self.activations.precise = precise;
-        Ok(())
-    }
-
-    /// Whether a collection skips (and counts) an invalid word rather than failing.
-    fn skips_invalid_roots(&self) -> bool {
-        !self.config.zeal.is_some_and(|zeal| zeal.invalid_roots_are_errors)
-    }
-
-    /// Traces the Wasm-stack word `raw` (not null, not an i31): the first time it is seen,
-    /// it goes into the precise set with one count. A word that names no live object is
-    /// skipped and counted (see the module docs); returns whether it was.
-    fn trace_root(&mut self, raw: u32) -> Result<bool> {
-        if !self.free_list.is_allocated(raw) && self.skips_invalid_roots() {
-            self.counters.invalid_roots_skipped += 1;
-            return Ok(true);
-        }
-        self.trace_word(raw).map(|()| false)
-    }
-
-    fn trace_word(&mut self, raw: u32) -> Result<()> {
-        // A word seen before was validated then; a new one is validated by the increment, and
-        // taken out again if that fails, so that the set only ever holds counted objects.
-        if self.activations.precise.insert(raw) {
-            if let Err(error) = self.increment(raw) {
-                self.activations.precise.remove(&raw);
-                return Err(error);
-            }
-        }
-        Ok(())
-    }
-
-    /// Releases the bump chunk and the old over-approximated set; returns how many invalid
-    /// bump-chunk words it skipped (JIT code writes the chunk: see the module docs).
-    fn sweep(&mut self) -> Result<u64> {
-        let filled = self.activations.filled_chunk().len();
-        let skip_invalid = self.skips_invalid_roots();
-        let mut skipped = 0;
-        let mut batch = Batch::new();
-        for slot in 0..filled {
-            let raw = core::mem::take(&mut self.activations.chunk[slot]);
-            if skip_invalid && raw != 0 && raw & 1 == 0 && !self.free_list.is_allocated(raw) {
-                skipped += 1;
-                continue;
-            }
-            if batch.push(raw) {
-                self.release_batch(&mut batch)?;
-            }
-        }
-        self.release_batch(&mut batch)?;
-        self.counters.invalid_roots_skipped += skipped;
-        self.activations.reset_chunk();
-        let table = &mut *self.activations;
-        core::mem::swap(&mut table.precise, &mut table.over_approximated);
-        self.precise_roots_at_last_collection = table.over_approximated.len();
-        let mut old = core::mem::take(&mut table.precise);
-        for raw in old.drain() {
-            if batch.push(raw) {
-                self.release_batch(&mut batch)?;
-            }
-        }
-        self.release_batch(&mut batch)?;
-        self.activations.precise = old;
-        self.counters.collections += 1;
-        Ok(skipped)
-    }
-
-    /// Releases the words of `batch` and empties it. The headers are loaded first, in a tight
-    /// loop of independent loads whose cache misses the processor overlaps, so that the
-    /// releases (long, branchy, one after the other) find them in the cache: over a big table
-    /// in hash order every header is a miss, and this takes the sweep from one miss latency
-    /// per entry to a fraction of one.
-    fn release_batch(&mut self, batch: &mut Batch) -> Result<()> {
-        self.touch_headers(batch.words());
-        for &raw in batch.words() {
-            self.release(raw)?;
-        }
-        batch.len = 0;
-        Ok(())
-    }
-
-    /// Loads the reference-count word of each object `words` name (out-of-bounds and i31 words
-    /// load nothing), for the cache's sake only.
-    #[inline]
-    pub(crate) fn touch_headers(&self, words: &[u32]) {
-        let mut sink = 0u32;
-        for &raw in words {
-            sink ^= self.region.read_u32((raw & !15).wrapping_add(crate::header::REF_COUNT_OFFSET)).unwrap_or(0);
-        }
-        core::hint::black_box(sink);
-    }
-
-    /// Whether free blocks make up more than half of the used part of the region.
-    fn coalescing_worthwhile(&self) -> bool {
-        let unused_tail = (self.region.len() - self.free_list.top()) as u64;
-        let listed = self.free_list.free_bytes(&self.region) - unused_tail;
-        listed > 0 && listed * 2 > self.free_list.top() as u64
-    }
 }
 
 impl<H, I: Iterator<Item = Root>> Collection<'_, H, I> {
-    /// Traces the pending roots, their headers loaded first (see [`Heap::release_batch`]). On
+    /// Traces the pending roots, their headers loaded first (see `Heap::release_batch`). On
     /// an error the roots after the failing one stay pending for the next step.
     fn trace_pending(&mut self) -> Result<()> {
         if self.traced == 0 {
             self.heap.touch_headers(self.pending.words());
         }
-        while self.traced < self.pending.len {
-            let raw = self.pending.words[self.traced];
+        while let Some(&raw) = self.pending.words().get(self.traced) {
             self.traced += 1;
             self.skipped += self.heap.trace_root(raw)? as u64;
         }
-        self.pending.len = 0;
+        self.pending.clear();
         self.traced = 0;
         Ok(())
     }

@@ -1,26 +1,103 @@
 //! Statistics: what the heap holds and what it has done.
 //!
 //! `Counters` are kept up to date by the heap as it works (in the heap struct, outside the
-//! region, so they are trusted); [`HeapStats`] is the snapshot [`crate::Heap::stats`] returns,
-//! adding what is computed from the free list on demand. The work counters are independent of
-//! time, so tests and benchmarks can compare them exactly.
+//! region, so they are trusted), through one method per event (an allocation, a free, a
+//! collection...); [`HeapStats`] is the snapshot [`crate::Heap::stats`] returns (assembled in
+//! `src/heap/stats.rs`), adding what is computed from the free list on demand. The work
+//! counters are independent of time, so tests and benchmarks can compare them exactly. This
+//! module imports nothing of the heap.
 
-use crate::error::Result;
-use crate::heap::Heap;
-use core::fmt;
-
-/// Counters the heap maintains as it works.
+/// Counters the heap maintains as it works. Invariant: `live_objects` and `live_bytes` are the
+/// objects and block bytes allocated and not freed since the heap was last empty (reset).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counters {
-    pub live_objects: u64,
-    pub live_bytes: u64,
-    pub objects_allocated: u64,
-    pub objects_freed: u64,
-    pub collections: u64,
-    pub coalesces: u64,
-    pub peak_live_bytes: u64,
-    pub peak_used_bytes: u64,
-    pub invalid_roots_skipped: u64,
+    live_objects: u64,
+    live_bytes: u64,
+    objects_allocated: u64,
+    objects_freed: u64,
+    collections: u64,
+    coalesces: u64,
+    peak_live_bytes: u64,
+    peak_used_bytes: u64,
+    invalid_roots_skipped: u64,
+}
+
+impl Counters {
+    /// An object of `block` bytes was allocated; the used part of the region ends at `used`.
+    #[inline]
+    pub(crate) fn allocated(&mut self, block: u32, used: u32) {
+        self.objects_allocated += 1;
+        self.live_objects += 1;
+        self.live_bytes += block as u64;
+        self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
+        self.peak_used_bytes = self.peak_used_bytes.max(used as u64);
+    }
+
+    /// An object of `block` bytes was freed: the objects still live, or `None` when none was
+    /// (the caller reports the corruption).
+    #[inline]
+    pub(crate) fn freed(&mut self, block: u32) -> Option<u64> {
+        self.objects_freed += 1;
+        self.live_objects = self.live_objects.checked_sub(1)?;
+        self.live_bytes = self.live_bytes.saturating_sub(block as u64);
+        Some(self.live_objects)
+    }
+
+    /// The heap was reset: nothing is live.
+    pub(crate) fn emptied(&mut self) {
+        self.live_objects = 0;
+        self.live_bytes = 0;
+    }
+
+    /// A coalescing pass ran.
+    #[inline]
+    pub(crate) fn coalesced(&mut self) {
+        self.coalesces += 1;
+    }
+
+    /// A collection swept the activations table.
+    pub(crate) fn collected(&mut self) {
+        self.collections += 1;
+    }
+
+    /// A collection skipped `n` invalid root words.
+    pub(crate) fn skipped_invalid_roots(&mut self, n: u64) {
+        self.invalid_roots_skipped += n;
+    }
+
+    /// Objects allocated and not freed.
+    #[inline]
+    pub(crate) fn live_objects(&self) -> u64 {
+        self.live_objects
+    }
+
+    /// Block bytes of the live objects.
+    #[inline]
+    pub(crate) fn live_bytes(&self) -> u64 {
+        self.live_bytes
+    }
+
+    /// Objects freed since the heap was created.
+    #[inline]
+    pub(crate) fn objects_freed(&self) -> u64 {
+        self.objects_freed
+    }
+
+    /// The counter fields of a statistics snapshot (the others default).
+    pub(crate) fn snapshot(&self) -> HeapStats {
+        HeapStats {
+            live_objects: self.live_objects,
+            live_bytes: self.live_bytes,
+            peak_used_bytes: self.peak_used_bytes,
+            peak_live_bytes: self.peak_live_bytes,
+            objects_allocated: self.objects_allocated,
+            objects_freed: self.objects_freed,
+            collections: self.collections,
+            coalesces: self.coalesces,
+            invalid_roots_skipped: self.invalid_roots_skipped,
+            ..HeapStats::default()
+        }
+    }
 }
 
 /// A snapshot of the heap's statistics.
@@ -75,77 +152,4 @@ pub struct HeapStats {
     /// Words that collections skipped because they named no live object: Wasm-stack roots and
     /// bump-chunk entries (see [`crate::collector`]).
     pub invalid_roots_skipped: u64,
-}
-
-/// Shows the region's size and the heap's counters, never the region's contents (which a
-/// sandboxed heap does not trust, and which can be megabytes) nor the host data (so `H` needs
-/// no `Debug`). [`Heap::stats`] gives the full snapshot.
-impl<H> fmt::Debug for Heap<H> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = &self.counters;
-        f.debug_struct("Heap")
-            .field("region_bytes", &self.region.len())
-            .field("used_bytes", &self.free_list.top())
-            .field("live_objects", &c.live_objects)
-            .field("live_bytes", &c.live_bytes)
-            .field("objects_allocated", &c.objects_allocated)
-            .field("objects_freed", &c.objects_freed)
-            .field("collections", &c.collections)
-            .field("types", &self.types)
-            .field("activations", &self.activations)
-            .field("host_data_values", &self.host_data.len())
-            .field("cycle_candidates", &self.cycles.candidates())
-            .field("no_gc_depth", &self.no_gc_depth)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<H> Heap<H> {
-    /// A snapshot of the statistics.
-    pub fn stats(&self) -> Result<HeapStats> {
-        let c = &self.counters;
-        let mut stats = HeapStats {
-            region_bytes: self.region.len() as u64,
-            live_objects: c.live_objects,
-            live_bytes: c.live_bytes,
-            free_bytes: self.free_list.free_bytes(&self.region),
-            free_blocks: self.free_list.free_blocks(&self.region),
-            largest_free_block: self.free_list.largest_free_block(&self.region)? as u64,
-            used_bytes: self.free_list.top() as u64,
-            peak_used_bytes: c.peak_used_bytes,
-            peak_live_bytes: c.peak_live_bytes,
-            objects_allocated: c.objects_allocated,
-            objects_freed: c.objects_freed,
-            collections: c.collections,
-            coalesces: c.coalesces,
-            activations_table_entries: self.activations.len() as u64,
-            host_data_values: self.host_data.len() as u64,
-            invalid_roots_skipped: c.invalid_roots_skipped,
-            ..HeapStats::default()
-        };
-        self.cycles.fill_stats(&mut stats);
-        Ok(stats)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::region::test_region;
-    use crate::Heap;
-    use alloc::format;
-
-    #[test]
-    fn heap_debug_shows_counters_and_sizes_not_the_region_or_host_data() {
-        struct Opaque; // no `Debug`: the heap's `Debug` must not need it
-        let mut heap: Heap<Opaque> = Heap::new(test_region(64 * 1024)).unwrap();
-        let externref = heap.alloc_externref(Opaque).map_err(|(error, _)| error).unwrap();
-        let shown = format!("{heap:?}");
-        for field in ["region_bytes: 65536", "live_objects: 1", "objects_allocated: 1", "host_data_values: 1"] {
-            assert!(shown.contains(field), "{field} missing from {shown}");
-        }
-        // Sizes and counters only: a dump of the region would be hundreds of kilobytes.
-        assert!(shown.len() < 1024, "{} bytes: {shown}", shown.len());
-        heap.drop_ref(externref).unwrap();
-        assert!(format!("{heap:?}").contains("live_objects: 0"));
-    }
 }

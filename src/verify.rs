@@ -1,5 +1,9 @@
 //! Verification: recompute everything the heap keeps track of from the heap's own contents.
 //!
+//! This module holds the report and the bookkeeping of a walk (the live objects seen, in address
+//! order, with the references counted to each) and imports nothing of the heap; the walk itself
+//! is the heap's `src/heap/verify.rs` (and `src/heap/cycles.rs` for the cycle collector's state).
+//!
 //! [`crate::Heap::verify`] walks every block in address order and checks that
 //! * the blocks tile the used part of the region, every object header decodes (known kind and
 //!   flags, size in bounds), and each object's size agrees with its type (struct layout, array
@@ -23,10 +27,6 @@
 //! Cortex-M test machines, where a full 1 MiB region holds 32,768 objects.
 
 use crate::error::{Error, Result};
-use crate::free_list::{FreeList, GRANULE};
-use crate::header::{Kind, EXTERNREF_HOST_DATA_OFFSET, EXTERNREF_SIZE};
-use crate::heap::Heap;
-use crate::types::TypeIndex;
 use alloc::vec::Vec;
 
 /// What [`crate::Heap::verify`] saw.
@@ -44,23 +44,39 @@ pub struct VerifyReport {
 /// A live object seen by the walk: its offset and the references to it counted so far.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SeenObject {
+    /// The object's offset.
     pub(crate) index: u32,
     references: u32,
 }
 
+impl SeenObject {
+    /// The object at `index`, with no reference counted yet.
+    pub(crate) fn new(index: u32) -> SeenObject {
+        SeenObject { index, references: 0 }
+    }
+
+    /// The references to it counted so far.
+    pub(crate) fn references(&self) -> u32 {
+        self.references
+    }
+}
+
 /// The live objects in address order.
-type Counts = Vec<SeenObject>;
+pub(crate) type Counts = Vec<SeenObject>;
 
 /// The position of the live object at `index` in `counts`, if there is one.
 pub(crate) fn find_object(counts: &[SeenObject], index: u32) -> Option<usize> {
     counts.binary_search_by_key(&index, |object| object.index).ok()
 }
 
-fn mismatch(offset: u32, what: &'static str, found: u64, expected: u64) -> Error {
+/// A verification failure at `offset`: `what` was `found` where `expected` was.
+pub(crate) fn mismatch(offset: u32, what: &'static str, found: u64, expected: u64) -> Error {
     Error::VerifyFailed { offset, what, found, expected }
 }
 
-fn count_reference(counts: &mut Counts, raw: u32, from: u32) -> Result<()> {
+/// Counts one reference `raw` (found in the object at `from`, 0 for a root) to the live object
+/// it names; nothing for null and i31 words, an error for a word that names no live object.
+pub(crate) fn count_reference(counts: &mut Counts, raw: u32, from: u32) -> Result<()> {
     if raw == 0 || raw & 1 == 1 {
         return Ok(());
     }
@@ -70,125 +86,5 @@ fn count_reference(counts: &mut Counts, raw: u32, from: u32) -> Result<()> {
             Ok(())
         }
         None => Err(mismatch(from, "reference to something that is not a live object", raw as u64, 0)),
-    }
-}
-
-impl<H> Heap<H> {
-    /// Checks the whole heap; `host_roots` are the words of every owned `GcRef` the caller holds
-    /// (globals, tables, host locals). See the module documentation.
-    pub fn verify<I: IntoIterator<Item = u32>>(&self, host_roots: I) -> Result<VerifyReport> {
-        self.verify_counts(host_roots, true)
-    }
-
-    /// Checks the whole heap without knowing the host roots: every check of [`Heap::verify`],
-    /// except that each object's count need only be *at least* the references the heap can see
-    /// (fields, elements, activations table entries), and at least one. Unknown host roots can
-    /// only add to a count, so this never fails on a correct heap; it finds counts that are too
-    /// low (which free objects early), not leaks. The zeal configuration runs it after every
-    /// collection ([`crate::zeal`]).
-    pub fn verify_lower_bound(&self) -> Result<VerifyReport> {
-        self.verify_counts(core::iter::empty(), false)
-    }
-
-    fn verify_counts<I: IntoIterator<Item = u32>>(&self, host_roots: I, exact: bool) -> Result<VerifyReport> {
-        // The counter is host-side; bounding it by the region's granules keeps a wrong value
-        // from asking for more than the region could hold.
-        let expected_objects = self.counters.live_objects.min((self.region.len() / GRANULE) as u64) as usize;
-        let mut objects = Counts::with_capacity(expected_objects);
-        let mut free_blocks = 0u64;
-        let mut live_bytes = 0u64;
-        self.free_list.walk(&self.region, |block| {
-            self.free_list.check_start_bit(block)?;
-            if block.free {
-                free_blocks += 1;
-                return Ok(());
-            }
-            let header = self.object(block.index)?;
-            objects.push(SeenObject { index: block.index, references: 0 });
-            live_bytes += header.size as u64;
-            Ok(())
-        })?;
-
-        let mut host_ids = crate::activations_table::RefSet::default();
-        let mut heap_references = 0u64;
-        for position in 0..objects.len() {
-            let index = objects[position].index;
-            let header = self.object(index)?;
-            match header.kind {
-                Kind::STRUCT => {
-                    let (_, layout) = self.types.struct_layout(TypeIndex(header.type_index))?;
-                    if FreeList::block_size(layout.size) != Some(header.size) {
-                        return Err(mismatch(index, "struct block size", header.size as u64, layout.size as u64));
-                    }
-                    for &offset in &layout.reference_offsets {
-                        count_reference(&mut objects, self.region.read_u32(index + offset)?, index)?;
-                        heap_references += 1;
-                    }
-                }
-                Kind::ARRAY => {
-                    let (layout, len) = self.array_layout_of(index, &header)?;
-                    if layout.elements_are_refs {
-                        for i in 0..len {
-                            count_reference(
-                                &mut objects,
-                                self.region.read_u32(index + layout.element_offset(i))?,
-                                index,
-                            )?;
-                        }
-                        heap_references += len as u64;
-                    }
-                }
-                _ => {
-                    if FreeList::block_size(EXTERNREF_SIZE) != Some(header.size) {
-                        return Err(mismatch(index, "externref block size", header.size as u64, EXTERNREF_SIZE as u64));
-                    }
-                    let id = self.region.read_u32(index + EXTERNREF_HOST_DATA_OFFSET)?;
-                    self.host_data.get(id)?;
-                    if !host_ids.insert(id) {
-                        return Err(mismatch(index, "host data id shared by two externrefs", id as u64, 0));
-                    }
-                }
-            }
-        }
-        if host_ids.len() != self.host_data.len() {
-            return Err(mismatch(
-                0,
-                "host data values without an externref",
-                self.host_data.len() as u64,
-                host_ids.len() as u64,
-            ));
-        }
-
-        // Every entry of the table owns a count, the precise set's too: it is non-empty outside
-        // a collection when one was dropped after tracing, and the next one folds it back.
-        let table = &self.activations;
-        let entries = table.filled_chunk().iter().chain(table.over_approximated.iter()).chain(table.precise.iter());
-        for &raw in entries {
-            count_reference(&mut objects, raw, 0)?;
-        }
-        for raw in host_roots {
-            if raw & 1 == 0 && raw != 0 && find_object(&objects, raw).is_none() {
-                return Err(Error::InvalidReference(raw));
-            }
-            count_reference(&mut objects, raw, 0)?;
-        }
-        for &SeenObject { index, references: expected } in &objects {
-            let header = self.object(index)?;
-            let wrong = if exact { header.ref_count != expected } else { header.ref_count < expected.max(1) };
-            if wrong {
-                return Err(mismatch(index, "reference count", header.ref_count as u64, expected as u64));
-            }
-        }
-
-        self.free_list.check_lists(&self.region, free_blocks, objects.len() as u64)?;
-        self.verify_cycle_state(&objects)?;
-        let c = &self.counters;
-        if c.live_objects != objects.len() as u64 {
-            return Err(mismatch(0, "live object counter", c.live_objects, objects.len() as u64));
-        }
-        if c.live_bytes != live_bytes {
-            return Err(mismatch(0, "live byte counter", c.live_bytes, live_bytes));
-        }
-        Ok(VerifyReport { objects: objects.len() as u64, free_blocks, heap_references })
     }
 }

@@ -85,18 +85,14 @@ impl<H> Heap<H> {
         };
         self.zeal_after_alloc(index, block)?;
         ObjectHeader::new(kind, type_index, block, flags).encode(&mut self.region, index)?;
-        self.counters.objects_allocated += 1;
-        self.counters.live_objects += 1;
-        self.counters.live_bytes += block as u64;
-        self.counters.peak_live_bytes = self.counters.peak_live_bytes.max(self.counters.live_bytes);
-        self.counters.peak_used_bytes = self.counters.peak_used_bytes.max(self.free_list.top() as u64);
+        self.counters.allocated(block, self.free_list.top());
         Ok(index)
     }
 
     #[cold]
     fn alloc_slow(&mut self, block: u32) -> Result<u32> {
         self.free_list.coalesce(&mut self.region)?;
-        self.counters.coalesces += 1;
+        self.counters.coalesced();
         if let Some(index) = self.free_list.alloc(&mut self.region, block)? {
             return Ok(index);
         }
@@ -292,14 +288,11 @@ impl<H> Heap<H> {
         if header.flags.contains(HeaderFlags::BUFFERED) {
             self.cycles.remove(&mut self.region, index)?;
         }
-        self.counters.objects_freed += 1;
-        self.counters.live_objects = self
+        let live = self
             .counters
-            .live_objects
-            .checked_sub(1)
+            .freed(header.size)
             .ok_or(Error::corrupted(index, "freed more objects than were allocated"))?;
-        self.counters.live_bytes = self.counters.live_bytes.saturating_sub(header.size as u64);
-        let last = self.counters.live_objects == 0;
+        let last = live == 0;
         self.zeal_poison_freed(index, header.size, last)?;
         if last {
             // Nothing is left: the whole region is one free block again, in O(1).

@@ -95,7 +95,7 @@ impl<H> Heap<H> {
     /// checks for a no-GC scope).
     #[inline]
     pub(crate) fn cycle_collection_due(&self) -> bool {
-        self.cycles.is_due(self.counters.live_bytes, self.region.len())
+        self.cycles.is_due(self.counters.live_bytes(), self.region.len())
     }
 
     /// The allocation-time threshold trigger: collects cycles when the buffer is over its
@@ -135,7 +135,7 @@ impl<H> Heap<H> {
     fn trial_deletion(&mut self, s: &mut Scratch) -> Result<CycleReport> {
         s.clear();
         let before = self.cycles.start_collection(&mut s.roots);
-        let freed_before = self.counters.objects_freed;
+        let freed_before = self.counters.objects_freed();
         let candidates = s.roots.len() as u64;
         // Four visits (gray, white, black, gathered) per 16-byte granule in use at most.
         let mut budget = 4 * (self.free_list.top() as u64 / 16 + 1);
@@ -143,8 +143,8 @@ impl<H> Heap<H> {
         let survivors = self.mark_and_scan(s, &mut budget)?;
         self.collect_roots(s, &mut budget)?;
 
-        let freed = self.counters.objects_freed - freed_before;
-        let report = self.cycles.finish_collection(before, candidates, freed, survivors, self.counters.live_bytes);
+        let freed = self.counters.objects_freed() - freed_before;
+        let report = self.cycles.finish_collection(before, candidates, freed, survivors, self.counters.live_bytes());
         log::debug!("cycle collection: {candidates} candidates, {freed} objects freed, {survivors} survivors");
         Ok(report)
     }

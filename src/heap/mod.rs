@@ -35,11 +35,16 @@
 //! dead object's block size is checked against its kind and type before it is freed.
 
 mod access;
+mod collection;
 mod config;
 mod counts;
 mod cycles;
+mod stats;
+mod verify;
+mod zeal;
 
 pub use access::Operands;
+pub(crate) use collection::Batch;
 pub use config::HeapConfig;
 pub(crate) use counts::ReleaseWork;
 pub use counts::RELEASE_CHUNK;
@@ -313,7 +318,7 @@ impl<H> Heap<H> {
     /// Merges adjacent free blocks now (it also happens on its own when an allocation finds no
     /// block, and at the end of collections).
     pub fn coalesce(&mut self) -> Result<()> {
-        self.counters.coalesces += 1;
+        self.counters.coalesced();
         self.free_list.coalesce(&mut self.region)
     }
 
@@ -331,8 +336,7 @@ impl<H> Heap<H> {
         *self.activations = ActivationsTable::new();
         self.no_gc_depth = 0;
         self.release_worklist.clear();
-        self.counters.live_objects = 0;
-        self.counters.live_bytes = 0;
+        self.counters.emptied();
         self.precise_roots_at_last_collection = 0;
         self.cycles.reset();
         self.cycle_scratch = cycles::Scratch::default();
