@@ -29,6 +29,14 @@ use core::fmt;
 use core::num::NonZeroU32;
 use core::sync::atomic::{AtomicU32, Ordering};
 
+/// The bit that marks a word as an i31 value: set in every i31 word, clear in every object
+/// offset (a multiple of 16) and in null.
+pub const I31_TAG: u32 = 1;
+/// How far an i31 value is shifted left in its word: the word is `(value << I31_SHIFT) | I31_TAG`,
+/// and the value is the word shifted right again (arithmetically for `i31.get_s`, logically for
+/// `i31.get_u`).
+pub const I31_SHIFT: u32 = 1;
+
 /// The identity of a heap, which the handles it hands out carry (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct HeapId(NonZeroU32);
@@ -113,7 +121,7 @@ impl GcRef {
     /// The i31 reference holding the low 31 bits of `value` (as Wasm's `ref.i31`).
     #[inline]
     pub const fn from_i31(value: i32) -> GcRef {
-        let raw = ((value as u32) << 1) | 1;
+        let raw = ((value as u32) << I31_SHIFT) | I31_TAG;
         match NonZeroU32::new(raw) {
             Some(raw) => GcRef { raw, heap: 0 },
             // The low bit is set, so `raw` is never zero.
@@ -146,14 +154,14 @@ impl GcRef {
     /// Whether this is an i31 value rather than an object reference.
     #[inline]
     pub const fn is_i31(&self) -> bool {
-        self.raw.get() & 1 == 1
+        self.raw.get() & I31_TAG == I31_TAG
     }
 
     /// The i31 value sign-extended from 31 bits (Wasm's `i31.get_s`), if this is one.
     #[inline]
     pub const fn i31_signed(&self) -> Option<i32> {
         if self.is_i31() {
-            Some((self.raw.get() as i32) >> 1)
+            Some((self.raw.get() as i32) >> I31_SHIFT)
         } else {
             None
         }
@@ -163,7 +171,7 @@ impl GcRef {
     #[inline]
     pub const fn i31_unsigned(&self) -> Option<u32> {
         if self.is_i31() {
-            Some(self.raw.get() >> 1)
+            Some(self.raw.get() >> I31_SHIFT)
         } else {
             None
         }

@@ -26,6 +26,8 @@
 //!   `struct.get`, `array.set` and the rest as one call each, taking and returning 64-bit
 //!   operand-stack slots and raw words (new and read references exposed to Wasm, stored ones
 //!   counted).
+//! * [`abi`]: the JIT ABI in one place (reference words and i31 tagging, header and array
+//!   offsets, the activations table's bump chunk), re-exported from the modules that own it.
 //! * [`activations_table`]: the bump chunk JIT code writes and the root hash sets.
 //! * [`collector`]: trace the Wasm-stack roots, sweep the table, in steps.
 //! * [`cycle_collector`]: synchronous trial deletion (Bacon and Rajan) frees garbage cycles;
@@ -74,6 +76,7 @@
 
 extern crate alloc;
 
+pub mod abi;
 pub mod activations_table;
 pub mod collector;
 pub mod cycle_collector;
