@@ -16,27 +16,38 @@
 //! * [`types`]: the registry of struct and array types and their layouts.
 //! * [`free_list`]: segregated exact size classes plus two-level large bins, O(1) alloc and
 //!   free, batch coalescing.
-//! * [`heap`]: allocation, barriers, typed access, and release of what a dead object held,
-//!   through a worklist (no recursion).
-//! * Fast paths for embedders ([`Heap::struct_new_owned`], [`Heap::struct_view`],
-//!   [`Heap::array_view`], [`Heap::scalar_array_mut`], [`BorrowedRef`]): owned references moved
-//!   in without count changes, references borrowed out without a count, objects validated once
-//!   for several accesses.
-//! * [`wasm_slots`]: the Wasm boundary for interpreters and JIT slow paths: `struct.new`,
-//!   `struct.get`, `array.set` and the rest as one call each, taking and returning 64-bit
-//!   operand-stack slots and raw words (new and read references exposed to Wasm, stored ones
-//!   counted).
+//! * [`heap`] (a folder, `Heap`'s fields private to it): the type and its invariants
+//!   (`mod.rs`), [`HeapConfig`] with all its builders (`config.rs`), allocation, barriers and
+//!   release of what a dead object held through a worklist, no recursion (`counts.rs`), the
+//!   generic struct and array API (`access.rs`), and:
+//!   * fast paths for embedders ([`Heap::struct_new_owned`], [`Heap::struct_view`],
+//!     [`Heap::array_view`], [`Heap::scalar_array_mut`], [`BorrowedRef`]): owned references
+//!     moved in without count changes, references borrowed out without a count, objects
+//!     validated once for several accesses (`fast_paths.rs`);
+//!   * [`wasm_slots`]: the Wasm boundary for interpreters and JIT slow paths: `struct.new`,
+//!     `struct.get`, `array.set` and the rest as one call each, taking and returning 64-bit
+//!     operand-stack slots and raw words (new and read references exposed to Wasm, stored
+//!     ones counted) (`wasm_slots.rs`, re-exported here);
+//!   * the heap's side of [`collector`], [`cycle_collector`], [`verify`], [`stats`] and
+//!     [`zeal`]: what walks or changes heap memory (`collection.rs`, `cycles.rs`, `verify.rs`,
+//!     `stats.rs`, `zeal.rs`).
 //! * [`abi`]: the JIT ABI in one place (reference words and i31 tagging, header and array
 //!   offsets, the activations table's bump chunk), re-exported from the modules that own it.
 //! * [`activations_table`]: the bump chunk JIT code writes and the root hash sets.
-//! * [`collector`]: trace the Wasm-stack roots, sweep the table, in steps.
-//! * [`cycle_collector`]: synchronous trial deletion (Bacon and Rajan) frees garbage cycles;
-//!   its module documentation states the heap policy (when collections and cycle collections
-//!   run, and what an embedder tunes).
-//! * [`verify`], [`stats`]: recompute every count from the heap's contents; counters.
+//! * [`collector`]: [`Root`], [`Collection`] and its steps: trace the Wasm-stack roots, sweep
+//!   the table.
+//! * [`cycle_collector`]: garbage cycles by synchronous trial deletion (Bacon and Rajan): the
+//!   candidate buffer (the hot path only says "count left above zero" and "freed"), settings,
+//!   report, and when a collection is due; its module documentation states the heap policy
+//!   (when collections and cycle collections run, and what an embedder tunes).
+//! * [`verify`], [`stats`]: the reports and counters (verification recomputes every count from
+//!   the heap's contents).
 //! * [`shared`]: a spin-locked heap for several cores.
 //! * [`zeal`]: debugging checks (poisoned freed memory, verification after every collection,
 //!   forced collections) that any embedder can turn on in [`HeapConfig`].
+//!
+//! No two modules import each other: [`heap`] imports the parts it is made of, which import
+//! nothing of it; [`collector`] and [`shared`] import [`heap`].
 //!
 //! ## The heap is a sandbox
 //! Everything read from the region (headers, sizes, links, reference words, host data ids) is
@@ -81,7 +92,6 @@ pub mod activations_table;
 pub mod collector;
 pub mod cycle_collector;
 pub mod error;
-mod fast_paths;
 pub mod free_list;
 pub mod gc_ref;
 pub mod header;
@@ -97,15 +107,15 @@ mod test_support;
 pub mod types;
 pub mod value;
 pub mod verify;
-pub mod wasm_slots;
 pub mod zeal;
 
 pub use collector::{Collection, Progress, Root};
 pub use cycle_collector::{CycleConfig, CycleReport};
 pub use error::{Error, Result};
-pub use fast_paths::{ArrayView, BorrowedRef, ScalarArrayMut, StructView};
 pub use gc_ref::{GcRef, HeapId};
 pub use header::Kind;
+pub use heap::wasm_slots;
+pub use heap::{ArrayView, BorrowedRef, ScalarArrayMut, StructView};
 pub use heap::{Heap, HeapConfig, Operands};
 pub use region::{HeapMemory, MAX_REGION_LEN, MIN_REGION_LEN, REGION_ALIGN};
 pub use shared::SharedHeap;

@@ -1,4 +1,4 @@
-//! The embedder fast paths (`src/fast_paths.rs`): owned values moved in, borrowed references
+//! The embedder fast paths (`src/heap/fast_paths.rs`): owned values moved in, borrowed references
 //! and views read out; and the release, sweep and trace paths the benchmarks tuned.
 
 mod common;

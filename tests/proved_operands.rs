@@ -1,5 +1,5 @@
 //! The proved-operand constructors (`struct_new_proved`, `array_new_proved`,
-//! `array_new_fixed_proved` in `src/fast_paths.rs`): a caller that claims the reference operands
+//! `array_new_fixed_proved` in `src/heap/fast_paths.rs`): a caller that claims the reference operands
 //! have their fields' types skips that check, and a wrong claim can only mistype the new object
 //! (or, through an acyclic type, leak a cycle), never break memory safety or the counts.
 

@@ -12,6 +12,17 @@
 //! | `config.rs` | [`HeapConfig`] and all its builders |
 //! | `counts.rs` | allocation, increments and decrements, release of dead objects through the worklist, owned references, externrefs |
 //! | `access.rs` | the generic struct and array API ([`Heap::struct_new`], [`Heap::array_get`], ...), reference type checks |
+//! | `fast_paths.rs` | owned references moved in, references borrowed out ([`BorrowedRef`]), views validated once ([`StructView`], [`ArrayView`], [`ScalarArrayMut`]) |
+//! | `wasm_slots.rs` | [`crate::wasm_slots`]: the Wasm boundary in operand-stack slots and raw words |
+//! | `collection.rs` | the heap's side of [`crate::collector`]: trace a Wasm-stack word, sweep the activations table |
+//! | `cycles.rs` | the walk of [`crate::cycle_collector`]: trial deletion over the heap's memory |
+//! | `verify.rs`, `stats.rs`, `zeal.rs` | the heap's side of [`crate::verify`], [`crate::stats`] and [`crate::zeal`] |
+//!
+//! The modules whose heap side lives here ([`crate::cycle_collector`], [`crate::stats`],
+//! [`crate::verify`], [`crate::zeal`]) own their types with private fields (the candidate
+//! buffer, the counters, the zeal state) and import nothing of the heap; the heap reaches them
+//! through narrow methods (a decrement that leaves a count above zero calls
+//! `CycleCollector::possible_root`, a freed buffered object `CycleCollector::remove`).
 //!
 //! # Reference counting
 //! Every object's header holds the number of references to it from: reference fields and
@@ -39,8 +50,10 @@ mod collection;
 mod config;
 mod counts;
 mod cycles;
+mod fast_paths;
 mod stats;
 mod verify;
+pub mod wasm_slots;
 mod zeal;
 
 pub use access::Operands;
@@ -48,6 +61,7 @@ pub(crate) use collection::Batch;
 pub use config::HeapConfig;
 pub(crate) use counts::ReleaseWork;
 pub use counts::RELEASE_CHUNK;
+pub use fast_paths::{ArrayView, BorrowedRef, ScalarArrayMut, StructView};
 
 use crate::activations_table::ActivationsTable;
 use crate::error::{Error, Result};
@@ -64,29 +78,49 @@ use alloc::vec::Vec;
 
 /// A deferred reference-counting heap over a caller-supplied region. `H` is the type of
 /// externref host data.
+///
+/// The fields are private to `src/heap/`; each states the invariant the heap keeps on it
+/// between public calls (a call that fails with [`Error::Corrupted`] may leave them broken,
+/// [`Heap::reset`] restores them).
 pub struct Heap<H = Box<dyn core::any::Any + Send>> {
-    pub(crate) free_list: FreeList,
-    pub(crate) types: TypeRegistry,
-    pub(crate) host_data: HostDataTable<H>,
-    pub(crate) activations: Box<ActivationsTable>,
-    pub(crate) no_gc_depth: u32,
-    pub(crate) release_worklist: Vec<ReleaseWork>,
-    pub(crate) counters: Counters,
+    /// The blocks of the region: every block below its top is free (listed) or an object (its
+    /// start bit set); only objects' starts have the bit, so a word is an object exactly when
+    /// `free_list.is_allocated(word)`.
+    free_list: FreeList,
+    /// The registered types. Only grows (a reset keeps it): every type index in a live
+    /// struct's or array's header names a registered type of its kind.
+    types: TypeRegistry,
+    /// The host data of externrefs: exactly one value per live externref, under the id its
+    /// header holds.
+    host_data: HostDataTable<H>,
+    /// The activations table (boxed: JIT code holds its address). Every entry owns one count.
+    activations: Box<ActivationsTable>,
+    /// Open no-GC scopes; no collection and no cycle collection runs while above zero.
+    no_gc_depth: u32,
+    /// Release work pending: empty between public calls (a release drains it before it
+    /// returns).
+    release_worklist: Vec<ReleaseWork>,
+    /// What the heap did and holds: `live_objects` and `live_bytes` are the objects and block
+    /// bytes allocated and not freed.
+    counters: Counters,
     /// Size of the precise set at the end of the last collection (see
     /// [`Heap::collection_recommended`]).
-    pub(crate) precise_roots_at_last_collection: usize,
-    pub(crate) config: HeapConfig,
+    precise_roots_at_last_collection: usize,
+    /// The settings the heap was made with; never changes.
+    config: HeapConfig,
     /// What the zeal checks keep track of (see [`crate::zeal`]).
-    pub(crate) zeal_state: crate::zeal::ZealState,
-    /// The cycle collector's candidate buffer, settings and counters.
-    pub(crate) cycles: crate::cycle_collector::CycleCollector,
-    /// The worklists of a cycle collection, kept between collections (see `cycles.rs`).
+    zeal_state: crate::zeal::ZealState,
+    /// The cycle collector's candidate buffer, settings and counters: an object is in the
+    /// buffer exactly when its header is flagged buffered (see [`crate::cycle_collector`]).
+    cycles: crate::cycle_collector::CycleCollector,
+    /// The worklists of a cycle collection, empty between collections and kept for the next
+    /// one (see `cycles.rs`).
     cycle_scratch: cycles::Scratch,
     /// The identity the handles this heap hands out carry (new at every reset).
-    pub(crate) id: HeapId,
-    /// Declared last so that it drops last: an owned region is freed after the host data and
-    /// everything else of the heap are gone.
-    pub(crate) region: Region,
+    id: HeapId,
+    /// The caller's memory (or the heap's own). Declared last so that it drops last: an owned
+    /// region is freed after the host data and everything else of the heap are gone.
+    region: Region,
 }
 
 impl<H> Heap<H> {

@@ -46,11 +46,11 @@
 //! collection off), nothing worse. Scalars are always checked: a scalar of the wrong width is
 //! refused, never written over a neighbouring field.
 
+use super::{Heap, Operands};
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 use crate::gc_ref::HeapId;
 use crate::header::{HeaderFlags, Kind};
-use crate::heap::{Heap, Operands};
 use crate::region::Region;
 use crate::types::{ArrayLayout, StorageType, StructLayout, StructType, TypeIndex};
 use crate::value::{read_scalar, write_scalar, Value, ValueRef};

@@ -39,8 +39,8 @@
 //! and allocates nothing; it is then retryable after a collection when the error says so
 //! ([`Error::is_retryable`]).
 
+use super::{Heap, Operands};
 use crate::error::{Error, Result};
-use crate::heap::{Heap, Operands};
 use crate::region::Region;
 use crate::types::{StorageType, TypeIndex};
 use crate::value::{read_scalar, Value, ValueRef};
