@@ -45,6 +45,7 @@
 //! [`crate::cycle_collector`].
 
 use crate::error::{Error, Result};
+use crate::gc_ref::object_word;
 use crate::heap::{Batch, Heap};
 
 /// Roots consumed per trace step.
@@ -166,7 +167,7 @@ impl<H, I: Iterator<Item = Root>> Collection<'_, H, I> {
                     traced += 1;
                     // Only Wasm-stack words matter (host roots own counts already).
                     let raw = root.raw();
-                    if root.is_on_wasm_stack() && raw != 0 && raw & 1 == 0 && self.pending.push(raw) {
+                    if root.is_on_wasm_stack() && object_word(raw).is_some() && self.pending.push(raw) {
                         self.trace_pending()?;
                     }
                 }

@@ -37,6 +37,40 @@ pub const I31_TAG: u32 = 1;
 /// `i31.get_u`).
 pub const I31_SHIFT: u32 = 1;
 
+/// What a reference word names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Word {
+    /// The null reference (0).
+    Null,
+    /// An i31 value (the low bit set).
+    I31,
+    /// The offset of an object (not validated: the heap checks that an object starts there).
+    Object(u32),
+}
+
+impl Word {
+    /// Decodes a reference word.
+    #[inline(always)]
+    pub(crate) const fn of(raw: u32) -> Word {
+        if raw == 0 {
+            Word::Null
+        } else if raw & I31_TAG != 0 {
+            Word::I31
+        } else {
+            Word::Object(raw)
+        }
+    }
+}
+
+/// The object offset `raw` names, or `None` for null and i31 words.
+#[inline(always)]
+pub(crate) const fn object_word(raw: u32) -> Option<u32> {
+    match Word::of(raw) {
+        Word::Object(index) => Some(index),
+        _ => None,
+    }
+}
+
 /// The identity of a heap, which the handles it hands out carry (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct HeapId(NonZeroU32);
@@ -94,7 +128,7 @@ impl GcRef {
     #[inline]
     pub(crate) const fn bound(raw: u32, heap: HeapId) -> Option<GcRef> {
         match NonZeroU32::new(raw) {
-            Some(raw) => Some(GcRef { raw, heap: if raw.get() & 1 == 1 { 0 } else { heap.0.get() } }),
+            Some(raw) => Some(GcRef { raw, heap: if raw.get() & I31_TAG != 0 { 0 } else { heap.0.get() } }),
             None => None,
         }
     }

@@ -17,9 +17,10 @@
 //! * [`free_list`]: segregated exact size classes plus two-level large bins, O(1) alloc and
 //!   free, batch coalescing.
 //! * [`heap`] (a folder, `Heap`'s fields private to it): the type and its invariants
-//!   (`mod.rs`), [`HeapConfig`] with all its builders (`config.rs`), allocation, barriers and
-//!   release of what a dead object held through a worklist, no recursion (`counts.rs`), the
-//!   generic struct and array API (`access.rs`), and:
+//!   (`mod.rs`), [`HeapConfig`] with all its builders (`config.rs`), the object model (a
+//!   header's layout validated once, the one enumeration of an object's references:
+//!   `object.rs`), allocation, barriers and release of what a dead object held through a
+//!   worklist, no recursion (`counts.rs`), the generic struct and array API (`access.rs`), and:
 //!   * fast paths for embedders ([`Heap::struct_new_owned`], [`Heap::struct_view`],
 //!     [`Heap::array_view`], [`Heap::scalar_array_mut`], [`BorrowedRef`]): owned references
 //!     moved in without count changes, references borrowed out without a count, objects

@@ -27,6 +27,7 @@
 //! Cortex-M test machines, where a full 1 MiB region holds 32,768 objects.
 
 use crate::error::{Error, Result};
+use crate::gc_ref::object_word;
 use alloc::vec::Vec;
 
 /// What [`crate::Heap::verify`] saw.
@@ -77,9 +78,7 @@ pub(crate) fn mismatch(offset: u32, what: &'static str, found: u64, expected: u6
 /// Counts one reference `raw` (found in the object at `from`, 0 for a root) to the live object
 /// it names; nothing for null and i31 words, an error for a word that names no live object.
 pub(crate) fn count_reference(counts: &mut Counts, raw: u32, from: u32) -> Result<()> {
-    if raw == 0 || raw & 1 == 1 {
-        return Ok(());
-    }
+    let Some(raw) = object_word(raw) else { return Ok(()) };
     match find_object(counts, raw) {
         Some(position) => {
             counts[position].references += 1;

@@ -11,11 +11,12 @@
 //! element's storage type; a reference also against its reference type unless the caller
 //! proved it ([`Operands`]). A constructor that fails gives back every count it took.
 
+use super::object::Word;
 use super::Heap;
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 use crate::header::{Kind, ObjectHeader, ARRAY_LENGTH_OFFSET};
-use crate::types::{ArrayLayout, HeapType, RefType, StorageType, TypeIndex, MAX_OBJECT_SIZE};
+use crate::types::{HeapType, RefType, StorageType, TypeIndex, MAX_OBJECT_SIZE};
 use crate::value::{read_scalar, write_scalar, Value, ValueRef};
 use crate::GcRef;
 
@@ -54,21 +55,13 @@ pub(super) fn kind_error(expected: &'static str, found: Kind) -> Error {
 impl<H> Heap<H> {
     /// The kind of the object `r` names; `None` for an i31.
     pub fn kind_of(&self, r: &GcRef) -> Result<Option<Kind>> {
-        match self.word(r)? {
-            raw if raw & 1 == 1 => Ok(None),
-            index => Ok(Some(self.object(index)?.kind)),
-        }
+        Ok(self.handle_object(r)?.map(|(_, header)| header.kind))
     }
 
     /// The registered type of the struct or array `r` names.
     pub fn type_of(&self, r: &GcRef) -> Result<Option<TypeIndex>> {
-        match self.word(r)? {
-            raw if raw & 1 == 1 => Ok(None),
-            index => {
-                let header = self.object(index)?;
-                Ok((header.kind != Kind::EXTERN).then_some(TypeIndex(header.type_index)))
-            }
-        }
+        let header = self.handle_object(r)?.map(|(_, header)| header);
+        Ok(header.filter(|header| header.kind != Kind::EXTERN).map(|header| TypeIndex(header.type_index)))
     }
 
     /// Whether the reference (or null) is a value of `ref_type` (Wasm's `ref.test`). `extern`
@@ -107,10 +100,10 @@ impl<H> Heap<H> {
     /// Checks that the word `raw` may be stored where `ref_type` is expected.
     #[inline]
     pub(crate) fn check_ref_type(&self, raw: u32, ref_type: RefType) -> Result<()> {
-        let header = match raw {
-            0 => return if ref_type.nullable { Ok(()) } else { Err(Error::NullReference) },
-            _ if raw & 1 == 1 => None,
-            _ => Some(self.object(raw)?),
+        let header = match Word::of(raw) {
+            Word::Null => return if ref_type.nullable { Ok(()) } else { Err(Error::NullReference) },
+            Word::I31 => None,
+            Word::Object(index) => Some(self.object(index)?),
         };
         if self.heap_type_accepts(header.as_ref(), ref_type.heap_type) {
             Ok(())
@@ -208,27 +201,20 @@ impl<H> Heap<H> {
         Ok(())
     }
 
-    /// Checks that `value` may be written where `storage` is.
-    fn check_storage(&self, storage: StorageType, value: ValueRef<'_>) -> Result<()> {
+    /// Checks that `value` may be written where `storage` is, without touching counts: a
+    /// scalar's variant must be the storage type's, a reference must be of the reference type.
+    #[inline]
+    pub(super) fn check_storage(&self, storage: StorageType, value: ValueRef<'_>) -> Result<()> {
         match (storage, value) {
             (StorageType::Ref(ref_type), ValueRef::Ref(r)) => self.check_ref_type(self.word_of(r)?, ref_type),
-            // Scalars: the value's variant must be the storage type's (names are one-to-one).
-            _ if storage.name() == value.type_name() && !storage.is_ref() => Ok(()),
+            _ if value.matches_storage(storage) => Ok(()),
             _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
         }
     }
 
     /// The offset and storage type of field `field` of struct `r`.
     pub(crate) fn struct_field(&self, r: &GcRef, field: u32) -> Result<(u32, StorageType)> {
-        let index = self.object_index(r, "struct")?;
-        let header = self.object(index)?;
-        if header.kind != Kind::STRUCT {
-            return Err(kind_error("struct", header.kind));
-        }
-        let (ty, layout) = self.types.struct_layout(TypeIndex(header.type_index))?;
-        if FreeList::block_size(layout.size) != Some(header.size) {
-            return Err(Error::corrupted(index, "struct size disagrees with its type"));
-        }
+        let (index, ty, layout) = self.struct_at(r)?;
         let storage =
             *ty.fields.get(field as usize).ok_or(Error::FieldOutOfBounds { field, fields: ty.fields.len() as u32 })?;
         Ok((index + layout.field_offsets[field as usize], storage))
@@ -264,29 +250,6 @@ impl<H> Heap<H> {
             }
             _ => write_scalar(&mut self.region, offset, storage, value),
         }
-    }
-
-    /// The layout and length of the array at `index` (whose header was just read), validated
-    /// against its block size.
-    pub(crate) fn array_layout_of(&self, index: u32, header: &ObjectHeader) -> Result<(ArrayLayout, u32)> {
-        let (_, layout) = self.types.array_layout(TypeIndex(header.type_index))?;
-        let len = self.region.read_u32(index + ARRAY_LENGTH_OFFSET)?;
-        match layout.size(len).and_then(FreeList::block_size) {
-            Some(block) if block == header.size => Ok((*layout, len)),
-            _ => Err(Error::corrupted(index, "array length disagrees with its block size")),
-        }
-    }
-
-    /// Index, layout, element type and length of the array `r`.
-    pub(crate) fn array_info(&self, r: &GcRef) -> Result<(u32, ArrayLayout, StorageType, u32)> {
-        let index = self.object_index(r, "array")?;
-        let header = self.object(index)?;
-        if header.kind != Kind::ARRAY {
-            return Err(kind_error("array", header.kind));
-        }
-        let (layout, len) = self.array_layout_of(index, &header)?;
-        let element = self.types.array_layout(TypeIndex(header.type_index))?.0.element;
-        Ok((index, layout, element, len))
     }
 
     pub(crate) fn check_range(index: u32, count: u32, len: u32) -> Result<()> {

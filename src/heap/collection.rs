@@ -8,6 +8,7 @@
 //! headers are loaded first ([`Heap::touch_headers`]), so that a sweep over a big table in hash
 //! order overlaps its cache misses.
 
+use super::object::object_word;
 use super::Heap;
 use crate::error::Result;
 
@@ -109,7 +110,7 @@ impl<H> Heap<H> {
         let mut batch = Batch::new();
         for slot in 0..filled {
             let raw = core::mem::take(&mut self.activations.chunk[slot]);
-            if skip_invalid && raw != 0 && raw & 1 == 0 && !self.free_list.is_allocated(raw) {
+            if skip_invalid && object_word(raw).is_some_and(|index| !self.free_list.is_allocated(index)) {
                 skipped += 1;
                 continue;
             }

@@ -17,6 +17,7 @@
 //! [`Heap::write_gc_ref`]) and externrefs with their host data are the public face of this.
 
 use super::access::kind_error;
+use super::object::{checked_struct_layout, object_word, RefSlots};
 use super::Heap;
 use crate::cycle_collector::CycleCollector;
 use crate::error::{Error, Result};
@@ -52,7 +53,7 @@ pub(crate) fn decrement_count(
     cycles: &mut CycleCollector,
     raw: u32,
 ) -> Result<bool> {
-    if raw == 0 || raw & 1 == 1 {
+    if object_word(raw).is_none() {
         return Ok(false);
     }
     if !free_list.is_allocated(raw) {
@@ -127,7 +128,7 @@ impl<H> Heap<H> {
     /// Adds one count to the object `raw` names (nothing for null and i31 words).
     #[inline]
     pub(crate) fn increment(&mut self, raw: u32) -> Result<()> {
-        if raw == 0 || raw & 1 == 1 {
+        if object_word(raw).is_none() {
             return Ok(());
         }
         let header = self.object(raw)?;
@@ -144,7 +145,7 @@ impl<H> Heap<H> {
     /// whose count is not zero.
     #[inline]
     pub(crate) fn retain_as(&mut self, raw: u32, ref_type: Option<RefType>, n: u32) -> Result<()> {
-        if raw == 0 || raw & 1 == 1 {
+        if object_word(raw).is_none() {
             return ref_type.map_or(Ok(()), |ref_type| self.check_ref_type(raw, ref_type));
         }
         let header = self.object(raw)?;
@@ -197,12 +198,9 @@ impl<H> Heap<H> {
             match header.kind {
                 Kind::STRUCT => {
                     let Heap { region, types, free_list, release_worklist, cycles, .. } = self;
-                    let (_, layout) = types.struct_layout(TypeIndex(header.type_index))?;
                     // The size the block would be freed with is checked before anything is
                     // released (see `free_object`).
-                    if FreeList::block_size(layout.size) != Some(header.size) {
-                        return Err(Error::corrupted(index, "object block size disagrees with its kind and type"));
-                    }
+                    let (_, layout) = checked_struct_layout(types, index, &header)?;
                     let mut next = None;
                     for &offset in &layout.reference_offsets {
                         let child = region.read_u32(index + offset)?;
@@ -246,23 +244,22 @@ impl<H> Heap<H> {
                 }
                 ReleaseWork::ArrayTail { array, next } => {
                     let header = self.object(array)?;
-                    let (layout, len) = self.array_layout_of(array, &header)?;
-                    if layout.elements_are_refs && next < len {
-                        let end = len.min(next.saturating_add(RELEASE_CHUNK));
-                        if end < len {
+                    // `ref_slots` checks the block size against the length.
+                    let (slots, rest) = self.ref_slots(array, &header, next, RELEASE_CHUNK)?;
+                    if let RefSlots::Elements { layout, range, .. } = slots {
+                        if let Some(end) = rest {
                             self.release_worklist.push(ReleaseWork::ArrayTail { array, next: end });
                         }
-                        for i in next..end {
+                        for i in range {
                             let child = self.region.read_u32(array + layout.element_offset(i))?;
                             if self.decrement(child)? {
                                 self.release_worklist.push(ReleaseWork::Object(child));
                             }
                         }
-                        if end < len {
+                        if rest.is_some() {
                             continue;
                         }
                     }
-                    // `array_layout_of` checked the block size against the length.
                     self.free_block(array, header)?;
                 }
             }
@@ -305,19 +302,7 @@ impl<H> Heap<H> {
     /// Checks the block size in the header of the object at `index` against its kind and type.
     #[inline]
     fn check_block_size(&self, index: u32, header: &ObjectHeader) -> Result<()> {
-        let object_size = match header.kind {
-            Kind::STRUCT => match self.types.struct_layout(TypeIndex(header.type_index)) {
-                Ok((_, layout)) => layout.size,
-                Err(_) => return Err(Error::corrupted(index, "struct type index is not a registered struct type")),
-            },
-            Kind::ARRAY => return self.array_layout_of(index, header).map(|_| ()),
-            _ => EXTERNREF_SIZE,
-        };
-        if FreeList::block_size(object_size) == Some(header.size) {
-            Ok(())
-        } else {
-            Err(Error::corrupted(index, "object block size disagrees with its kind and type"))
-        }
+        self.object_layout(index, header).map(|_| ())
     }
 
     /// A second owned reference to the same object (one more count).
@@ -383,10 +368,7 @@ impl<H> Heap<H> {
 
     /// The current count of the object `r` names (0 for an i31).
     pub fn ref_count(&self, r: &GcRef) -> Result<u32> {
-        match self.word(r)? {
-            raw if raw & 1 == 1 => Ok(0),
-            index => Ok(self.object(index)?.ref_count),
-        }
+        Ok(self.handle_object(r)?.map_or(0, |(_, header)| header.ref_count))
     }
 
     /// Allocates an externref holding `data`. On failure the data is handed back with the error.

@@ -14,10 +14,10 @@
 //! allocation-time trigger), [`Heap::alloc_after_collecting_cycles`] (before an allocation
 //! reports out of memory) and [`Heap::run_cycle_collection`] (a collection's cycle phase).
 
+use super::object::object_word;
 use super::{Heap, ReleaseWork, RELEASE_CHUNK};
 use crate::cycle_collector::{slot_hint, write_flags, write_flags_unbuffered, CycleReport};
 use crate::error::{Error, Result};
-use crate::free_list::FreeList;
 use crate::header::{Colour, HeaderFlags, Kind, ObjectHeader, REF_COUNT_OFFSET};
 use crate::types::TypeIndex;
 use alloc::vec::Vec;
@@ -189,43 +189,20 @@ impl<H> Heap<H> {
     /// the rest of the array, if any. `header` is the object's, just read.
     fn children(&mut self, object: u32, header: &ObjectHeader, next: u32, out: &mut Vec<u32>) -> Result<Option<Visit>> {
         out.clear();
-        let mut rest = None;
-        match header.kind {
-            Kind::STRUCT => {
-                let (_, layout) = self.types.struct_layout(TypeIndex(header.type_index))?;
-                if FreeList::block_size(layout.size) != Some(header.size) {
-                    return Err(Error::corrupted(object, "struct size disagrees with its type"));
-                }
-                for &offset in &layout.reference_offsets {
-                    out.push(self.region.read_u32(object + offset)?);
-                }
-            }
-            Kind::ARRAY => {
-                let (layout, len) = self.array_layout_of(object, header)?;
-                if layout.elements_are_refs && next < len {
-                    let end = len.min(next.saturating_add(RELEASE_CHUNK));
-                    for i in next..end {
-                        out.push(self.region.read_u32(object + layout.element_offset(i))?);
-                    }
-                    if end < len {
-                        rest = Some(Visit::Elements { array: object, next: end });
-                    }
-                }
-            }
-            _ => {}
+        let (slots, rest) = self.ref_slots(object, header, next, RELEASE_CHUNK)?;
+        for offset in slots {
+            out.push(self.region.read_u32(offset)?);
         }
         self.cycles.count_references(out.len());
-        Ok(rest)
+        Ok(rest.map(|next| Visit::Elements { array: object, next }))
     }
 
     /// The header of a reference word that names an object which takes part in cycle
     /// collection: `None` for null, i31 and acyclic objects.
     #[inline]
     fn cyclic_child(&self, raw: u32) -> Result<Option<ObjectHeader>> {
-        if raw == 0 || raw & 1 == 1 {
-            return Ok(None);
-        }
-        let header = self.object(raw)?;
+        let Some(index) = object_word(raw) else { return Ok(None) };
+        let header = self.object(index)?;
         Ok((!header.flags.contains(HeaderFlags::ACYCLIC)).then_some(header))
     }
 
@@ -381,9 +358,7 @@ impl<H> Heap<H> {
             let mut j = 0;
             while let Some(&child) = s.children.get(j) {
                 j += 1;
-                if child == 0 || child & 1 == 1 {
-                    continue;
-                }
+                let Some(child) = object_word(child) else { continue };
                 let header = self.object(child)?;
                 if header.flags.contains(HeaderFlags::ACYCLIC) {
                     // A real reference going away: ordinary release (the object and what only

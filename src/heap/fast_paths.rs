@@ -378,7 +378,7 @@ impl<H> Heap<H> {
         };
         for (k, value) in fields.iter().enumerate() {
             let storage = struct_type.fields[k];
-            self.check_storage_of(storage, value.borrow())?;
+            self.check_storage(storage, value.borrow())?;
             plan.fields[k] = (layout.field_offsets[k], storage);
         }
         Ok(plan)
@@ -398,7 +398,7 @@ impl<H> Heap<H> {
         for (&(offset, storage), value) in plan.iter().zip(fields) {
             match value {
                 // The field is zero (null): there is no old value, and the count moves in.
-                // Checked by `plan_owned_struct` (`check_storage_of`).
+                // Checked by `plan_owned_struct` (`check_storage`).
                 Value::Ref(r) => self.region.write_u32(index + offset, r.as_ref().map_or(0, GcRef::as_raw_u32))?,
                 _ => write_scalar(&mut self.region, index + offset, storage, value.borrow())?,
             }
@@ -424,14 +424,14 @@ impl<H> Heap<H> {
 
     /// Stores an owned value at `offset` (a field or element of storage type `storage`).
     fn write_owned(&mut self, offset: u32, storage: StorageType, value: Value) -> Result<()> {
-        if let Err(error) = self.check_storage_of(storage, value.borrow()) {
+        if let Err(error) = self.check_storage(storage, value.borrow()) {
             self.release_owned(core::slice::from_ref(&value))?;
             return Err(error);
         }
         match value {
             Value::Ref(r) => {
                 let old = self.region.read_u32(offset)?;
-                // Checked by `check_storage_of` above.
+                // Checked by `check_storage` above.
                 self.region.write_u32(offset, r.as_ref().map_or(0, GcRef::as_raw_u32))?;
                 self.release(old)
             }
@@ -443,15 +443,7 @@ impl<H> Heap<H> {
     /// its fields; see [`StructView`].
     #[inline]
     pub fn struct_view(&self, r: &GcRef) -> Result<StructView<'_>> {
-        let index = self.object_index(r, "struct")?;
-        let header = self.object(index)?;
-        if header.kind != Kind::STRUCT {
-            return Err(Error::WrongObjectKind { expected: "struct", found: header.kind.name() });
-        }
-        let (ty, layout) = self.types.struct_layout(TypeIndex(header.type_index))?;
-        if FreeList::block_size(layout.size) != Some(header.size) {
-            return Err(Error::corrupted(index, "struct size disagrees with its type"));
-        }
+        let (index, ty, layout) = self.struct_at(r)?;
         Ok(StructView { region: &self.region, heap: self.id, index, ty, layout })
     }
 
@@ -557,16 +549,6 @@ impl<H> Heap<H> {
                 self.release(self.owned_raw(&value))?;
                 Err(error)
             }
-        }
-    }
-
-    /// Checks that `value` may be stored where `storage` is, without touching counts.
-    #[inline]
-    fn check_storage_of(&self, storage: StorageType, value: ValueRef<'_>) -> Result<()> {
-        match (storage, value) {
-            (StorageType::Ref(ref_type), ValueRef::Ref(r)) => self.check_ref_type(self.word_of(r)?, ref_type),
-            _ if value.matches_storage(storage) => Ok(()),
-            _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
         }
     }
 }

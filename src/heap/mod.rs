@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `mod.rs` | the `Heap` type, its fields and their invariants, constructors, the region, the type registry, handles and words, no-GC scopes, the activations table's entry point, reset |
 //! | `config.rs` | [`HeapConfig`] and all its builders |
+//! | `object.rs` | the object model: a word decoded (null, i31, object), a header's layout validated against its block size, the one enumeration of an object's reference slots (chunked for big arrays) |
 //! | `counts.rs` | allocation, increments and decrements, release of dead objects through the worklist, owned references, externrefs |
 //! | `access.rs` | the generic struct and array API ([`Heap::struct_new`], [`Heap::array_get`], ...), reference type checks |
 //! | `fast_paths.rs` | owned references moved in, references borrowed out ([`BorrowedRef`]), views validated once ([`StructView`], [`ArrayView`], [`ScalarArrayMut`]) |
@@ -51,6 +52,7 @@ mod config;
 mod counts;
 mod cycles;
 mod fast_paths;
+mod object;
 mod stats;
 mod verify;
 pub mod wasm_slots;
@@ -75,6 +77,7 @@ use crate::types::{ArrayType, CompositeType, StructType, TypeIndex, TypeRegistry
 use crate::GcRef;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use object::object_word;
 
 /// A deferred reference-counting heap over a caller-supplied region. `H` is the type of
 /// externref host data.
@@ -293,11 +296,7 @@ impl<H> Heap<H> {
     /// The object index of a reference, or an error for an i31 or a foreign handle.
     #[inline]
     pub(crate) fn object_index(&self, r: &GcRef, expected: &'static str) -> Result<u32> {
-        let raw = self.word(r)?;
-        if raw & 1 == 1 {
-            return Err(Error::WrongObjectKind { expected, found: "i31" });
-        }
-        Ok(raw)
+        object_word(self.word(r)?).ok_or(Error::WrongObjectKind { expected, found: "i31" })
     }
 
     /// Enters a scope in which collecting is an error. Scopes nest.

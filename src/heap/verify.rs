@@ -5,11 +5,11 @@
 //! [`crate::verify`] for what they check and what they cost. Read-only: nothing here changes the
 //! heap.
 
+use super::object::object_word;
 use super::Heap;
 use crate::error::{Error, Result};
-use crate::free_list::{FreeList, GRANULE};
-use crate::header::{Kind, EXTERNREF_HOST_DATA_OFFSET, EXTERNREF_SIZE};
-use crate::types::TypeIndex;
+use crate::free_list::GRANULE;
+use crate::header::{Kind, EXTERNREF_HOST_DATA_OFFSET};
 use crate::verify::{count_reference, find_object, mismatch, Counts, SeenObject, VerifyReport};
 
 impl<H> Heap<H> {
@@ -53,39 +53,17 @@ impl<H> Heap<H> {
         for position in 0..objects.len() {
             let index = objects[position].index;
             let header = self.object(index)?;
-            match header.kind {
-                Kind::STRUCT => {
-                    let (_, layout) = self.types.struct_layout(TypeIndex(header.type_index))?;
-                    if FreeList::block_size(layout.size) != Some(header.size) {
-                        return Err(mismatch(index, "struct block size", header.size as u64, layout.size as u64));
-                    }
-                    for &offset in &layout.reference_offsets {
-                        count_reference(&mut objects, self.region.read_u32(index + offset)?, index)?;
-                        heap_references += 1;
-                    }
-                }
-                Kind::ARRAY => {
-                    let (layout, len) = self.array_layout_of(index, &header)?;
-                    if layout.elements_are_refs {
-                        for i in 0..len {
-                            count_reference(
-                                &mut objects,
-                                self.region.read_u32(index + layout.element_offset(i))?,
-                                index,
-                            )?;
-                        }
-                        heap_references += len as u64;
-                    }
-                }
-                _ => {
-                    if FreeList::block_size(EXTERNREF_SIZE) != Some(header.size) {
-                        return Err(mismatch(index, "externref block size", header.size as u64, EXTERNREF_SIZE as u64));
-                    }
-                    let id = self.region.read_u32(index + EXTERNREF_HOST_DATA_OFFSET)?;
-                    self.host_data.get(id)?;
-                    if !host_ids.insert(id) {
-                        return Err(mismatch(index, "host data id shared by two externrefs", id as u64, 0));
-                    }
+            // Every size is checked against the kind and type on the way (`ref_slots`).
+            let (slots, _) = self.ref_slots(index, &header, 0, u32::MAX)?;
+            for offset in slots {
+                count_reference(&mut objects, self.region.read_u32(offset)?, index)?;
+                heap_references += 1;
+            }
+            if header.kind == Kind::EXTERN {
+                let id = self.region.read_u32(index + EXTERNREF_HOST_DATA_OFFSET)?;
+                self.host_data.get(id)?;
+                if !host_ids.insert(id) {
+                    return Err(mismatch(index, "host data id shared by two externrefs", id as u64, 0));
                 }
             }
         }
@@ -106,7 +84,7 @@ impl<H> Heap<H> {
             count_reference(&mut objects, raw, 0)?;
         }
         for raw in host_roots {
-            if raw & 1 == 0 && raw != 0 && find_object(&objects, raw).is_none() {
+            if object_word(raw).is_some_and(|index| find_object(&objects, index).is_none()) {
                 return Err(Error::InvalidReference(raw));
             }
             count_reference(&mut objects, raw, 0)?;
