@@ -153,22 +153,7 @@ impl<H> Heap<H> {
         if field_count != fields.len() {
             return Err(Error::FieldCountMismatch { expected: field_count as u32, found: fields.len() as u32 });
         }
-        // Type-check every value and take the counts of references in one pass (one header read
-        // per reference); if anything fails, give back the counts taken so far.
-        for (field, &value) in fields.iter().enumerate() {
-            let storage = self.types.struct_layout(ty)?.0.fields[field];
-            let checked = match (storage, value) {
-                (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
-                    self.word_of(r).and_then(|raw| self.retain_as(raw, operands.check(ref_type), 1))
-                }
-                _ if value.matches_storage(storage) => Ok(()),
-                _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
-            };
-            if let Err(error) = checked {
-                self.release_field_refs(&fields[..field])?;
-                return Err(error);
-            }
-        }
+        self.retain_operands(fields, |heap, field| Ok(heap.types.struct_layout(ty)?.0.fields[field]), operands)?;
         let object = match self.struct_alloc(ty) {
             Ok(object) => object,
             Err(error) => {
@@ -190,7 +175,32 @@ impl<H> Heap<H> {
         Ok(object)
     }
 
-    /// Gives back the counts [`Heap::struct_new`] took on the references among `values`.
+    /// Checks every value of a constructor against its storage type (`storage(i)`) and takes
+    /// the counts of the references among them in one pass (one header read per reference);
+    /// if anything fails, gives back the counts taken so far.
+    fn retain_operands(
+        &mut self,
+        values: &[ValueRef<'_>],
+        storage: impl Fn(&Self, usize) -> Result<StorageType>,
+        operands: Operands,
+    ) -> Result<()> {
+        for (i, &value) in values.iter().enumerate() {
+            let checked = storage(self, i).and_then(|storage| match (storage, value) {
+                (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
+                    self.word_of(r).and_then(|raw| self.retain_as(raw, operands.check(ref_type), 1))
+                }
+                _ if value.matches_storage(storage) => Ok(()),
+                _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
+            });
+            if let Err(error) = checked {
+                self.release_field_refs(&values[..i])?;
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back the counts [`Heap::retain_operands`] took on the references among `values`.
     fn release_field_refs(&mut self, values: &[ValueRef<'_>]) -> Result<()> {
         for value in values {
             if let ValueRef::Ref(r) = value {
@@ -339,21 +349,7 @@ impl<H> Heap<H> {
         let element = self.types.array_layout(ty)?.0.element;
         let len = u32::try_from(elements.len())
             .map_err(|_| Error::AllocationTooLarge { requested: usize::MAX, max: MAX_OBJECT_SIZE as usize })?;
-        // As `struct_new`: check every value and take the counts of references in one pass (one
-        // header read per reference), giving them back if anything fails.
-        for (i, &value) in elements.iter().enumerate() {
-            let checked = match (element, value) {
-                (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
-                    self.word_of(r).and_then(|raw| self.retain_as(raw, operands.check(ref_type), 1))
-                }
-                _ if value.matches_storage(element) => Ok(()),
-                _ => Err(Error::TypeMismatch { expected: element.name(), found: value.type_name() }),
-            };
-            if let Err(error) = checked {
-                self.release_field_refs(&elements[..i])?;
-                return Err(error);
-            }
-        }
+        self.retain_operands(elements, |_, _| Ok(element), operands)?;
         // Not `array_new` with a default value: null is not one for non-nullable elements.
         let array = match self.array_alloc(ty, len) {
             Ok(array) => array,
