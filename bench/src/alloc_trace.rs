@@ -19,8 +19,8 @@
 //!   by the peak of the live requested bytes (the sum of the requested sizes of live objects).
 //!   The same definition applies to every allocator: it is how much of its region the allocator
 //!   used, its metadata in the region included. A second column adds the metadata an allocator
-//!   keeps outside the region that grows with the heap (drc-heap's boundary bitmap); fixed
-//!   structures of a few KiB (list heads) are not counted for anyone.
+//!   keeps outside the region that grows with the heap (drc-heap's bitmap of object starts and
+//!   free-block bounds); fixed structures of a few KiB (list heads) are not counted for anyone.
 
 use crate::json::Json;
 use crate::thread_cpu::thread_cpu_time;
@@ -755,8 +755,8 @@ impl Report {
              on a busy machine). \
              footprint/live: peak address high-water (max of block start + requested size - region base) / \
              peak live requested bytes. + side table: the same with the metadata kept outside the region \
-             that grows with the heap added to the high-water (drc-heap's boundary bitmap; the peers keep \
-             all theirs in the region). done: the share of the trace replayed before the time cap.\n",
+             that grows with the heap added to the high-water (drc-heap's bitmap of object starts and \
+             free-block bounds; the peers keep all theirs in the region). done: the share of the trace replayed before the time cap.\n",
         );
         for row in self.rows.iter().filter(|r| r.best.coalesces.is_some()) {
             out.push_str(&format!(
@@ -862,7 +862,7 @@ impl Report {
                     ),
                     (
                         "side_table_bytes",
-                        Json::Str("metadata outside the region that grows with the heap, at its peak (drc-heap's boundary bitmap)".to_string()),
+                        Json::Str("metadata outside the region that grows with the heap, at its peak (drc-heap's bitmap of object starts and free-block bounds)".to_string()),
                     ),
                 ]),
             ),

@@ -158,14 +158,15 @@ impl BlockAllocator {
         self.list.top()
     }
 
-    /// Bytes of host memory (outside the region) the allocator keeps for its boundary bitmap:
-    /// two bits per 16 bytes below the high-water offset, and an eighth more.
+    /// Bytes of host memory (outside the region) the allocator keeps for its bitmap (object
+    /// starts, listed free blocks): two bits per 16 bytes below the high-water offset, and an
+    /// eighth more.
     pub fn side_table_bytes(&self) -> usize {
         self.list.side_table_bytes()
     }
 
     /// How many times [`BlockAllocator::coalesce`] ran (`alloc` also runs it before it gives
-    /// up). Frees merge at once, so it only walks the blocks when the bitmap could not grow.
+    /// up). Frees merge at once, so it has nothing to do.
     pub fn coalesces(&self) -> u64 {
         self.list.coalesces()
     }

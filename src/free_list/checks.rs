@@ -4,19 +4,17 @@
 //! # Invariants checked
 //! * The blocks tile `[16, top)`: every size read is a multiple of 16, at least a header, and
 //!   ends at or below `top` (`walk`, `block_at`).
-//! * Every object has its block-start bit and every free block none (`check_start_bit`), and
-//!   the bitmap holds no other bit (`check_lists`).
+//! * Every object has its object bit and every free block none (`check_start_bit`), and the
+//!   bitmap holds no other object bit (`check_lists`).
 //! * Every list holds valid free blocks of its sizes with their boundary bits, linked back to
 //!   their predecessors, without a cycle; the list bitmaps agree with the heads; the lists and
-//!   the designated victim hold exactly the free blocks of the walk, with the counted bytes
-//!   (`check_lists`).
+//!   the designated victim hold exactly the free blocks of the walk, with the counted bytes;
+//!   the bitmap has listed bits exactly at the listed blocks' starts and ends (`check_lists`).
 //!
 //! # Use
-//! These are the only O(n) operations besides `coalesce` and `largest_free_block`: they run
-//! when the heap is verified, never on allocation or free. `coalesce` reads blocks with
-//! `block_at`.
+//! These are the only O(n) operations besides `largest_free_block`: they run when the heap is
+//! verified, never on allocation or free.
 
-use super::bitmaps::START_BITS;
 use super::size_classes::{LARGE_LEVELS, LARGE_SUBS, LISTS};
 use super::{Block, FreeList, GRANULE, SMALL_CLASSES};
 use crate::error::{Error, Result};
@@ -110,7 +108,7 @@ impl FreeList {
                     return Err(Error::corrupted(index, "free-list prev link disagrees with its list"));
                 }
                 let has_bits = self.is_listed_start(index) && self.is_listed_end(index + block.size);
-                if !has_bits && !self.unmerged {
+                if !has_bits {
                     return Err(Error::corrupted(index, "listed free block without its bitmap bits"));
                 }
                 seen += 1;
@@ -136,8 +134,7 @@ impl FreeList {
                 });
             }
         }
-        let start_bits: u64 = self.bounds.iter().map(|word| (word & START_BITS).count_ones() as u64).sum();
-        let end_bits: u64 = self.bounds.iter().map(|word| (word & !START_BITS).count_ones() as u64).sum();
+        let (start_bits, end_bits) = self.listed_codes();
         if seen != free_blocks_in_walk || seen != self.listed_blocks as u64 || bytes != self.listed_bytes as u64 {
             return Err(Error::VerifyFailed {
                 offset: 0,
@@ -146,7 +143,7 @@ impl FreeList {
                 expected: free_blocks_in_walk,
             });
         }
-        if (start_bits != seen || end_bits != seen) && !self.unmerged {
+        if start_bits != seen || end_bits != seen {
             return Err(Error::VerifyFailed {
                 offset: 0,
                 what: "free-block bitmap bits",

@@ -1,56 +1,74 @@
-//! Merging free blocks: at once when a block is freed next to a free neighbour
-//! (`free_merging`, which takes the neighbour out of the middle of its list with `unlink`),
-//! and in one pass over the blocks (`coalesce`) when the boundary bitmap could not grow and
-//! some blocks were listed without being merged.
+//! Merging free blocks at once when a block is freed next to a free neighbour
+//! (`free_merging`, which takes the neighbour out of the middle of its list with `unlink`).
 //!
 //! # Invariants
 //! * After a free, no two free blocks are neighbours and no free block ends at `top` (it went
-//!   back to the wilderness), except above what the boundary bitmap covers.
-//! * A neighbour is taken as free only when the boundary bitmap or the designated victim's
-//!   offsets say so, never because of bytes in the region; its header is validated, and a list
-//!   link is written only after both its list neighbours are checked to link back.
+//!   back to the wilderness).
+//! * A neighbour is taken as free only when the bitmap or the designated victim's offsets say
+//!   so, never because of bytes in the region; its header is validated against the bitmap, and
+//!   a list link is written only after both its list neighbours are checked to link back.
 //! * A header left inside a merged block becomes a plain granule (links zero), as the zeal
 //!   poison check expects.
 //!
 //! # Use
 //! `FreeList::free` calls `free_merging` when a neighbour may be free or the block reaches
-//! `top`; the heap and `BlockAllocator` call `coalesce` before they give up on an allocation.
+//! `top`; the heap and `BlockAllocator` call `coalesce` before they give up on an allocation,
+//! which has nothing to do since every free merges at once.
 
-use super::size_classes::{list_of, Listed, LISTS};
+use super::bitmaps::{AFTER_FREE, LISTED, NONE, OBJECT};
+use super::size_classes::{list_of, Listed};
 use super::{free_header, FreeList, FOOTER_MIN, GRANULE, NEXT_OFFSET, PREV_OFFSET};
 use crate::error::{Error, Result};
 use crate::header::{FREE_KIND, SIZE_OFFSET};
 use crate::region::Region;
 
 impl FreeList {
-    /// The part of [`FreeList::free`] that merges or gives back to the wilderness.
+    /// The part of [`FreeList::free`] that merges or gives back to the wilderness, with the
+    /// bitmap's codes at the block's start (`at_index`, an object) and at its end (`at_end`).
     #[inline(never)]
     pub(super) fn free_merging(
         &mut self,
         region: &mut Region,
         index: u32,
         size: u32,
-        end: u32,
-        previous_is_listed: bool,
-        next_is_listed: bool,
+        at_index: u64,
+        at_end: u64,
     ) -> Result<()> {
+        let end = index + size;
+        // The next block starts at `end`: an object, a listed free block, the designated victim
+        // or the wilderness. Anything else means `size` is not the block's (a corrupted header).
+        let at_block_start = match at_end {
+            OBJECT | LISTED => true,
+            NONE => end == self.top || (self.dv_size != 0 && end == self.dv_start),
+            _ => false,
+        };
+        if !at_block_start {
+            return Err(Error::corrupted(index, "freed block does not end where the next block starts"));
+        }
+        let (index_word, index_shift) = Self::bit(index);
+        self.bits[index_word] &= !(OBJECT << index_shift);
+        let previous_is_listed = at_index == AFTER_FREE;
+        let next_is_listed = at_end == LISTED;
         let (mut start, mut stop) = (index, end);
         let dv_end = self.dv_start + self.dv_size;
         let mut joins_dv = false;
-        // The next block, if free: the designated victim, or a listed block (the start bitmap,
-        // in host memory, says so).
+        // The next block, if free: the designated victim, or a listed block (the bitmap, in
+        // host memory, says so).
         if self.dv_size != 0 && end == self.dv_start {
             (stop, joins_dv) = (dv_end, true);
         } else if next_is_listed {
             let next = self.read_free(region, end)?;
+            if self.code(end + next.size) != AFTER_FREE {
+                return Err(Error::corrupted(end, "free block does not end where the bitmap says"));
+            }
             self.unlink(region, end, &next)?;
             // Its header is now inside a free block: leave it plain.
             region.write(end, free_header(next.size, 0, 0))?;
             stop = end + next.size;
         }
-        // The previous block, if free: the designated victim, or a listed block (the end bitmap
-        // says so; its start is the last listed start within FOOTER_MIN bytes, or else its
-        // footer tells, as a larger block has one).
+        // The previous block, if free: the designated victim, or a listed block (the code at
+        // `index` says so; its start is the last listed start within FOOTER_MIN bytes, or else
+        // its footer tells, as a larger block has one).
         if self.dv_size != 0 && index == dv_end {
             (start, joins_dv) = (self.dv_start, true);
         } else if previous_is_listed {
@@ -132,61 +150,10 @@ impl FreeList {
         }
     }
 
-    /// Merges every run of adjacent free blocks, returns a trailing run to the wilderness and
-    /// relists the runs in address order. Frees merge at once, so there is nothing to do
-    /// unless the block-start bitmap could not grow; then this is one pass over the blocks
-    /// below `top`. If a block fails validation, the error is returned and the blocks not yet
-    /// relisted stay unlisted (memory-safe, leaked until a reset).
-    pub(crate) fn coalesce(&mut self, region: &mut Region) -> Result<()> {
+    /// Merges adjacent free blocks: nothing to do, since every free merges at once and the
+    /// bitmap always covers the blocks; only counted (`BlockAllocator::coalesces`).
+    pub(crate) fn coalesce(&mut self, _region: &mut Region) -> Result<()> {
         self.coalesces += 1;
-        if !self.unmerged {
-            return Ok(());
-        }
-        self.cover(self.top);
-        self.clear_bitmaps();
-        self.clear_lists();
-        self.unmerged = false;
-        let mut tails = [0u32; LISTS];
-        let mut run: Option<(u32, u32)> = None;
-        let mut index = GRANULE;
-        while index < self.top {
-            let block = self.block_at(region, index)?;
-            if block.free {
-                // Every free block's header becomes plain or is rewritten by `append`.
-                region.write(index, free_header(block.size, 0, 0))?;
-                run = Some(match run {
-                    Some((start, size)) => (start, size + block.size),
-                    None => (index, block.size),
-                });
-            } else if let Some((start, size)) = run.take() {
-                self.append(region, start, size, &mut tails)?;
-            }
-            index += block.size;
-        }
-        if let Some((start, _)) = run {
-            self.top = start;
-        }
-        Ok(())
-    }
-
-    /// Lists the free block at `index` at the tail of its list (`tails` holds the tails of the
-    /// lists being rebuilt).
-    fn append(&mut self, region: &mut Region, index: u32, size: u32, tails: &mut [u32; LISTS]) -> Result<()> {
-        let list = list_of(size);
-        let tail = core::mem::replace(&mut tails[list], index);
-        region.write(index, free_header(size, 0, tail))?;
-        if size > FOOTER_MIN {
-            region.write(index + size - GRANULE, free_header(size, 0, 0))?;
-        }
-        if tail != 0 {
-            region.write_u32(tail + NEXT_OFFSET, index)?;
-        } else {
-            self.heads[list] = index;
-        }
-        self.mark_non_empty(list);
-        self.mark_listed(index, index + size);
-        self.listed_bytes = self.listed_bytes.wrapping_add(size);
-        self.listed_blocks = self.listed_blocks.wrapping_add(1);
         Ok(())
     }
 }

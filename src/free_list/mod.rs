@@ -39,7 +39,8 @@
 //!    else the first non-empty bin whose blocks all fit), whose rest becomes the new designated
 //!    victim. A large request takes the smallest listed block that fits the same way (its rest
 //!    is listed), else the designated victim.
-//! 3. The wilderness (bump).
+//! 3. The wilderness (bump); at once, without step 2, when nothing is listed and there is no
+//!    designated victim.
 //!
 //! This is an O(1) approximation of best fit, which on the allocator trace of `bench/` keeps the
 //! footprint below that of talc and rlsf.
@@ -49,35 +50,33 @@
 //! reaches `top` goes back to the wilderness; so no two free blocks are ever neighbours and a
 //! heap whose objects are all freed is one free block (the wilderness) again. A neighbour that
 //! is the designated victim is recognised by its offsets; whether another neighbour is free is
-//! read from a bitmap in host memory (two bits per granule: "a listed free block
-//! starts here", "one ends here"), never from the region: an object's own bytes can imitate a
-//! free block, but cannot make the free list merge with it. The start of a free block before the
-//! freed one is found in that bitmap (at most three words back) or, for a block larger than
-//! 1024 bytes, from its footer, checked against the bitmap and the block's header. The bitmap
-//! grows with `top` (1/64 of the bytes below it, plus an eighth): it is the price of merging at
-//! once without trusting the region, and `bench/` reports the footprint with and without it. If
-//! the host cannot grow it, blocks above the covered part are not merged on free and
-//! `coalesce` merges them in one pass (otherwise it has nothing to do).
+//! read from a bitmap in host memory (`bitmaps.rs`: two bits per granule, "an object starts
+//! here" and "a listed free block starts or ends here"), never from the region: an object's own
+//! bytes can imitate a free block, but cannot make the free list merge with it. The start of a
+//! free block before the freed one is found in that bitmap (at most three words back) or, for
+//! a block larger than 1024 bytes, from its footer, checked against the bitmap and the block's
+//! header. The bitmap grows with `top` (1/64 of the bytes below it, plus an eighth): it is the
+//! price of merging at once without trusting the region, and `bench/` reports the footprint
+//! with and without it. If the host cannot grow it, the wilderness is not used beyond it.
 //!
 //! # Allocated blocks
-//! A second host-side bitmap has one bit per granule: "an allocated block starts here". Every
-//! allocation sets its bit and every free clears it (a free of anything else, such as a point
-//! inside a block or a block freed already, is refused), so it is exact. The heap checks it
-//! before it reads a header at a word that came from anywhere (a host handle, a field, a root,
-//! the bump chunk): a word pointing inside an object, even at a well-formed fake header written
-//! there by ordinary stores, or at a freed block, is refused without its bytes being read. It
-//! costs 1/128 of the bytes below `top` in host memory; if that memory cannot grow, the
-//! wilderness is not used beyond what the bitmap covers. Both bitmaps are cleared below the
-//! highest `top` since their last clear, so a reset leaves them as new whatever happened.
+//! The object bits are exact: every allocation sets its block's bit and every free clears it
+//! (a free of anything else, such as a point inside a block or a block freed already, is
+//! refused; so is a free whose end is not where the bitmap has the next block start). The heap
+//! checks it before it reads a header at a word that came from anywhere (a host handle, a
+//! field, a root, the bump chunk): a word pointing inside an object, even at a well-formed fake
+//! header written there by ordinary stores, or at a freed block, is refused without its bytes
+//! being read. The bitmap is cleared below the highest `top` since its last clear, so a reset
+//! leaves it as new whatever happened.
 //!
 //! # Costs
 //! Allocation from an exact class: one read of the head block, one bitmap word updated. A free
-//! with no free neighbour: one bitmap word read, the block's header written, one link written
-//! in the previous head, one bitmap word updated; it reads nothing from the region. Merging adds
-//! reads of the neighbours' headers and of their list neighbours. Nothing is O(n) but
-//! the walks that check the heap ([`crate::verify`], `BlockAllocator::check`), `largest_free_block`
-//! (the largest bin's list) and a `coalesce` that has work to do.
-//!
+//! with no free neighbour: one bitmap word read and written (two if the block ends in the next
+//! word), the block's header written, one link written in the previous head; it reads nothing
+//! from the region. Merging adds reads of the neighbours' headers and of their list
+//! neighbours. Nothing is O(n) but the walks that check the heap ([`crate::verify`],
+//! `BlockAllocator::check`) and `largest_free_block` (the largest bin's list).
+
 //! # Validation
 //! Every link, kind byte and size read from the region is checked before use: a block that is
 //! out of bounds, misaligned, not marked free, of the wrong size for its list, whose links
@@ -94,7 +93,8 @@
 //!
 //! # Use
 //! The heap ([`crate::heap`]) owns one free list next to its region: every allocation calls
-//! `alloc` (and `coalesce`, then `alloc` again, before it reports that the region is full),
+//! `alloc` (and `coalesce`, which has nothing to do since frees merge at once, then `alloc`
+//! again, before it reports that the region is full),
 //! every object freed calls `free`, every word that claims to be a reference is checked with
 //! `is_allocated` before its header is read, and a reset calls `reset`. [`crate::verify`] and
 //! [`crate::zeal`] walk the blocks with `walk`, [`crate::stats`] reads the counters.
@@ -106,8 +106,8 @@
 //! * `size_classes.rs`: the small classes and large bins (which list a size belongs to, the
 //!   bitmaps of non-empty lists, pushing and popping), the designated victim and the fit policy
 //!   of an allocation that misses its exact class.
-//! * `bitmaps.rs`: the host-side boundary bitmap and block-start bitmap.
-//! * `coalescing.rs`: merging a freed block with its free neighbours, and the `coalesce` pass.
+//! * `bitmaps.rs`: the host-side bitmap of object starts and listed free blocks.
+//! * `coalescing.rs`: merging a freed block with its free neighbours.
 //! * `checks.rs`: the walk over every block and the consistency checks of [`crate::verify`].
 //! * `block_allocator.rs`: `BlockAllocator`, only with the `block-allocator` feature.
 //! * `tests.rs`: the unit tests.
@@ -128,7 +128,7 @@ use crate::error::{Error, Result};
 use crate::header::{FREE_KIND, REF_COUNT_OFFSET, SIZE_OFFSET, TYPE_INDEX_OFFSET};
 use crate::region::Region;
 use alloc::vec::Vec;
-use bitmaps::{START_WORD_GRANULES, WORD_GRANULES};
+use bitmaps::{LISTED, OBJECT};
 use size_classes::{LARGE_LEVELS, LISTS};
 
 /// Block granularity and minimum block size.
@@ -146,10 +146,11 @@ const PREV_OFFSET: u32 = REF_COUNT_OFFSET;
 /// Free blocks larger than this end with a footer (a plain granule holding their size), so a
 /// block freed after one finds its start. Smaller ones are found in the bitmap, at most three
 /// words back (64 granules = 1024 bytes, at least).
-const FOOTER_MIN: u32 = 2 * WORD_GRANULES as u32 * GRANULE;
+const FOOTER_MIN: u32 = 2 * bitmaps::WORD_GRANULES as u32 * GRANULE;
 
 /// The allocator state. It lives outside the region and holds only offsets, plus the one
-/// piece of state the region cannot be trusted with: where listed free blocks start and end.
+/// piece of state the region cannot be trusted with: where objects start and where listed free
+/// blocks start and end.
 #[derive(Debug)]
 pub(crate) struct FreeList {
     /// Start of the wilderness.
@@ -172,21 +173,16 @@ pub(crate) struct FreeList {
     /// class are carved from, front first (`dv_size` 0: none, and then `dv_start` is 0 too).
     dv_start: u32,
     dv_size: u32,
-    /// Bits `2g` and `2g + 1`: a listed free block starts (ends) at offset `16 * g`. Grows
-    /// with `top`.
-    bounds: Vec<u64>,
-    /// Bit `g % 64` of word `g / 64`: an allocated block (an object) starts at offset `16 * g`.
-    /// Set by every allocation and cleared by every free, so it is exact; covers `[0, top)`.
-    /// It is how the heap knows that a word from anywhere (a host handle, a field, a root) is
-    /// the start of a live object, not a point inside one, nor a block that was freed.
-    starts: Vec<u64>,
-    /// The highest `top` since the bitmap was last cleared: no bit is set at or above it (a
-    /// bit is set only for a block below `top`), so clearing below it leaves the bitmap as
-    /// new even after `top` went down past bits that corruption left behind.
+    /// Bits `2g` and `2g + 1` of word `g / 32` (with `g % 32`): an object starts at offset
+    /// `16 * g`; a listed free block starts or ends there (`bitmaps.rs`). Set and cleared by
+    /// every allocation and free, so exact; covers `[0, top]`. It is how the heap knows that a
+    /// word from anywhere (a host handle, a field, a root) is the start of a live object, not a
+    /// point inside one, nor a block that was freed, and how a free finds free neighbours.
+    bits: Vec<u64>,
+    /// The highest `top` since the bitmap was last cleared: no bit is set above it (a bit is
+    /// set only at offsets up to `top`), so clearing up to it leaves the bitmap as new even
+    /// after `top` went down past bits that corruption left behind.
     peak_top: u32,
-    /// Some listed block has no bits in the bitmaps (they could not grow), so it may not have
-    /// been merged with its neighbours: [`FreeList::coalesce`] has work to do.
-    unmerged: bool,
 }
 
 /// One block met by [`FreeList::walk`].
@@ -225,24 +221,19 @@ impl FreeList {
             coalesces: 0,
             dv_start: 0,
             dv_size: 0,
-            bounds: Vec::new(),
-            starts: Vec::new(),
+            bits: Vec::new(),
             peak_top: GRANULE,
-            unmerged: false,
         }
     }
 
-    /// Forgets every block: the whole region is wilderness again. Clears the boundary bitmaps
-    /// below the highest `top` since the last clear (two bits per granule), whatever happened
-    /// since, and keeps their memory.
+    /// Forgets every block: the whole region is wilderness again. Clears the bitmap up to the
+    /// highest `top` since the last clear (two bits per granule), whatever happened since, and
+    /// keeps its memory.
     pub(crate) fn reset(&mut self) {
-        let peak = self.peak_top.max(self.top);
-        let used_words = (peak as usize / GRANULE as usize / START_WORD_GRANULES + 1).min(self.starts.len());
-        self.starts[..used_words].fill(0);
-        self.clear_bitmaps();
+        self.clear_bitmap();
         self.clear_lists();
         self.top = GRANULE;
-        self.unmerged = false;
+        self.peak_top = GRANULE;
     }
 
     /// The offset where the wilderness begins; every block lies below it.
@@ -282,10 +273,10 @@ impl FreeList {
             }
         };
         // Every block below `top` is covered (`alloc_slow` grows the bitmap with `top`).
-        let granule = (index / GRANULE) as usize;
-        match self.starts.get_mut(granule / START_WORD_GRANULES) {
-            Some(word) => *word |= 1 << (granule % START_WORD_GRANULES),
-            None => return Err(Error::corrupted(index, "allocated block outside the start bitmap")),
+        let (word, shift) = Self::bit(index);
+        match self.bits.get_mut(word) {
+            Some(word) => *word |= OBJECT << shift,
+            None => return Err(Error::corrupted(index, "allocated block outside the bitmap")),
         }
         Ok(Some(index))
     }
@@ -301,12 +292,14 @@ impl FreeList {
             u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
         };
         let next = word(NEXT_OFFSET);
-        // One test for all: a 16-aligned offset in [16, top - size], a free block, this size.
+        // One test for all: a 16-aligned offset in [16, top - size], a free block, this size,
+        // and a listed start in the bitmap (so not bytes inside an object that imitate one).
         let bad = (index < GRANULE)
             | (index % GRANULE != 0)
             | (index as u64 + size as u64 > self.top as u64)
             | (bytes[0] != FREE_KIND)
-            | (word(SIZE_OFFSET) != size);
+            | (word(SIZE_OFFSET) != size)
+            | (self.code(index) != LISTED);
         if bad {
             return Err(Self::bad_head(index));
         }
@@ -329,36 +322,35 @@ impl FreeList {
     /// Returns the block of `size` bytes at `index` to the free list, merged at once with a
     /// free neighbour on either side; a block that then ends at `top` goes back to the
     /// wilderness. O(1). The caller guarantees that the block was allocated from this free
-    /// list and is no longer used; an `index` out of bounds or at the start of a free block
-    /// (a double free) gives [`Error::Corrupted`].
+    /// list and is no longer used; an `index` out of bounds or that the bitmap does not know as
+    /// an object start (a double free, a point inside a block), or a `size` that does not end
+    /// where the next block starts, gives [`Error::Corrupted`].
     #[inline(always)]
     pub(crate) fn free(&mut self, region: &mut Region, index: u32, size: u32) -> Result<()> {
         debug_assert!(size >= GRANULE && size % GRANULE == 0);
         let end = index.wrapping_add(size);
+        let dv_end = self.dv_start + self.dv_size;
         let in_dv = index.wrapping_sub(self.dv_start) < self.dv_size;
         if (index < GRANULE) | (index % GRANULE != 0) | (end <= index) | (end > self.top) | in_dv {
             return Err(Self::bad_free(index));
         }
-        // Only an allocated block is freed, once: its start bit says so, and goes.
-        let granule = (index / GRANULE) as usize;
-        let start_bit = 1u64 << (granule % START_WORD_GRANULES);
-        match self.starts.get_mut(granule / START_WORD_GRANULES) {
-            Some(word) if *word & start_bit != 0 => *word &= !start_bit,
-            _ => return Err(Self::bad_free(index)),
-        }
-        let ((index_word, index_bit), (end_word, end_bit)) = (Self::bound_bit(index), Self::bound_bit(end));
-        let at_index = self.bounds.get(index_word).map_or(0, |&word| word >> index_bit);
-        let next_is_listed = self.bounds.get(end_word).is_some_and(|&word| word >> end_bit & 1 != 0);
-        if at_index & 1 != 0 {
+        // Only an allocated block is freed, once: its object bit says so, and goes. Its end is
+        // the start of the next block: an object (the fast case), a listed free block, the
+        // designated victim or `top`; anything else means that `size` is not the block's.
+        let ((index_word, index_shift), (end_word, end_shift)) = (Self::bit(index), Self::bit(end));
+        let at_index = match self.bits.get(index_word) {
+            Some(&word) => word >> index_shift & 0b11,
+            None => return Err(Self::bad_free(index)),
+        };
+        let at_end = self.bits.get(end_word).map_or(0, |&word| word >> end_shift & 0b11);
+        if at_index & OBJECT == 0 {
             return Err(Self::bad_free(index));
         }
-        let previous_is_listed = at_index & 2 != 0;
-        // Without a designated victim both are 0, which no block starts or ends at.
-        let next_to_dv = (end == self.dv_start) | (index == self.dv_start + self.dv_size);
-        if !(previous_is_listed | next_is_listed | next_to_dv) && end != self.top {
-            return self.push_at(region, index, size, (index_word, index_bit), (end_word, end_bit));
+        if (at_index == OBJECT) & (at_end == OBJECT) & (index != dv_end) {
+            self.bits[index_word] &= !(OBJECT << index_shift);
+            return self.push_at(region, index, size, (index_word, index_shift), (end_word, end_shift));
         }
-        self.free_merging(region, index, size, end, previous_is_listed, next_is_listed)
+        self.free_merging(region, index, size, at_index, at_end)
     }
 
     #[cold]

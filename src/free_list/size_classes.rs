@@ -19,7 +19,7 @@
 //! for everything else; a free lists its block with `push` or `push_at`. Every link, kind byte
 //! and size read from the region goes through `read_listed` or `read_free` first.
 
-use super::bitmaps::{START_WORD_GRANULES, WORD_GRANULES};
+use super::bitmaps::{AFTER_FREE, LISTED, WORD_GRANULES};
 use super::{free_header, FreeList, FOOTER_MIN, GRANULE, NEXT_OFFSET, PREV_OFFSET, SMALL_CLASSES, SMALL_MAX};
 use crate::error::{Error, Result};
 use crate::header::{FREE_KIND, SIZE_OFFSET};
@@ -107,17 +107,6 @@ impl FreeList {
     }
 
     #[inline]
-    pub(super) fn mark_non_empty(&mut self, list: usize) {
-        if list < SMALL_CLASSES {
-            self.small_bitmap |= 1 << list;
-        } else {
-            let bin = list - SMALL_CLASSES;
-            self.large_bitmaps[bin / LARGE_SUBS] |= 1 << (bin % LARGE_SUBS);
-            self.large_levels |= 1 << (bin / LARGE_SUBS);
-        }
-    }
-
-    #[inline]
     pub(super) fn mark_empty(&mut self, list: usize) {
         if list < SMALL_CLASSES {
             self.small_bitmap &= !(1 << list);
@@ -169,6 +158,10 @@ impl FreeList {
     fn pop(&mut self, region: &Region, list: usize) -> Result<(u32, u32)> {
         let index = self.heads[list];
         let block = self.read_listed(region, index, list)?;
+        // The bitmap, not the region, says where listed blocks start and end.
+        if self.code(index) != LISTED || self.code(index + block.size) != AFTER_FREE {
+            return Err(Error::corrupted(index, "free-list head disagrees with the bitmap"));
+        }
         // The new head's prev link goes stale: a head is recognised as the head, never by it.
         self.heads[list] = block.next;
         if block.next == 0 {
@@ -184,7 +177,7 @@ impl FreeList {
     /// its header and, if it is larger than [`FOOTER_MIN`], its footer.
     #[inline]
     pub(super) fn push(&mut self, region: &mut Region, index: u32, size: u32) -> Result<()> {
-        self.push_at(region, index, size, Self::bound_bit(index), Self::bound_bit(index + size))
+        self.push_at(region, index, size, Self::bit(index), Self::bit(index + size))
     }
 
     /// [`FreeList::push`] with the bitmap positions of the block's start and end.
@@ -216,11 +209,10 @@ impl FreeList {
         if head != 0 {
             region.write_u32(head.wrapping_add(PREV_OFFSET), index)?;
         }
-        if end_word < self.bounds.len() {
-            self.bounds[start_word] |= 1 << start_bit;
-            self.bounds[end_word] |= 2 << end_bit;
-        } else {
-            self.unmerged = true;
+        // The bitmap covers `[0, top]` and the block ends at or below `top`.
+        if end_word < self.bits.len() {
+            self.bits[start_word] |= LISTED << start_bit;
+            self.bits[end_word] |= LISTED << end_bit;
         }
         self.listed_bytes = self.listed_bytes.wrapping_add(size);
         self.listed_blocks = self.listed_blocks.wrapping_add(1);
@@ -230,9 +222,15 @@ impl FreeList {
     /// Everything but an exact small class. A small request is carved from the designated
     /// victim if that is large enough, else from the smallest listed block that fits, whose
     /// rest becomes the new designated victim. A large request takes the smallest listed block
-    /// that fits (the rest is listed), else the designated victim. Then the wilderness.
+    /// that fits (the rest is listed), else the designated victim. Then the wilderness (at
+    /// once if nothing is listed and there is no victim).
     #[cold]
     pub(super) fn alloc_slow(&mut self, region: &mut Region, size: u32) -> Result<Option<u32>> {
+        // Nothing listed and no victim (a heap that only grows, or whose frees all went back to
+        // the wilderness): straight to the wilderness.
+        if (self.small_bitmap | self.large_levels | self.dv_size) == 0 {
+            return Ok(self.bump(region, size));
+        }
         if size <= SMALL_MAX {
             if self.dv_size >= size {
                 return self.carve_dv(region, size).map(Some);
@@ -260,21 +258,20 @@ impl FreeList {
                 return self.carve_dv(region, size).map(Some);
             }
         }
-        let Some(end) = self.top.checked_add(size).filter(|&end| end <= region.len()) else {
-            return Ok(None);
-        };
-        if (end as usize / GRANULE as usize).div_ceil(START_WORD_GRANULES) > self.starts.len()
-            && !self.cover_starts(end)
-        {
-            return Ok(None);
+        Ok(self.bump(region, size))
+    }
+
+    /// Takes `size` bytes from the wilderness, if it has them and the bitmap can cover them.
+    #[inline]
+    fn bump(&mut self, region: &Region, size: u32) -> Option<u32> {
+        let end = self.top.checked_add(size).filter(|&end| end <= region.len())?;
+        if (end as usize / GRANULE as usize) / WORD_GRANULES >= self.bits.len() && !self.cover(end) {
+            return None;
         }
         let index = self.top;
         self.top = end;
         self.peak_top = self.peak_top.max(end);
-        if (end as usize / GRANULE as usize) / WORD_GRANULES >= self.bounds.len() {
-            self.cover(end);
-        }
-        Ok(Some(index))
+        Some(index)
     }
 
     /// Takes the first `size` bytes of the designated victim (at least that large).

@@ -1,6 +1,5 @@
 //! Unit tests of the free list: the size classes partition the sizes, allocation order, merging
-//! at once and through footers, the designated victim, running without the boundary bitmap,
-//! exact resets, refused frees, corruption reported as errors (never panics), and
+//! at once and through footers, the designated victim, exact resets, refused frees, corruption reported as errors (never panics), and
 //! `BlockAllocator` (compiled for the tests whether or not its feature is on). They read the
 //! private state (bitmaps, counters) to check invariants that the API alone cannot show, and
 //! run every check of `checks.rs` along the way.
@@ -73,24 +72,48 @@ fn free_blocks_of(list: &FreeList, r: &Region) -> Vec<(u32, u32)> {
     free
 }
 
-/// Issue 11 hole 1: a free with a size larger than its block (a corrupted header) leaves
-/// an end bit inside another block; once `top` drops below that bit, a reset that cleared
-/// only below `top` kept it, and the reset heap later failed on a correct program.
+/// Issue 11 hole 1: a free with a size larger than its block (a corrupted header) left a
+/// bit inside another block; once `top` dropped below that bit, a reset that cleared only
+/// below `top` kept it. Such a free is now refused (its end is not where the next block starts)
+/// and a reset clears up to the highest `top` anyway.
 #[test]
 fn reset_clears_bits_left_above_a_lowered_top() {
     let mut r = region(1 << 16);
     let mut list = FreeList::new();
     let [_, b, c] = alloc_all(&mut list, &mut r, &[32, 32, 8192])[..] else { unreachable!() };
-    list.free(&mut r, b, 4096).unwrap();
+    assert!(list.free(&mut r, b, 4096).unwrap_err().is_corruption(), "the size ends inside `c`");
+    // A bit left above a lowered top, as a corrupted free used to leave.
+    let (word, shift) = FreeList::bit(b + 4096);
+    list.bits[word] |= bitmaps::AFTER_FREE << shift;
     list.free(&mut r, c, 8192).unwrap();
     assert_eq!(list.top(), c, "the last block went back to the wilderness");
-    assert!(list.is_listed_end(b + 4096), "the bogus block's end bit lies above top");
+    assert!(list.is_listed_end(b + 4096), "the stray bit lies above top");
     list.reset();
-    assert!(list.bounds.iter().all(|&word| word == 0), "a boundary bit survived the reset");
-    assert!(list.starts.iter().all(|&word| word == 0), "a start bit survived the reset");
+    assert!(list.bits.iter().all(|&word| word == 0), "a bit survived the reset");
     let again = alloc_all(&mut list, &mut r, &[32, 4096 + 32, 32]);
     list.free(&mut r, again[1], 4096 + 32).unwrap();
     check(&list, &r);
+}
+
+/// A free whose size does not end where the bitmap has the next block start is refused before
+/// anything changes: inside the next object, past a listed block's start, or at an object that
+/// follows a free block.
+#[test]
+fn frees_whose_size_disagrees_with_the_bitmap_are_refused() {
+    let mut r = region(1 << 14);
+    let mut list = FreeList::new();
+    let blocks = alloc_all(&mut list, &mut r, &[32, 64, 32, 48, 16]);
+    list.free(&mut r, blocks[2], 32).unwrap();
+    for (index, size) in [(blocks[0], 48), (blocks[1], 80), (blocks[0], 32 + 64 + 32), (blocks[1], 64 + 32 + 16)] {
+        assert!(list.free(&mut r, index, size).unwrap_err().is_corruption(), "{index} {size}");
+        check(&list, &r);
+    }
+    for (&index, size) in blocks.iter().zip([32, 64, 0, 48, 16]) {
+        if size != 0 {
+            list.free(&mut r, index, size).unwrap();
+        }
+    }
+    assert_eq!((list.top(), list.free_blocks(&r)), (GRANULE, 1));
 }
 
 /// Only the start of an allocated block is freed, once: a free of a point inside a block
@@ -297,27 +320,6 @@ fn small_requests_carve_the_designated_victim() {
     assert_eq!(free_blocks_of(&list, &r), [(blocks[0], 1024)]);
     check(&list, &r);
     assert_eq!(list.alloc(&mut r, 1024).unwrap(), Some(blocks[0]));
-}
-
-#[test]
-fn without_the_bitmap_frees_do_not_merge_and_coalesce_walks() {
-    let mut r = region(1 << 14);
-    let mut list = FreeList::new();
-    let blocks = alloc_all(&mut list, &mut r, &[32, 2048, 96, 48, 16]);
-    // As if the host could not give the bitmap any memory.
-    list.bounds = Vec::new();
-    for (&index, size) in blocks.iter().zip([32, 2048, 96, 48]) {
-        list.free(&mut r, index, size).unwrap();
-    }
-    assert!(list.unmerged);
-    assert_eq!(free_blocks_of(&list, &r).len(), 4);
-    check(&list, &r);
-    list.coalesce(&mut r).unwrap();
-    assert!(!list.unmerged);
-    assert_eq!(free_blocks_of(&list, &r), [(blocks[0], 32 + 2048 + 96 + 48)]);
-    check(&list, &r);
-    list.free(&mut r, blocks[4], 16).unwrap();
-    assert_eq!((list.top(), list.free_blocks(&r)), (GRANULE, 1));
 }
 
 /// A deterministic random mix of allocations and frees, checked all along, then drained.
