@@ -41,7 +41,7 @@
 //! Every reference word and every header is validated when it is read
 //! (`header::ObjectHeader::decode`, `Heap::object`): corrupted bytes give
 //! [`Error::Corrupted`] or [`Error::InvalidReference`], never an access outside the region. A
-//! word is an object only if the free list's start bitmap (host memory, exact) says an object
+//! word is an object only if the object bits of the free list's host-side bitmap (exact) say an object
 //! starts there, so a word inside an object or at a freed block is [`Error::InvalidReference`]
 //! (for a host handle used after its last count was dropped, that is the misuse it names). A
 //! dead object's block size is checked against its kind and type before it is freed.
@@ -81,6 +81,72 @@ use object::object_word;
 
 /// A deferred reference-counting heap over a caller-supplied region. `H` is the type of
 /// externref host data.
+///
+/// # Method families
+///
+/// Each family is one way of passing references in and out; pick the one that matches who
+/// owns what.
+///
+/// | family | create | read | write | references in / out | for |
+/// |---|---|---|---|---|---|
+/// | generic | [`struct_new`], [`struct_new_default`], [`array_new`], [`array_new_default`], [`array_new_fixed`], [`alloc_externref`] | [`struct_get`], [`array_get`], [`array_len`] | [`struct_set`], [`array_set`], [`array_fill`], [`array_copy`] | borrowed [`ValueRef`] in (the heap takes the counts it stores); owned [`Value`] out (a reference comes with a count: give it back with [`drop_ref`]) | host code, tests |
+/// | proved operands | [`struct_new_proved`], [`array_new_proved`], [`array_new_fixed_proved`] | | | as generic, without the subtype check of reference operands ([`Operands::Proved`]) | an engine whose validator proved the operands' types |
+/// | owned (moving in) | [`struct_new_owned`] | | [`struct_set_owned`], [`array_set_owned`] | owned [`Value`] in: a reference's count becomes the field's (no increment, no decrement) | host code building structures |
+/// | borrowed (reading out) | | [`struct_get_borrowed`], [`array_get_borrowed`] | | a [`BorrowedRef`] out, no count (it borrows the heap, so nothing can free the object meanwhile) | walking structures |
+/// | typed | | [`struct_get_ref`], [`struct_get_scalar`], [`struct_get_i32`], [`array_get_scalar`] | | as generic, skipping the [`Value`] match where the storage type is known | hot host loops |
+/// | views | | [`struct_view`], [`array_view`] | [`scalar_array_mut`] (scalars, no barrier) | one validation of the object, then index and storage checks per access | several accesses to one object |
+/// | Wasm slots ([`crate::wasm_slots`]) | [`struct_new_from_slots`], [`array_new_from_slot`], [`array_new_fixed_from_slots`] | [`struct_get_slot`], [`array_get_slot`] | [`struct_set_slot`], [`array_set_slot`] | 64-bit operand-stack slots and raw words in; results and reads exposed to Wasm (their counts in the activations table) | interpreters, JIT slow paths |
+///
+/// Counts and raw words: [`clone_ref`], [`drop_ref`], [`retain_raw`], [`write_gc_ref`] (a
+/// host global or table slot), [`expose_gc_ref_to_wasm`]. A consuming call that fails hands its
+/// input back with the error where the input is the caller's to keep ([`alloc_externref`]
+/// gives `(Error, H)`, [`struct_new_owned`] `(Error, [Value; N])`), so that the caller can
+/// collect and retry after [`Error::OutOfMemory`]; the other constructors borrow their
+/// operands, and one that fails allocates nothing and gives back every count it took.
+///
+/// [`struct_new`]: Heap::struct_new
+/// [`struct_new_default`]: Heap::struct_new_default
+/// [`array_new`]: Heap::array_new
+/// [`array_new_default`]: Heap::array_new_default
+/// [`array_new_fixed`]: Heap::array_new_fixed
+/// [`alloc_externref`]: Heap::alloc_externref
+/// [`struct_get`]: Heap::struct_get
+/// [`array_get`]: Heap::array_get
+/// [`array_len`]: Heap::array_len
+/// [`struct_set`]: Heap::struct_set
+/// [`array_set`]: Heap::array_set
+/// [`array_fill`]: Heap::array_fill
+/// [`array_copy`]: Heap::array_copy
+/// [`drop_ref`]: Heap::drop_ref
+/// [`struct_new_proved`]: Heap::struct_new_proved
+/// [`array_new_proved`]: Heap::array_new_proved
+/// [`array_new_fixed_proved`]: Heap::array_new_fixed_proved
+/// [`struct_new_owned`]: Heap::struct_new_owned
+/// [`struct_set_owned`]: Heap::struct_set_owned
+/// [`array_set_owned`]: Heap::array_set_owned
+/// [`struct_get_borrowed`]: Heap::struct_get_borrowed
+/// [`array_get_borrowed`]: Heap::array_get_borrowed
+/// [`struct_get_ref`]: Heap::struct_get_ref
+/// [`struct_get_scalar`]: Heap::struct_get_scalar
+/// [`struct_get_i32`]: Heap::struct_get_i32
+/// [`array_get_scalar`]: Heap::array_get_scalar
+/// [`struct_view`]: Heap::struct_view
+/// [`array_view`]: Heap::array_view
+/// [`scalar_array_mut`]: Heap::scalar_array_mut
+/// [`struct_new_from_slots`]: Heap::struct_new_from_slots
+/// [`array_new_from_slot`]: Heap::array_new_from_slot
+/// [`array_new_fixed_from_slots`]: Heap::array_new_fixed_from_slots
+/// [`struct_get_slot`]: Heap::struct_get_slot
+/// [`array_get_slot`]: Heap::array_get_slot
+/// [`struct_set_slot`]: Heap::struct_set_slot
+/// [`array_set_slot`]: Heap::array_set_slot
+/// [`clone_ref`]: Heap::clone_ref
+/// [`retain_raw`]: Heap::retain_raw
+/// [`write_gc_ref`]: Heap::write_gc_ref
+/// [`expose_gc_ref_to_wasm`]: Heap::expose_gc_ref_to_wasm
+/// [`ValueRef`]: crate::ValueRef
+/// [`Value`]: crate::Value
+/// [`BorrowedRef`]: crate::BorrowedRef
 ///
 /// The fields are private to `src/heap/`; each states the invariant the heap keeps on it
 /// between public calls (a call that fails with [`Error::Corrupted`] may leave them broken,
@@ -254,7 +320,7 @@ impl<H> Heap<H> {
     }
 
     /// Reads and validates the header of the object at `index`: [`Error::InvalidReference`]
-    /// unless an object starts there (the free list's start bitmap, in host memory, says so:
+    /// unless an object starts there (the object bits of the free list's host-side bitmap say so:
     /// a word pointing inside an object, at a fake header written into one, or at a freed
     /// block is refused before its bytes are read).
     #[inline]
