@@ -15,7 +15,8 @@
 //! * [`header`]: the 16-byte object header (kind, flags, type index, size, count).
 //! * [`types`]: the registry of struct and array types and their layouts.
 //! * [`free_list`]: segregated exact size classes plus two-level large bins, O(1) alloc and
-//!   free, batch coalescing.
+//!   free, each free merged with its free neighbours at once, through one host-side bitmap
+//!   (object starts and free-block bounds, 2 bits per granule).
 //! * [`heap`] (a folder, `Heap`'s fields private to it): the type and its invariants
 //!   (`mod.rs`), [`HeapConfig`] with all its builders (`config.rs`), the object model (a
 //!   header's layout validated once, the one enumeration of an object's references:
