@@ -36,13 +36,8 @@
 //! the coalescing test) is the heap's `src/heap/collection.rs`, reached through its methods.
 //!
 //! # Policy
-//! The heap never collects on its own, because only the embedder can walk its stack. It tells
-//! the embedder when to: an allocation returns [`Error::OutOfMemory`] (collect, then retry),
-//! [`crate::Heap::need_gc_before_entering_wasm`] says the bump chunk is too full for a call,
-//! and [`crate::Heap::collection_recommended`] says the over-approximated set has doubled since
-//! the last collection (without that trigger, sweeping cost grows without bound). Cycle
-//! collection needs no roots, so the heap runs it by itself; see the heap policy in
-//! [`crate::cycle_collector`].
+//! The heap never collects on its own, because only the embedder can walk its stack; it says
+//! when to (see [the heap policy](crate#heap-policy), written once in the crate docs).
 
 use crate::error::{Error, Result};
 use crate::gc_ref::object_word;

@@ -14,8 +14,8 @@
 //!   header's `u16` at [`SLOT_HINT_OFFSET`]) of every object's header, and the helpers that
 //!   write them. The rest of the heap only reads them (the flag test on a decrement).
 //! * [`CycleConfig`] (in [`crate::HeapConfig`]), [`CycleReport`], the work counters in
-//!   [`crate::HeapStats`], and the policy of when a cycle collection runs (below: the trigger,
-//!   its amortization and back-off).
+//!   [`crate::HeapStats`], and the policy of when a cycle collection runs (the trigger, its
+//!   amortization and back-off; stated in [the heap policy](crate#heap-policy)).
 //!
 //! This module imports nothing of the heap. The algorithm that walks the heap's memory (below)
 //! is the heap's `src/heap/cycles.rs`, with its scratch worklists, kept between collections
@@ -44,8 +44,8 @@
 //! buffer is processed).
 //!
 //! # Use
-//! Nothing to do: the heap buffers candidates and collects cycles by itself (see the heap
-//! policy below). An embedder may tune it in [`crate::HeapConfig`], run one now with
+//! Nothing to do: the heap buffers candidates and collects cycles by itself (see [the heap
+//! policy](crate#heap-policy)). An embedder may tune it in [`crate::HeapConfig`], run one now with
 //! [`crate::Heap::collect_cycles`], and watch it in [`crate::HeapStats`] (`cycle_*` fields).
 //!
 //! ```
@@ -110,55 +110,10 @@
 //! memory-safe state ([`crate::Heap::reset`] recovers it).
 //!
 //! # Heap policy
-//! * **Reference counting frees at once.** An object is freed the moment its count reaches
-//!   zero (its last field, element, host `GcRef` or activations-table entry lets go of it),
-//!   together with everything only it held. Most garbage never waits for any collection.
-//! * **Collections: the embedder runs them.** Only the embedder can walk its stack, so the heap
-//!   never traces Wasm-stack roots on its own; it says when to. Collect
-//!   ([`crate::Heap::collect`] or [`crate::Heap::collect_all`] with the Wasm-stack roots) when
-//!   an allocation returns the retryable [`Error::OutOfMemory`] (then retry), when
-//!   [`crate::Heap::need_gc_before_entering_wasm`] says the bump chunk cannot take the
-//!   references a call will expose, and when [`crate::Heap::collection_recommended`] says the
-//!   over-approximated root set has doubled since the last collection. A collection releases
-//!   the activations-table entries no longer on the Wasm stack, runs a cycle collection when
-//!   one is due (below), and merges free blocks when more than half of the used part of the
-//!   region is free. Collecting inside a no-GC scope is [`Error::InNoGcScope`].
-//! * **Cycle collection: the heap runs it.** It needs no roots from the embedder, so the heap
-//!   runs it by itself when one is due, at the next allocation or in the cycle phase of the
-//!   next collection. One is due when candidates are buffered and either
-//!   - the buffer holds more than the candidate trigger: [`CycleConfig::candidate_threshold`]
-//!     (default [`DEFAULT_CYCLE_CANDIDATE_THRESHOLD`]), or half the objects the last cycle
-//!     collection found alive if that is more, so that rescanning a big live graph costs O(1)
-//!     per candidate, amortized; after a collection that freed little for its work (more than
-//!     [`UNPRODUCTIVE_VISITS_PER_FREED`] object visits per freed object, such as one that freed
-//!     nothing) the trigger doubles instead, so a program whose candidates are all alive (an
-//!     acyclic program whose decrements leave counts above zero) pays a logarithmic number of
-//!     collections, and the next productive collection brings it back down; or
-//!   - the live bytes have doubled since the last cycle collection and exceed 1/16 of the
-//!     region ([`CycleConfig::collect_on_heap_growth`]): few candidates may stand for much
-//!     garbage (a big cyclic structure built without decrements and dropped through one
-//!     reference is one candidate), and this bounds what garbage cycles hold to about the live
-//!     data again, at O(1) amortized work per allocated byte.
-//!
-//!   Besides, an allocation that finds no block even after merging free blocks collects cycles
-//!   before it reports [`Error::OutOfMemory`], and [`crate::Heap::collect_cycles`] runs one
-//!   now. The automatic triggers never run inside a no-GC scope, and
-//!   [`crate::Heap::collect_cycles`] there is [`Error::InNoGcScope`]. A cycle collection is
-//!   synchronous (one step of an incremental collection) and costs O(objects + references
-//!   reachable from the candidates).
-//! * **What an embedder tunes** ([`crate::HeapConfig`]): the candidate threshold
-//!   ([`crate::HeapConfig::with_cycle_candidate_threshold`], or
-//!   [`crate::Heap::set_cycle_candidate_threshold`] at run time): lower for less memory held by
-//!   garbage cycles and shorter, more frequent pauses, higher for fewer cycle collections; the
-//!   heap-growth trigger ([`crate::HeapConfig::with_cycle_collection_on_heap_growth`]); cycle
-//!   collection as a whole ([`crate::HeapConfig::with_cycle_collection`]: off, nothing is buffered, a
-//!   decrement costs nothing more, and garbage cycles leak as in Wasmtime: for programs that
-//!   build no cycles); and [`crate::HeapConfig::zeal`] for debugging. Types declared final with
-//!   concretely typed reference fields are often acyclic, and acyclic objects cost the cycle
-//!   collector nothing. The region is the only memory limit: the heap never grows by itself
-//!   ([`crate::Heap::extend`] adds memory the caller mapped). To empty a heap of garbage (at
-//!   shutdown, or as a test oracle): drop the host roots, run [`crate::Heap::collect_all`] with
-//!   no roots, then [`crate::Heap::collect_cycles`].
+//! When collections and cycle collections run, and what an embedder tunes, is written once, in
+//! the crate documentation: [the heap policy](crate#heap-policy). This module holds the
+//! cycle collector's side of it (the candidate trigger and its back-off, the heap-growth
+//! trigger).
 
 use crate::error::{Error, Result};
 use crate::header::{Colour, HeaderFlags, FLAGS_OFFSET};

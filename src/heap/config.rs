@@ -21,7 +21,7 @@ pub struct HeapConfig {
     /// The cycle collector: on or off, and the candidate-buffer size that triggers a cycle
     /// collection. On, with a threshold of
     /// [`crate::cycle_collector::DEFAULT_CYCLE_CANDIDATE_THRESHOLD`], by default; see
-    /// [`crate::cycle_collector`] for the heap policy.
+    /// [the heap policy](crate#heap-policy).
     pub cycles: CycleConfig,
 }
 
