@@ -65,6 +65,10 @@
 //!   the activations-table entries no longer on the Wasm stack, runs a cycle collection when
 //!   one is due (below); free blocks need no merging pass (every free merges with its free
 //!   neighbours at once). Collecting inside a no-GC scope is [`Error::InNoGcScope`].
+//!   [`crate::Heap::allocate_with_roots`] does these duties around one allocation: it collects
+//!   when a collection is recommended, and on [`Error::OutOfMemory`] collects, collects cycles
+//!   and retries once, asking the embedder's [`crate::RootSource`] for the roots only when a
+//!   collection runs (the bump-chunk check before entering Wasm stays the embedder's).
 //! * **Cycle collection: the heap runs it.** It needs no roots from the embedder, so the heap
 //!   runs it by itself when one is due, at the next allocation or in the cycle phase of the
 //!   next collection. One is due when candidates are buffered and either
@@ -170,7 +174,7 @@ pub use gc_ref::{GcRef, HeapId};
 pub use header::Kind;
 pub use heap::wasm_slots;
 pub use heap::{ArrayView, BorrowedRef, ScalarArrayMut, StructView};
-pub use heap::{Heap, HeapConfig, Operands};
+pub use heap::{Heap, HeapConfig, Operands, RootSource};
 pub use region::{HeapMemory, MAX_REGION_LEN, MIN_REGION_LEN, REGION_ALIGN};
 pub use shared::SharedHeap;
 pub use stats::HeapStats;

@@ -14,6 +14,7 @@
 //! | `counts.rs` | allocation, increments and decrements, release of dead objects through the worklist, owned references, externrefs |
 //! | `access.rs` | the generic struct and array API ([`Heap::struct_new`], [`Heap::array_get`], ...), reference type checks |
 //! | `fast_paths.rs` | owned references moved in, references borrowed out ([`BorrowedRef`]), views validated once ([`StructView`], [`ArrayView`], [`ScalarArrayMut`]) |
+//! | `retry.rs` | [`Heap::allocate_with_roots`]: the embedder's collect-and-retry duties in one call, over a [`RootSource`] |
 //! | `wasm_slots.rs` | [`crate::wasm_slots`]: the Wasm boundary in operand-stack slots and raw words |
 //! | `collection.rs` | the heap's side of [`crate::collector`]: trace a Wasm-stack word, sweep the activations table |
 //! | `cycles.rs` | the walk of [`crate::cycle_collector`]: trial deletion over the heap's memory |
@@ -53,6 +54,7 @@ mod counts;
 mod cycles;
 mod fast_paths;
 mod object;
+mod retry;
 mod stats;
 mod verify;
 pub mod wasm_slots;
@@ -64,6 +66,7 @@ pub use config::HeapConfig;
 pub(crate) use counts::ReleaseWork;
 pub use counts::RELEASE_CHUNK;
 pub use fast_paths::{ArrayView, BorrowedRef, ScalarArrayMut, StructView};
+pub use retry::RootSource;
 
 use crate::activations_table::ActivationsTable;
 use crate::error::{Error, Result};
@@ -98,7 +101,10 @@ use object::object_word;
 /// | Wasm slots ([`crate::wasm_slots`]) | [`struct_new_from_slots`], [`array_new_from_slot`], [`array_new_fixed_from_slots`] | [`struct_get_slot`], [`array_get_slot`] | [`struct_set_slot`], [`array_set_slot`] | 64-bit operand-stack slots and raw words in; results and reads exposed to Wasm (their counts in the activations table) | interpreters, JIT slow paths |
 ///
 /// Counts and raw words: [`clone_ref`], [`drop_ref`], [`retain_raw`], [`write_gc_ref`] (a
-/// host global or table slot), [`expose_gc_ref_to_wasm`]. A consuming call that fails hands its
+/// host global or table slot), [`expose_gc_ref_to_wasm`]. Allocation with the embedder's duties
+/// done for it: [`allocate_with_roots`] wraps any constructor above, collecting (with roots
+/// asked of a [`RootSource`] only then) when the heap recommends it and collecting and
+/// retrying once on [`Error::OutOfMemory`]. A consuming call that fails hands its
 /// input back with the error where the input is the caller's to keep ([`alloc_externref`]
 /// gives `(Error, H)`, [`struct_new_owned`] `(Error, [Value; N])`), so that the caller can
 /// collect and retry after [`Error::OutOfMemory`]; the other constructors borrow their
@@ -144,6 +150,7 @@ use object::object_word;
 /// [`retain_raw`]: Heap::retain_raw
 /// [`write_gc_ref`]: Heap::write_gc_ref
 /// [`expose_gc_ref_to_wasm`]: Heap::expose_gc_ref_to_wasm
+/// [`allocate_with_roots`]: Heap::allocate_with_roots
 /// [`ValueRef`]: crate::ValueRef
 /// [`Value`]: crate::Value
 /// [`BorrowedRef`]: crate::BorrowedRef

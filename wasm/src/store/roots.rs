@@ -6,19 +6,33 @@
 //! or at function entry (`pc == ENTRY`) with no operands). Null and i31 words are skipped.
 //! Globals, tables, segments and handles own counts and are not roots.
 
-use super::{Function, Store};
+use super::{Frame, Function, InstanceData, Store};
 use crate::error::{Error, Trap};
 use alloc::vec::Vec;
-use drc_heap::Root;
+use drc_heap::{Root, RootSource};
 
 /// The `pc` of a frame that has just been entered and has no operands yet.
 pub(super) const ENTRY: u32 = u32::MAX;
 
-impl<H: 'static> Store<H> {
-    /// The live heap-reference words of every frame.
-    fn roots(&self) -> Result<Vec<Root>, Error> {
-        let mut roots = Vec::new();
-        for frame in &self.frames {
+/// The roots of a store's frames, borrowing its frames, stack and instances apart from its
+/// heap so that the heap can ask for them in the middle of an allocation.
+struct FrameRoots<'a> {
+    frames: &'a [Frame],
+    stack: &'a [u64],
+    instances: &'a [InstanceData],
+    /// The error of a frame that names an unknown function, kept to be reported after the heap
+    /// call that asked for the roots (the heap only sees that the roots are unavailable).
+    error: Option<Error>,
+}
+
+impl<'a> FrameRoots<'a> {
+    fn new(frames: &'a [Frame], stack: &'a [u64], instances: &'a [InstanceData]) -> FrameRoots<'a> {
+        FrameRoots { frames, stack, instances, error: None }
+    }
+
+    /// Appends the live heap-reference words of every frame to `roots`.
+    fn push_roots(&self, roots: &mut Vec<Root>) -> Result<(), Error> {
+        for frame in self.frames {
             let instance = self.instances.get(frame.instance as usize).ok_or_else(corrupt_frame)?;
             let function = instance.module.code.get(frame.defined as usize).ok_or_else(corrupt_frame)?;
             let base = frame.base as usize;
@@ -40,12 +54,24 @@ impl<H: 'static> Store<H> {
                 }
             }
         }
-        Ok(roots)
+        Ok(())
     }
+}
 
+impl RootSource for FrameRoots<'_> {
+    fn roots(&mut self, into: &mut Vec<Root>) -> drc_heap::Result<()> {
+        self.push_roots(into).map_err(|error| {
+            self.error = Some(error);
+            drc_heap::Error::Corrupted { offset: 0, what: "a frame names an unknown function" }
+        })
+    }
+}
+
+impl<H: 'static> Store<H> {
     /// A full collection with the frames' roots.
     pub(super) fn collect_garbage(&mut self) -> Result<(), Error> {
-        let roots = self.roots()?;
+        let mut roots = Vec::new();
+        FrameRoots::new(&self.frames, &self.stack, &self.instances).push_roots(&mut roots)?;
         self.heap.collect_all(roots)?;
         Ok(())
     }
@@ -58,22 +84,19 @@ impl<H: 'static> Store<H> {
         Ok(())
     }
 
-    /// Runs `allocate`; when the heap is out of memory, collects and retries once. A second
+    /// Runs `allocate` through [`drc_heap::Heap::allocate_with_roots`]: collects when the heap
+    /// recommends it and, when the heap is out of memory, collects and retries once. A second
     /// failure, or an allocation that can never fit, traps "out of GC memory".
     pub(super) fn allocate<T>(
         &mut self,
-        mut allocate: impl FnMut(&mut drc_heap::Heap<H>) -> drc_heap::Result<T>,
+        allocate: impl FnMut(&mut drc_heap::Heap<H>) -> drc_heap::Result<T>,
     ) -> Result<T, Error> {
-        self.maybe_collect()?;
-        match allocate(&mut self.heap) {
-            Ok(value) => return Ok(value),
-            Err(error) if error.is_retryable() => {}
-            Err(drc_heap::Error::AllocationTooLarge { .. }) => return Err(Error::Trap(Trap::OutOfGcMemory)),
-            Err(error) => return Err(Error::Heap(error)),
+        let mut roots = FrameRoots::new(&self.frames, &self.stack, &self.instances);
+        let result = self.heap.allocate_with_roots(&mut roots, allocate);
+        if let Some(error) = roots.error {
+            return Err(error);
         }
-        self.collect_garbage()?;
-        self.heap.collect_cycles()?;
-        match allocate(&mut self.heap) {
+        match result {
             Ok(value) => Ok(value),
             Err(error) if error.is_retryable() => Err(Error::Trap(Trap::OutOfGcMemory)),
             Err(drc_heap::Error::AllocationTooLarge { .. }) => Err(Error::Trap(Trap::OutOfGcMemory)),
