@@ -97,9 +97,20 @@ impl<H> Heap<H> {
         }
     }
 
-    /// Checks that the word `raw` may be stored where `ref_type` is expected.
-    #[inline]
+    /// Checks that the word `raw` may be stored where `ref_type` is expected. The null word is
+    /// answered inline (the leaves of a tree store nulls); everything else is
+    /// [`Heap::check_non_null_ref_type`], out of line.
+    #[inline(always)]
     pub(crate) fn check_ref_type(&self, raw: u32, ref_type: RefType) -> Result<()> {
+        match Word::of(raw) {
+            Word::Null if ref_type.nullable => Ok(()),
+            _ => self.check_non_null_ref_type(raw, ref_type),
+        }
+    }
+
+    /// [`Heap::check_ref_type`] past its inline test of a null word for a nullable type.
+    #[inline(never)]
+    fn check_non_null_ref_type(&self, raw: u32, ref_type: RefType) -> Result<()> {
         let header = match Word::of(raw) {
             Word::Null => return if ref_type.nullable { Ok(()) } else { Err(Error::NullReference) },
             Word::I31 => None,
@@ -162,14 +173,17 @@ impl<H> Heap<H> {
             }
         };
         let index = object.as_raw_u32();
-        for (field, &value) in fields.iter().enumerate() {
-            let (struct_type, layout) = self.types.struct_layout(ty)?;
-            let (storage, offset) = (struct_type.fields[field], index + layout.field_offsets[field]);
+        // One registry lookup for all the stores (`fields` has as many values as the type has
+        // fields, checked above; the registry gives every field an offset).
+        let Heap { types, region, .. } = self;
+        let (struct_type, layout) = types.struct_layout(ty)?;
+        for ((&value, &storage), &offset) in fields.iter().zip(&struct_type.fields).zip(&layout.field_offsets) {
+            let offset = index + offset;
             match value {
                 // The field is still zero, so there is no old value to release.
                 // (The word was checked by `word_of` above.)
-                ValueRef::Ref(r) => self.region.write_u32(offset, r.map_or(0, GcRef::as_raw_u32))?,
-                _ => write_scalar(&mut self.region, offset, storage, value)?,
+                ValueRef::Ref(r) => region.write_u32(offset, r.map_or(0, GcRef::as_raw_u32))?,
+                _ => write_scalar(region, offset, storage, value)?,
             }
         }
         Ok(object)
