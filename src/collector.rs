@@ -42,38 +42,10 @@
 use crate::error::{Error, Result};
 use crate::gc_ref::object_word;
 use crate::heap::{Batch, Heap};
+pub use crate::root::Root;
 
 /// Roots consumed per trace step.
 pub const TRACE_STEP: usize = 16 * 1024;
-
-/// A root the embedder found: a reference word and where it lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Root {
-    raw: u32,
-    on_wasm_stack: bool,
-}
-
-impl Root {
-    /// A reference word in a Wasm frame (found through a stack map).
-    pub const fn wasm_stack(raw: u32) -> Root {
-        Root { raw, on_wasm_stack: true }
-    }
-
-    /// A reference held by the host (a global, a table, a host local): it owns a count.
-    pub const fn host(raw: u32) -> Root {
-        Root { raw, on_wasm_stack: false }
-    }
-
-    /// The reference word.
-    pub const fn raw(&self) -> u32 {
-        self.raw
-    }
-
-    /// Whether the root is in a Wasm frame.
-    pub const fn is_on_wasm_stack(&self) -> bool {
-        self.on_wasm_stack
-    }
-}
 
 /// Whether a collection has more steps to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -36,12 +36,13 @@
 //! * [`abi`]: the JIT ABI in one place (reference words and i31 tagging, header and array
 //!   offsets, the activations table's bump chunk), re-exported from the modules that own it.
 //! * [`activations_table`]: the bump chunk JIT code writes and the root hash sets.
-//! * [`collector`]: [`Root`], [`Collection`] and its steps: trace the Wasm-stack roots, sweep
-//!   the table.
+//! * [`root`]: [`Root`] (a reference word an embedder holds, and where) and [`RootSource`]
+//!   (an embedder's roots on demand, for [`Heap::allocate_with_roots`]).
+//! * [`collector`]: [`Collection`] and its steps: trace the Wasm-stack roots, sweep the table.
 //! * [`cycle_collector`]: garbage cycles by synchronous trial deletion (Bacon and Rajan): the
 //!   candidate buffer (the hot path only says "count left above zero" and "freed"), settings,
-//!   report, and when a collection is due (the [heap policy](#heap-policy) below)
-//!   (when collections and cycle collections run, and what an embedder tunes).
+//!   report, and when a collection is due (the [heap policy](#heap-policy) below: when
+//!   collections and cycle collections run, and what an embedder tunes).
 //! * [`verify`], [`stats`]: the reports and counters (verification recomputes every count from
 //!   the heap's contents).
 //! * [`shared`]: a spin-locked heap for several cores.
@@ -158,6 +159,7 @@ mod host_data;
 #[cfg(feature = "portable-tests")]
 pub mod portable_tests;
 mod region;
+pub mod root;
 pub mod shared;
 pub mod stats;
 #[cfg(test)]
@@ -174,8 +176,9 @@ pub use gc_ref::{GcRef, HeapId};
 pub use header::Kind;
 pub use heap::wasm_slots;
 pub use heap::{ArrayView, BorrowedRef, ScalarArrayMut, StructView};
-pub use heap::{Heap, HeapConfig, Operands, RootSource};
+pub use heap::{Heap, HeapConfig, Operands};
 pub use region::{HeapMemory, MAX_REGION_LEN, MIN_REGION_LEN, REGION_ALIGN};
+pub use root::RootSource;
 pub use shared::SharedHeap;
 pub use stats::HeapStats;
 pub use types::TypeIndex;

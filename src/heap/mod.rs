@@ -60,13 +60,13 @@ mod verify;
 pub mod wasm_slots;
 mod zeal;
 
+pub use crate::root::RootSource;
 pub use access::Operands;
 pub(crate) use collection::Batch;
 pub use config::HeapConfig;
 pub(crate) use counts::ReleaseWork;
 pub use counts::RELEASE_CHUNK;
 pub use fast_paths::{ArrayView, BorrowedRef, ScalarArrayMut, StructView};
-pub use retry::RootSource;
 
 use crate::activations_table::ActivationsTable;
 use crate::error::{Error, Result};

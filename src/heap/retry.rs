@@ -2,25 +2,9 @@
 //! collect, collect cycles and retry once when an allocation runs out of memory.
 
 use super::Heap;
-use crate::collector::Root;
 use crate::error::Result;
+use crate::root::RootSource;
 use alloc::vec::Vec;
-
-/// The roots an embedder holds (its Wasm-stack references), asked for only when
-/// [`Heap::allocate_with_roots`] runs a collection on the embedder's behalf.
-///
-/// A closure `FnMut(&mut Vec<Root>) -> Result<()>` is a root source.
-pub trait RootSource {
-    /// Appends every root to `into` (empty when called). An error means the roots cannot be
-    /// computed: the collection does not run and the error is returned as is.
-    fn roots(&mut self, into: &mut Vec<Root>) -> Result<()>;
-}
-
-impl<F: FnMut(&mut Vec<Root>) -> Result<()>> RootSource for F {
-    fn roots(&mut self, into: &mut Vec<Root>) -> Result<()> {
-        self(into)
-    }
-}
 
 impl<H> Heap<H> {
     /// Runs `allocate` with the embedder's allocation duties done on its behalf, asking `roots`
