@@ -11,7 +11,7 @@
 //! undefined behaviour, as every access is bounds-checked).
 //!
 //! # Use
-//! `bench/` compares it with other allocators over the same region (see `bench/src/alloc_trace.rs`).
+//! `bench/` compares it with other allocators over the same region (see `bench/src/alloc_trace/subjects.rs`).
 
 use super::{FreeList, GRANULE, MAX_BLOCK};
 use crate::error::{Error, Result};

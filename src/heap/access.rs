@@ -256,7 +256,8 @@ impl<H> Heap<H> {
         self.write_value(offset, storage, value)
     }
 
-    fn read_value(&mut self, offset: u32, storage: StorageType) -> Result<Value> {
+    /// Reads the value at `offset` (of `storage` type); a reference comes with a new count.
+    pub(super) fn read_value(&mut self, offset: u32, storage: StorageType) -> Result<Value> {
         match read_scalar(&self.region, offset, storage)? {
             Ok(value) => Ok(value),
             Err(raw) => Ok(Value::Ref(self.retain_raw(raw)?)),
@@ -268,9 +269,7 @@ impl<H> Heap<H> {
             (StorageType::Ref(ref_type), ValueRef::Ref(r)) => {
                 let new = self.word_of(r)?;
                 self.retain_as(new, Some(ref_type), 1)?;
-                let old = self.region.read_u32(offset)?;
-                self.region.write_u32(offset, new)?;
-                self.release(old)
+                self.replace_reference(offset, new)
             }
             _ => write_scalar(&mut self.region, offset, storage, value),
         }
@@ -417,10 +416,7 @@ impl<H> Heap<H> {
             let new = self.word_of(new)?;
             self.retain_as(new, operands.check(ref_type), count)?;
             for i in start..start + count {
-                let offset = index + layout.element_offset(i);
-                let old = self.region.read_u32(offset)?;
-                self.region.write_u32(offset, new)?;
-                self.release(old)?;
+                self.replace_reference(index + layout.element_offset(i), new)?;
             }
             return Ok(());
         }
@@ -478,10 +474,7 @@ impl<H> Heap<H> {
                 self.check_ref_type(new, ref_type)?;
             }
             self.increment(new)?;
-            let offset = dst + dst_layout.element_offset(destination_start + i);
-            let old = self.region.read_u32(offset)?;
-            self.region.write_u32(offset, new)?;
-            self.release(old)?;
+            self.replace_reference(dst + dst_layout.element_offset(destination_start + i), new)?;
         }
         Ok(())
     }

@@ -168,6 +168,16 @@ impl<H> Heap<H> {
         decrement_count(&mut self.region, &self.free_list, &mut self.cycles, raw)
     }
 
+    /// The second half of the write barrier: stores the word `new` at `offset` (a reference
+    /// field or element; the caller has validated `new` and taken its count) and gives back the
+    /// count of the word it replaces.
+    #[inline]
+    pub(crate) fn replace_reference(&mut self, offset: u32, new: u32) -> Result<()> {
+        let old = self.region.read_u32(offset)?;
+        self.region.write_u32(offset, new)?;
+        self.release(old)
+    }
+
     /// Releases one count of `raw`, freeing everything that becomes unreachable.
     #[inline]
     pub(crate) fn release(&mut self, raw: u32) -> Result<()> {

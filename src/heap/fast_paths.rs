@@ -429,12 +429,8 @@ impl<H> Heap<H> {
             return Err(error);
         }
         match value {
-            Value::Ref(r) => {
-                let old = self.region.read_u32(offset)?;
-                // Checked by `check_storage` above.
-                self.region.write_u32(offset, r.as_ref().map_or(0, GcRef::as_raw_u32))?;
-                self.release(old)
-            }
+            // Checked by `check_storage` above; the value's count becomes the field's.
+            Value::Ref(r) => self.replace_reference(offset, r.as_ref().map_or(0, GcRef::as_raw_u32)),
             _ => write_scalar(&mut self.region, offset, storage, value.borrow()),
         }
     }

@@ -43,7 +43,7 @@ use super::{Heap, Operands};
 use crate::error::{Error, Result};
 use crate::region::Region;
 use crate::types::{StorageType, TypeIndex};
-use crate::value::{read_scalar, Value, ValueRef};
+use crate::value::{Value, ValueRef};
 use crate::GcRef;
 
 /// How a packed (`i8`, `i16`) field or element read into a slot is widened to an `i32`
@@ -91,23 +91,6 @@ pub fn slot_value(storage: StorageType, slot: u64, holder: &Option<GcRef>) -> Re
     })
 }
 
-/// A scalar read from the region as a slot.
-fn scalar_slot(value: Value, signedness: Signedness) -> Result<u64> {
-    let signed = signedness == Signedness::Signed;
-    Ok(match value {
-        Value::I8(v) if signed => v as i32 as u32 as u64,
-        Value::I8(v) => v as u8 as u64,
-        Value::I16(v) if signed => v as i32 as u32 as u64,
-        Value::I16(v) => v as u16 as u64,
-        Value::I32(v) => v as u32 as u64,
-        Value::I64(v) => v as u64,
-        Value::F32(v) => v.to_bits() as u64,
-        Value::F64(v) => v.to_bits(),
-        Value::V128(_) => return Err(v128_slot()),
-        Value::Ref(_) => unreachable!("read_scalar returns references as words"),
-    })
-}
-
 /// The unbound handle of a word from the stack: `NullReference` for 0. It is only borrowed
 /// (never dropped through the heap), so no count is involved.
 fn operand(word: u32) -> Result<GcRef> {
@@ -148,11 +131,11 @@ impl<H> Heap<H> {
         Ok(())
     }
 
-    /// Exposes the new object `object` to Wasm (its count goes into the activations table)
-    /// and returns its word.
-    fn expose_new(&mut self, object: GcRef) -> Result<u32> {
-        let word = object.as_raw_u32();
-        self.expose_gc_ref_to_wasm(object)?;
+    /// Exposes `r` (a new object, or a reference just read with a count) to Wasm: its count
+    /// goes into the activations table. Returns its word.
+    fn expose(&mut self, r: GcRef) -> Result<u32> {
+        let word = r.as_raw_u32();
+        self.expose_gc_ref_to_wasm(r)?;
         Ok(word)
     }
 
@@ -175,13 +158,14 @@ impl<H> Heap<H> {
             }
         };
         let index = object.as_raw_u32();
-        for (i, &slot) in slots.iter().enumerate() {
-            let (struct_type, layout) = self.types.struct_layout(ty)?;
-            let (storage, offset) = (struct_type.fields[i], index + layout.field_offsets[i]);
+        // One registry lookup for all the stores (as many slots as fields, checked above).
+        let Heap { types, region, .. } = self;
+        let (struct_type, layout) = types.struct_layout(ty)?;
+        for ((&slot, &storage), &offset) in slots.iter().zip(&struct_type.fields).zip(&layout.field_offsets) {
             // A fresh field is zero: there is no old value to release.
-            write_slot_bits(&mut self.region, offset, storage, slot)?;
+            write_slot_bits(region, index + offset, storage, slot)?;
         }
-        self.expose_new(object)
+        self.expose(object)
     }
 
     /// Wasm's `array.new`: an array of type `ty` of `len` copies of `slot`. Returns the new
@@ -191,7 +175,7 @@ impl<H> Heap<H> {
         let holder = if element.is_ref() { GcRef::from_raw_u32(slot as u32) } else { None };
         let init = slot_value(element, slot, &holder)?;
         let array = self.array_new_operands(ty, len, init, operands)?;
-        self.expose_new(array)
+        self.expose(array)
     }
 
     /// Wasm's `array.new_fixed` (and `array.new_data` / `array.new_elem` once the engine has
@@ -217,21 +201,26 @@ impl<H> Heap<H> {
             // A fresh element is zero: there is no old value to release.
             write_slot_bits(&mut self.region, index + layout.element_offset(i), element, slot)?;
         }
-        self.expose_new(array)
+        self.expose(array)
     }
 
     /// Reads the value at `offset` (of `storage` type) as a slot; a reference is retained and
     /// exposed to Wasm.
     fn read_slot(&mut self, offset: u32, storage: StorageType, signedness: Signedness) -> Result<u64> {
-        match read_scalar(&self.region, offset, storage)? {
-            Ok(value) => scalar_slot(value, signedness),
-            Err(word) => {
-                if let Some(r) = self.retain_raw(word)? {
-                    self.expose_gc_ref_to_wasm(r)?;
-                }
-                Ok(word as u64)
-            }
-        }
+        let signed = signedness == Signedness::Signed;
+        Ok(match self.read_value(offset, storage)? {
+            Value::I8(v) if signed => v as i32 as u32 as u64,
+            Value::I8(v) => v as u8 as u64,
+            Value::I16(v) if signed => v as i32 as u32 as u64,
+            Value::I16(v) => v as u16 as u64,
+            Value::I32(v) => v as u32 as u64,
+            Value::I64(v) => v as u64,
+            Value::F32(v) => v.to_bits() as u64,
+            Value::F64(v) => v.to_bits(),
+            Value::V128(_) => return Err(v128_slot()),
+            Value::Ref(None) => 0,
+            Value::Ref(Some(r)) => self.expose(r)? as u64,
+        })
     }
 
     /// Wasm's `struct.get`, `struct.get_s`, `struct.get_u`: field `field` of the struct
@@ -271,9 +260,7 @@ impl<H> Heap<H> {
             StorageType::Ref(ref_type) => {
                 let new = slot as u32;
                 self.retain_as(new, operands.check(ref_type), 1)?;
-                let old = self.region.read_u32(offset)?;
-                self.region.write_u32(offset, new)?;
-                self.release(old)
+                self.replace_reference(offset, new)
             }
             _ => write_slot_bits(&mut self.region, offset, storage, slot),
         }
