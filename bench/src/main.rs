@@ -1,4 +1,4 @@
-//! drc-heap's benchmarks: the allocator trace (`alloc_trace.rs`), the GC workloads
+//! drc-heap's benchmarks: the allocator trace (`alloc_trace/`), the GC workloads
 //! (`workloads/`) and the collector costs (`collector_costs.rs`); see `README.md`.
 //!
 //! `cargo run --release -p drc-heap-bench -- [--quick] [--runs N] [--cap-ms MS] [--json PATH]`
