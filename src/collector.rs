@@ -41,7 +41,7 @@
 
 use crate::error::{Error, Result};
 use crate::gc_ref::object_word;
-use crate::heap::{Batch, Heap};
+use crate::heap::{Batch, HeapIn};
 pub use crate::root::Root;
 
 /// Roots consumed per trace step.
@@ -67,8 +67,8 @@ enum Phase {
 
 /// A collection in progress. Run it with [`Collection::step`] or [`Collection::finish`].
 #[derive(Debug)]
-pub struct Collection<'h, H, I> {
-    heap: &'h mut Heap<H>,
+pub struct Collection<'h, 'a, H, I> {
+    heap: &'h mut HeapIn<'a, H>,
     roots: I,
     phase: Phase,
     /// Wasm-stack words taken from `roots` and not traced yet: `pending.words()[traced..]`.
@@ -78,9 +78,9 @@ pub struct Collection<'h, H, I> {
     skipped: u64,
 }
 
-impl<H> Heap<H> {
+impl<'a, H> HeapIn<'a, H> {
     /// Starts a collection with the embedder's roots.
-    pub fn collect<I: IntoIterator<Item = Root>>(&mut self, roots: I) -> Result<Collection<'_, H, I::IntoIter>> {
+    pub fn collect<I: IntoIterator<Item = Root>>(&mut self, roots: I) -> Result<Collection<'_, 'a, H, I::IntoIter>> {
         if self.in_no_gc_scope() {
             return Err(Error::InNoGcScope);
         }
@@ -101,7 +101,7 @@ impl<H> Heap<H> {
     }
 }
 
-impl<H, I: Iterator<Item = Root>> Collection<'_, H, I> {
+impl<H, I: Iterator<Item = Root>> Collection<'_, '_, H, I> {
     /// Traces the pending roots, their headers loaded first (see `Heap::release_batch`). On
     /// an error the roots after the failing one stay pending for the next step.
     fn trace_pending(&mut self) -> Result<()> {

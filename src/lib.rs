@@ -3,7 +3,8 @@
 //! A `#![no_std]` garbage-collected heap for WebAssembly GC objects (externrefs, structs,
 //! arrays, i31refs), managed by **deferred reference counting**, placed over memory the caller
 //! hands it: a static array or a page-mapped region (or, for a hosted program, one region the
-//! heap allocates itself, [`Heap::with_owned_region`]). No mmap, no OS; otherwise `alloc` is
+//! heap allocates itself, [`Heap::with_owned_region`], or memory it borrows for a while, a
+//! [`HeapIn`] over a stack array or a buffer). No mmap, no OS; otherwise `alloc` is
 //! used only for bookkeeping outside the region (the type registry, the activations table's
 //! hash sets, the release worklist, host data).
 //!
@@ -118,7 +119,8 @@
 //! use drc_heap::{Heap, Root, ValueRef};
 //!
 //! // A hosted program lets the heap allocate its region (freed when the heap is dropped); a
-//! // unikernel passes a `static` [`HeapMemory`] to [`Heap::new`] instead.
+//! // unikernel passes a `static` [`HeapMemory`] to [`Heap::new`] instead, and memory borrowed
+//! // for a shorter time makes a [`HeapIn`] (see there).
 //! let mut heap: Heap<&str> = Heap::with_owned_region(65536)?;
 //! let node = heap.register_struct(StructType::new(&[
 //!     StorageType::I32,
@@ -176,7 +178,7 @@ pub use gc_ref::{GcRef, HeapId};
 pub use header::Kind;
 pub use heap::wasm_slots;
 pub use heap::{ArrayView, BorrowedRef, ScalarArrayMut, StructView};
-pub use heap::{Heap, HeapConfig, Operands};
+pub use heap::{Heap, HeapConfig, HeapIn, Operands};
 pub use region::{HeapMemory, MAX_REGION_LEN, MIN_REGION_LEN, REGION_ALIGN};
 pub use root::RootSource;
 pub use shared::SharedHeap;

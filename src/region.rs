@@ -54,8 +54,9 @@ impl<const N: usize> HeapMemory<N> {
         HeapMemory([0; N])
     }
 
-    /// The bytes, for [`crate::Heap::new`].
-    pub fn bytes(&'static mut self) -> &'static mut [u8] {
+    /// The bytes, for [`crate::HeapIn::new`]: `'static` ones for a [`crate::Heap`] when the
+    /// memory is a `static`, or borrowed for as long as the memory is (on the stack, in a box).
+    pub fn bytes(&mut self) -> &mut [u8] {
         &mut self.0
     }
 }
@@ -111,8 +112,9 @@ pub(crate) fn check_region(address: usize, len: usize) -> Result<u32> {
 }
 
 impl Region {
-    /// Takes a static byte slice as the region.
-    pub(crate) fn from_static(memory: &'static mut [u8]) -> Result<Region> {
+    /// Takes a byte slice as the region. The region does not carry the borrow's lifetime: its
+    /// holder does (a heap is a `HeapIn<'a, H>` over an `&'a mut [u8]`), and must not outlive it.
+    pub(crate) fn from_slice(memory: &mut [u8]) -> Result<Region> {
         let len = check_region(memory.as_ptr() as usize, memory.len())?;
         Ok(Region { base: NonNull::from(memory).cast(), len, owned: None })
     }
@@ -309,17 +311,14 @@ mod tests {
 
     #[test]
     fn region_rejects_bad_sizes_and_alignment() {
-        assert_eq!(Region::from_static(&mut buffer(64)[..32]).err(), Some(Error::RegionTooSmall { len: 32, min: 64 }));
-        assert!(matches!(Region::from_static(&mut buffer(128)[1..97]), Err(Error::RegionMisaligned { align: 16, .. })));
-        assert!(matches!(
-            Region::from_static(&mut buffer(128)[..100]),
-            Err(Error::RegionMisaligned { value: 100, .. })
-        ));
+        assert_eq!(Region::from_slice(&mut buffer(64)[..32]).err(), Some(Error::RegionTooSmall { len: 32, min: 64 }));
+        assert!(matches!(Region::from_slice(&mut buffer(128)[1..97]), Err(Error::RegionMisaligned { align: 16, .. })));
+        assert!(matches!(Region::from_slice(&mut buffer(128)[..100]), Err(Error::RegionMisaligned { value: 100, .. })));
     }
 
     #[test]
     fn region_accessors_are_bounds_checked() {
-        let mut region = Region::from_static(buffer(64)).unwrap();
+        let mut region = Region::from_slice(buffer(64)).unwrap();
         region.write_u32(60, 0xdead_beef).unwrap();
         assert_eq!(region.read_u32(60).unwrap(), 0xdead_beef);
         assert!(region.read_u32(61).unwrap_err().is_corruption());

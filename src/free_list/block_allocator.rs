@@ -40,7 +40,7 @@ impl BlockAllocator {
     /// An allocator over `memory`, which must be 16-aligned, a multiple of 16 long, and between
     /// [`crate::MIN_REGION_LEN`] and [`crate::MAX_REGION_LEN`] bytes.
     pub fn new(memory: &'static mut [u8]) -> Result<BlockAllocator> {
-        Ok(BlockAllocator { region: Region::from_static(memory)?, list: FreeList::new() })
+        Ok(BlockAllocator { region: Region::from_slice(memory)?, list: FreeList::new() })
     }
 
     /// An allocator over the `len` bytes at `base` (same requirements as [`BlockAllocator::new`]).

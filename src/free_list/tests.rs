@@ -9,7 +9,7 @@ use super::*;
 use alloc::vec::Vec;
 
 fn region(len: usize) -> Region {
-    Region::from_static(crate::region::test_region(len)).unwrap()
+    Region::from_slice(crate::region::test_region(len)).unwrap()
 }
 
 /// Marks a block as an object for the walk (kind byte 0x16, size word), as the heap does.

@@ -1,10 +1,10 @@
 //! Struct and array access: the generic API.
 //!
-//! Constructors ([`Heap::struct_new`], [`Heap::array_new`], [`Heap::array_new_fixed`] and the
-//! `_default` ones), getters that hand out owned values ([`Heap::struct_get`],
+//! Constructors ([`Heap::struct_new`](crate::Heap::struct_new), [`Heap::array_new`](crate::Heap::array_new), [`Heap::array_new_fixed`](crate::Heap::array_new_fixed) and the
+//! `_default` ones), getters that hand out owned values ([`Heap::struct_get`](crate::Heap::struct_get),
 //! [`Heap::array_get`]: a reference comes with a new count), setters through the write barrier
-//! ([`Heap::struct_set`], [`Heap::array_set`], [`Heap::array_fill`], [`Heap::array_copy`]),
-//! and the reference type checks they all use ([`Heap::matches`], Wasm's `ref.test`).
+//! ([`Heap::struct_set`](crate::Heap::struct_set), [`Heap::array_set`](crate::Heap::array_set), [`Heap::array_fill`](crate::Heap::array_fill), [`Heap::array_copy`](crate::Heap::array_copy)),
+//! and the reference type checks they all use ([`Heap::matches`](crate::Heap::matches), Wasm's `ref.test`).
 //!
 //! Every access validates the object once (its header, kind, and its size against its type or
 //! length), checks the field or index, and checks a stored value against the field's or
@@ -12,7 +12,7 @@
 //! proved it ([`Operands`]). A constructor that fails gives back every count it took.
 
 use super::object::Word;
-use super::Heap;
+use super::HeapIn;
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 use crate::header::{Kind, ObjectHeader, ARRAY_LENGTH_OFFSET};
@@ -22,7 +22,7 @@ use crate::GcRef;
 
 /// Whether a constructor checks the types of the reference operands it stores against the
 /// field's or element's reference type ([`Operands::Checked`], the generic API), or the caller
-/// proved them ([`Operands::Proved`], the `*_proved` constructors such as [`Heap::struct_new_proved`], and the slot family of [`crate::wasm_slots`]).
+/// proved them ([`Operands::Proved`], the `*_proved` constructors such as [`Heap::struct_new_proved`](crate::Heap::struct_new_proved), and the slot family of [`crate::wasm_slots`]).
 /// Either way every word is validated (null, an i31, or the start of a live object) and the
 /// counts are taken: only the subtype and nullability check is skipped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub enum Operands {
     /// The caller's validator proved the operands' types: only their words are validated.
     /// A wrong proof can only mistype an object for Wasm (a field then holds a reference of
     /// another type, which every reader validates like any word): counts stay exact and
-    /// [`Heap::verify`] passes; an acyclic type given a reference it could not hold may close a
+    /// [`Heap::verify`](crate::Heap::verify) passes; an acyclic type given a reference it could not hold may close a
     /// cycle the cycle collector does not see, which then leaks, nothing worse.
     Proved,
 }
@@ -52,7 +52,7 @@ pub(super) fn kind_error(expected: &'static str, found: Kind) -> Error {
     Error::WrongObjectKind { expected, found: found.name() }
 }
 
-impl<H> Heap<H> {
+impl<'a, H> HeapIn<'a, H> {
     /// The kind of the object `r` names; `None` for an i31.
     pub fn kind_of(&self, r: &GcRef) -> Result<Option<Kind>> {
         Ok(self.handle_object(r)?.map(|(_, header)| header.kind))
@@ -99,7 +99,7 @@ impl<H> Heap<H> {
 
     /// Checks that the word `raw` may be stored where `ref_type` is expected. The null word is
     /// answered inline (the leaves of a tree store nulls); everything else is
-    /// [`Heap::check_non_null_ref_type`], out of line.
+    /// [`Heap::check_non_null_ref_type`](crate::Heap::check_non_null_ref_type), out of line.
     #[inline(always)]
     pub(crate) fn check_ref_type(&self, raw: u32, ref_type: RefType) -> Result<()> {
         match Word::of(raw) {
@@ -108,7 +108,7 @@ impl<H> Heap<H> {
         }
     }
 
-    /// [`Heap::check_ref_type`] past its inline test of a null word for a nullable type.
+    /// [`Heap::check_ref_type`](crate::Heap::check_ref_type) past its inline test of a null word for a nullable type.
     #[inline(never)]
     fn check_non_null_ref_type(&self, raw: u32, ref_type: RefType) -> Result<()> {
         let header = match Word::of(raw) {
@@ -153,7 +153,7 @@ impl<H> Heap<H> {
         self.struct_new_operands(ty, fields, Operands::Checked)
     }
 
-    /// [`Heap::struct_new`], checking the reference operands' types or not (`operands`).
+    /// [`Heap::struct_new`](crate::Heap::struct_new), checking the reference operands' types or not (`operands`).
     pub(crate) fn struct_new_operands(
         &mut self,
         ty: TypeIndex,
@@ -175,7 +175,7 @@ impl<H> Heap<H> {
         let index = object.as_raw_u32();
         // One registry lookup for all the stores (`fields` has as many values as the type has
         // fields, checked above; the registry gives every field an offset).
-        let Heap { types, region, .. } = self;
+        let HeapIn { types, region, .. } = self;
         let (struct_type, layout) = types.struct_layout(ty)?;
         for ((&value, &storage), &offset) in fields.iter().zip(&struct_type.fields).zip(&layout.field_offsets) {
             let offset = index + offset;
@@ -214,7 +214,7 @@ impl<H> Heap<H> {
         Ok(())
     }
 
-    /// Gives back the counts [`Heap::retain_operands`] took on the references among `values`.
+    /// Gives back the counts [`Heap::retain_operands`](crate::Heap::retain_operands) took on the references among `values`.
     fn release_field_refs(&mut self, values: &[ValueRef<'_>]) -> Result<()> {
         for value in values {
             if let ValueRef::Ref(r) = value {
@@ -288,7 +288,7 @@ impl<H> Heap<H> {
         self.array_new_operands(ty, len, init, Operands::Checked)
     }
 
-    /// [`Heap::array_new`], checking the reference operand's type or not (`operands`).
+    /// [`Heap::array_new`](crate::Heap::array_new), checking the reference operand's type or not (`operands`).
     pub(crate) fn array_new_operands(
         &mut self,
         ty: TypeIndex,
@@ -352,7 +352,7 @@ impl<H> Heap<H> {
         self.array_new_fixed_operands(ty, elements, Operands::Checked)
     }
 
-    /// [`Heap::array_new_fixed`], checking the reference operands' types or not (`operands`).
+    /// [`Heap::array_new_fixed`](crate::Heap::array_new_fixed), checking the reference operands' types or not (`operands`).
     pub(crate) fn array_new_fixed_operands(
         &mut self,
         ty: TypeIndex,
@@ -392,14 +392,14 @@ impl<H> Heap<H> {
     /// Reads element `i`. A reference comes with a new count.
     pub fn array_get(&mut self, r: &GcRef, i: u32) -> Result<Value> {
         let (index, layout, element, len) = self.array_info(r)?;
-        Heap::<H>::check_range(i, 1, len)?;
+        HeapIn::<H>::check_range(i, 1, len)?;
         self.read_value(index + layout.element_offset(i), element)
     }
 
     /// Writes element `i` through the write barrier.
     pub fn array_set(&mut self, r: &GcRef, i: u32, value: ValueRef<'_>) -> Result<()> {
         let (index, layout, element, len) = self.array_info(r)?;
-        Heap::<H>::check_range(i, 1, len)?;
+        HeapIn::<H>::check_range(i, 1, len)?;
         self.write_value(index + layout.element_offset(i), element, value)
     }
 
@@ -408,10 +408,10 @@ impl<H> Heap<H> {
         self.fill(r, start, value, count, Operands::Checked)
     }
 
-    /// [`Heap::array_fill`], checking a reference's type or not (`operands`).
+    /// [`Heap::array_fill`](crate::Heap::array_fill), checking a reference's type or not (`operands`).
     fn fill(&mut self, r: &GcRef, start: u32, value: ValueRef<'_>, count: u32, operands: Operands) -> Result<()> {
         let (index, layout, element, len) = self.array_info(r)?;
-        Heap::<H>::check_range(start, count, len)?;
+        HeapIn::<H>::check_range(start, count, len)?;
         if let (StorageType::Ref(ref_type), ValueRef::Ref(new)) = (element, value) {
             let new = self.word_of(new)?;
             self.retain_as(new, operands.check(ref_type), count)?;
@@ -448,8 +448,8 @@ impl<H> Heap<H> {
     ) -> Result<()> {
         let (dst, dst_layout, dst_element, dst_len) = self.array_info(destination)?;
         let (src, src_layout, src_element, src_len) = self.array_info(source)?;
-        Heap::<H>::check_range(destination_start, count, dst_len)?;
-        Heap::<H>::check_range(source_start, count, src_len)?;
+        HeapIn::<H>::check_range(destination_start, count, dst_len)?;
+        HeapIn::<H>::check_range(source_start, count, src_len)?;
         // Scalars need the same storage type (Wasm's rule: i32 bits do not go in an f32 array);
         // references are checked element by element below when the types differ.
         if dst_element.is_ref() != src_element.is_ref() || (!dst_element.is_ref() && dst_element != src_element) {

@@ -9,7 +9,7 @@
 //! order overlaps its cache misses.
 
 use super::object::object_word;
-use super::Heap;
+use super::HeapIn;
 use crate::error::Result;
 
 /// Words released or traced together: their headers are loaded in one pass first (see
@@ -48,7 +48,7 @@ impl Batch {
     }
 }
 
-impl<H> Heap<H> {
+impl<'a, H> HeapIn<'a, H> {
     /// Whether the embedder should collect soon: the over-approximated set has doubled since the
     /// last collection, or the bump chunk is full.
     pub fn collection_recommended(&self) -> bool {

@@ -18,7 +18,7 @@
 
 use super::access::kind_error;
 use super::object::{checked_struct_layout, object_word, RefSlots};
-use super::Heap;
+use super::HeapIn;
 use crate::cycle_collector::CycleCollector;
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
@@ -68,7 +68,7 @@ pub(crate) fn decrement_count(
     Ok(count == 0)
 }
 
-impl<H> Heap<H> {
+impl<'a, H> HeapIn<'a, H> {
     /// Allocates a block for an object of `size` bytes and writes its header (count 1).
     #[inline]
     pub(crate) fn alloc_object(&mut self, kind: Kind, type_index: u32, size: u32, flags: HeaderFlags) -> Result<u32> {
@@ -207,7 +207,7 @@ impl<H> Heap<H> {
         loop {
             match header.kind {
                 Kind::STRUCT => {
-                    let Heap { region, types, free_list, release_worklist, cycles, .. } = self;
+                    let HeapIn { region, types, free_list, release_worklist, cycles, .. } = self;
                     // The size the block would be freed with is checked before anything is
                     // released (see `free_object`).
                     let (_, layout) = checked_struct_layout(types, index, &header)?;

@@ -15,7 +15,7 @@
 //! reports out of memory) and [`Heap::run_cycle_collection`] (a collection's cycle phase).
 
 use super::object::object_word;
-use super::{Heap, ReleaseWork, RELEASE_CHUNK};
+use super::{HeapIn, ReleaseWork, RELEASE_CHUNK};
 use crate::cycle_collector::{slot_hint, write_flags, write_flags_unbuffered, CycleReport};
 use crate::error::{Error, Result};
 use crate::header::{Colour, HeaderFlags, Kind, ObjectHeader, REF_COUNT_OFFSET};
@@ -63,7 +63,7 @@ impl Scratch {
     }
 }
 
-impl<H> Heap<H> {
+impl<'a, H> HeapIn<'a, H> {
     /// Collects the garbage cycles among the objects buffered as possible cycle roots, now.
     /// See the module documentation of [`crate::cycle_collector`] for the algorithm and the
     /// heap policy (the heap also runs it by itself).

@@ -1,33 +1,33 @@
 //! Fast paths for embedders: moving owned references in, borrowing references out, typed
 //! scalar access.
 //!
-//! The generic API ([`Heap::struct_new`], [`Heap::struct_get`], [`Heap::struct_set`] and the
+//! The generic API ([`Heap::struct_new`](crate::Heap::struct_new), [`Heap::struct_get`](crate::Heap::struct_get), [`Heap::struct_set`](crate::Heap::struct_set) and the
 //! array counterparts) borrows the references it stores and hands out owned ones, so code that
 //! builds and walks a data structure from the host pays one increment and one decrement per
 //! reference it passes through, and every decrement that leaves a count above zero makes the
 //! object a possible cycle root (a buffer entry for the cycle collector). The methods here
 //! avoid that traffic where ownership allows it, as Wasm code itself does:
 //!
-//! * **Moving in** ([`Heap::struct_new_owned`], [`Heap::struct_set_owned`],
-//!   [`Heap::array_set_owned`]) take [`Value`]s: a reference in one is moved into the field (the
+//! * **Moving in** ([`Heap::struct_new_owned`](crate::Heap::struct_new_owned), [`Heap::struct_set_owned`](crate::Heap::struct_set_owned),
+//!   [`Heap::array_set_owned`](crate::Heap::array_set_owned)) take [`Value`]s: a reference in one is moved into the field (the
 //!   count the caller owned becomes the field's count), like Wasm's `struct.new` consuming its
 //!   operands. No increment, no decrement.
-//! * **Borrowing out** ([`Heap::struct_get_borrowed`], [`Heap::array_get_borrowed`]) return a
+//! * **Borrowing out** ([`Heap::struct_get_borrowed`](crate::Heap::struct_get_borrowed), [`Heap::array_get_borrowed`](crate::Heap::array_get_borrowed)) return a
 //!   [`BorrowedRef`] that borrows the heap immutably: nothing can change a count while it lives,
 //!   so the object cannot be freed under it, and no count is taken. Walking a structure
 //!   (counting a tree's nodes, following a list) touches no count at all. Take an owned
-//!   reference from a borrowed one with [`Heap::retain_raw`] once the borrow ends, or read the
-//!   field again with [`Heap::struct_get_ref`].
-//! * **Views** ([`Heap::struct_view`], [`Heap::array_view`], [`Heap::scalar_array_mut`])
+//!   reference from a borrowed one with [`Heap::retain_raw`](crate::Heap::retain_raw) once the borrow ends, or read the
+//!   field again with [`Heap::struct_get_ref`](crate::Heap::struct_get_ref).
+//! * **Views** ([`Heap::struct_view`](crate::Heap::struct_view), [`Heap::array_view`](crate::Heap::array_view), [`Heap::scalar_array_mut`](crate::Heap::scalar_array_mut))
 //!   validate an object once (header, kind, type, size or length) and then read fields or
 //!   elements (or write scalar elements, which need no barrier) with only an index check and a
 //!   storage-type check each: walking a tree node reads both children for one validation,
 //!   summing or filling an array checks each index against a length read once.
-//! * **Typed access** ([`Heap::struct_get_ref`], [`Heap::struct_get_scalar`],
-//!   [`Heap::array_get_scalar`]) skip the [`Value`] match where the caller knows the storage
+//! * **Typed access** ([`Heap::struct_get_ref`](crate::Heap::struct_get_ref), [`Heap::struct_get_scalar`](crate::Heap::struct_get_scalar),
+//!   [`Heap::array_get_scalar`](crate::Heap::array_get_scalar)) skip the [`Value`] match where the caller knows the storage
 //!   type.
-//! * **Proved operand types** ([`Heap::struct_new_proved`], [`Heap::array_new_proved`],
-//!   [`Heap::array_new_fixed_proved`]) are the generic constructors for a caller whose own
+//! * **Proved operand types** ([`Heap::struct_new_proved`](crate::Heap::struct_new_proved), [`Heap::array_new_proved`](crate::Heap::array_new_proved),
+//!   [`Heap::array_new_fixed_proved`](crate::Heap::array_new_fixed_proved)) are the generic constructors for a caller whose own
 //!   validator has proved that every reference operand has its field's or element's type (a
 //!   Wasm engine after validating `struct.new`, `array.new`, `array.new_fixed`): they skip that
 //!   one check (subtyping and nullability against the field's reference type, a walk of the
@@ -40,13 +40,13 @@
 //!
 //! A wrong proof can only mistype the new object for Wasm: its field then holds a reference
 //! of another type, which every reader validates like any word from the region; counts stay
-//! exact (each stored reference takes its count), and [`Heap::verify`] still passes. An
+//! exact (each stored reference takes its count), and [`Heap::verify`](crate::Heap::verify) still passes. An
 //! acyclic type (see [`crate::cycle_collector`]) given a reference it could not hold may close
 //! a cycle the cycle collector cannot see through it: such a cycle leaks (as with cycle
 //! collection off), nothing worse. Scalars are always checked: a scalar of the wrong width is
 //! refused, never written over a neighbouring field.
 
-use super::{Heap, Operands};
+use super::{HeapIn, Operands};
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 use crate::gc_ref::HeapId;
@@ -84,7 +84,7 @@ impl BorrowedRef<'_> {
     }
 }
 
-/// What [`Heap::struct_new_owned`] needs after type-checking: sizes, header flags, and each
+/// What [`Heap::struct_new_owned`](crate::Heap::struct_new_owned) needs after type-checking: sizes, header flags, and each
 /// field's offset and storage type.
 struct StructPlan<const N: usize> {
     size: u32,
@@ -95,7 +95,7 @@ struct StructPlan<const N: usize> {
 
 /// A struct whose header and type were validated once, for reading several fields: each read
 /// checks only the field index and the field's storage type. It borrows the heap immutably,
-/// like [`BorrowedRef`], so nothing can change while it lives. See [`Heap::struct_view`].
+/// like [`BorrowedRef`], so nothing can change while it lives. See [`Heap::struct_view`](crate::Heap::struct_view).
 #[derive(Debug)]
 pub struct StructView<'h> {
     region: &'h Region,
@@ -184,7 +184,7 @@ macro_rules! array_view_common {
 }
 
 /// An array whose header, type and length were validated once, for reading many elements:
-/// each read checks only the index. It borrows the heap immutably. See [`Heap::array_view`].
+/// each read checks only the index. It borrows the heap immutably. See [`Heap::array_view`](crate::Heap::array_view).
 #[derive(Debug)]
 pub struct ArrayView<'h> {
     region: &'h Region,
@@ -236,7 +236,7 @@ impl<'h> ArrayView<'h> {
 /// A scalar array (no reference elements) validated once for writing and reading many
 /// elements: each access checks only the index. Scalar stores need no write barrier and change
 /// no count, so the view can borrow the heap mutably for as long as it lives. See
-/// [`Heap::scalar_array_mut`].
+/// [`Heap::scalar_array_mut`](crate::Heap::scalar_array_mut).
 #[derive(Debug)]
 pub struct ScalarArrayMut<'h> {
     region: &'h mut Region,
@@ -297,7 +297,7 @@ impl ScalarArrayMut<'_> {
     }
 }
 
-impl<H> Heap<H> {
+impl<'a, H> HeapIn<'a, H> {
     /// The word of the reference a value owns on this heap: 0 for scalars, null, and a handle
     /// of another heap (whose count is not this heap's to release).
     #[inline]
@@ -308,7 +308,7 @@ impl<H> Heap<H> {
         }
     }
 
-    /// [`Heap::struct_new`] for a caller whose validator proved the types of the reference
+    /// [`Heap::struct_new`](crate::Heap::struct_new) for a caller whose validator proved the types of the reference
     /// operands: the same, without checking each reference against its field's reference type
     /// (see the module documentation for what a wrong proof can and cannot do). References are
     /// borrowed; every word is still validated and counted, scalars still checked.
@@ -316,14 +316,14 @@ impl<H> Heap<H> {
         self.struct_new_operands(ty, fields, Operands::Proved)
     }
 
-    /// [`Heap::array_new`] for a caller whose validator proved the type of `init` (see
-    /// [`Heap::struct_new_proved`]).
+    /// [`Heap::array_new`](crate::Heap::array_new) for a caller whose validator proved the type of `init` (see
+    /// [`Heap::struct_new_proved`](crate::Heap::struct_new_proved)).
     pub fn array_new_proved(&mut self, ty: TypeIndex, len: u32, init: ValueRef<'_>) -> Result<GcRef> {
         self.array_new_operands(ty, len, init, Operands::Proved)
     }
 
-    /// [`Heap::array_new_fixed`] for a caller whose validator proved the types of `elements`
-    /// (see [`Heap::struct_new_proved`]).
+    /// [`Heap::array_new_fixed`](crate::Heap::array_new_fixed) for a caller whose validator proved the types of `elements`
+    /// (see [`Heap::struct_new_proved`](crate::Heap::struct_new_proved)).
     pub fn array_new_fixed_proved(&mut self, ty: TypeIndex, elements: &[ValueRef<'_>]) -> Result<GcRef> {
         self.array_new_fixed_operands(ty, elements, Operands::Proved)
     }
@@ -453,8 +453,8 @@ impl<H> Heap<H> {
 
     /// Validates the scalar array `r` once (header, kind, type, length) for writing and reading
     /// many of its elements; see [`ScalarArrayMut`]. An array of references is
-    /// [`Error::TypeMismatch`]: its stores need the write barrier ([`Heap::array_set`],
-    /// [`Heap::array_set_owned`]).
+    /// [`Error::TypeMismatch`]: its stores need the write barrier ([`Heap::array_set`](crate::Heap::array_set),
+    /// [`Heap::array_set_owned`](crate::Heap::array_set_owned)).
     #[inline]
     pub fn scalar_array_mut(&mut self, r: &GcRef) -> Result<ScalarArrayMut<'_>> {
         let (index, layout, element, len) = self.array_info(r)?;
@@ -475,7 +475,7 @@ impl<H> Heap<H> {
         Ok(BorrowedRef::new(self.region.read_u32(offset)?, self.id))
     }
 
-    /// Reads a reference field, with a new count (as [`Heap::struct_get`], without the
+    /// Reads a reference field, with a new count (as [`Heap::struct_get`](crate::Heap::struct_get), without the
     /// [`Value`]). A scalar field is [`Error::TypeMismatch`].
     #[inline]
     pub fn struct_get_ref(&mut self, r: &GcRef, field: u32) -> Result<Option<GcRef>> {
@@ -488,7 +488,7 @@ impl<H> Heap<H> {
     }
 
     /// Reads a scalar field through a shared borrow. A reference field is
-    /// [`Error::TypeMismatch`] (use [`Heap::struct_get_borrowed`] or [`Heap::struct_get_ref`]).
+    /// [`Error::TypeMismatch`] (use [`Heap::struct_get_borrowed`](crate::Heap::struct_get_borrowed) or [`Heap::struct_get_ref`](crate::Heap::struct_get_ref)).
     #[inline]
     pub fn struct_get_scalar(&self, r: &GcRef, field: u32) -> Result<Value> {
         let (offset, storage) = self.struct_field(r, field)?;
@@ -498,7 +498,7 @@ impl<H> Heap<H> {
         }
     }
 
-    /// Reads an `i32` field (typed fast path of [`Heap::struct_get_scalar`]).
+    /// Reads an `i32` field (typed fast path of [`Heap::struct_get_scalar`](crate::Heap::struct_get_scalar)).
     #[inline]
     pub fn struct_get_i32(&self, r: &GcRef, field: u32) -> Result<i32> {
         let (offset, storage) = self.struct_field(r, field)?;
@@ -512,7 +512,7 @@ impl<H> Heap<H> {
     #[inline]
     pub fn array_get_borrowed(&self, r: &GcRef, i: u32) -> Result<Option<BorrowedRef<'_>>> {
         let (index, layout, element, len) = self.array_info(r)?;
-        Heap::<H>::check_range(i, 1, len)?;
+        HeapIn::<H>::check_range(i, 1, len)?;
         if !element.is_ref() {
             return Err(Error::TypeMismatch { expected: "ref", found: element.name() });
         }
@@ -524,7 +524,7 @@ impl<H> Heap<H> {
     #[inline]
     pub fn array_get_scalar(&self, r: &GcRef, i: u32) -> Result<Value> {
         let (index, layout, element, len) = self.array_info(r)?;
-        Heap::<H>::check_range(i, 1, len)?;
+        HeapIn::<H>::check_range(i, 1, len)?;
         match read_scalar(&self.region, index + layout.element_offset(i), element)? {
             Ok(value) => Ok(value),
             Err(_) => Err(Error::TypeMismatch { expected: "a scalar", found: "ref" }),
@@ -536,7 +536,7 @@ impl<H> Heap<H> {
     /// released.
     pub fn array_set_owned(&mut self, r: &GcRef, i: u32, value: Value) -> Result<()> {
         let found = self.array_info(r).and_then(|(index, layout, element, len)| {
-            Heap::<H>::check_range(i, 1, len)?;
+            HeapIn::<H>::check_range(i, 1, len)?;
             Ok((index + layout.element_offset(i), element))
         });
         match found {

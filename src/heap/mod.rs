@@ -8,7 +8,7 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `mod.rs` | the `Heap` type, its fields and their invariants, constructors, the region, the type registry, handles and words, no-GC scopes, the activations table's entry point, reset |
+//! | `mod.rs` | the [`HeapIn`] type (and its `'static` alias [`Heap`]), its fields and their invariants, constructors, the region, the type registry, handles and words, no-GC scopes, the activations table's entry point, reset |
 //! | `config.rs` | [`HeapConfig`] and all its builders |
 //! | `object.rs` | the object model: a word decoded (null, i31, object), a header's layout validated against its block size, the one enumeration of an object's reference slots (chunked for big arrays) |
 //! | `counts.rs` | allocation, increments and decrements, release of dead objects through the worklist, owned references, externrefs |
@@ -80,10 +80,42 @@ use crate::types::{ArrayType, CompositeType, StructType, TypeIndex, TypeRegistry
 use crate::GcRef;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::marker::PhantomData;
 use object::object_word;
 
-/// A deferred reference-counting heap over a caller-supplied region. `H` is the type of
-/// externref host data.
+/// A deferred reference-counting heap over a caller-supplied region, borrowed for `'a`. `H` is
+/// the type of externref host data.
+///
+/// Most code names it [`Heap`], the alias for `HeapIn<'static, H>`: a heap over a `static`
+/// array ([`Heap::new`]), over memory it allocates and frees itself
+/// ([`Heap::with_owned_region`]), or over raw parts ([`Heap::from_raw_parts`]). A heap over
+/// memory the caller borrows for a shorter time (a stack array, a `Vec` the caller keeps) is a
+/// `HeapIn<'a, H>`: [`HeapIn::new`] takes any `&'a mut [u8]`, and the borrow checker keeps the
+/// memory alive and untouched while the heap exists, with nothing leaked:
+///
+/// ```
+/// use drc_heap::{HeapIn, HeapMemory};
+///
+/// let mut memory = HeapMemory::<{ 1 << 16 }>::new(); // on the stack, 16-byte aligned
+/// let mut heap: HeapIn<'_, ()> = HeapIn::new(memory.bytes())?;
+/// let greeting = heap.alloc_externref(()).map_err(|(error, _)| error)?;
+/// assert_eq!(heap.stats()?.live_objects, 1);
+/// heap.drop_ref(greeting)?;
+/// drop(heap); // the heap goes first; then `memory` may be used or dropped
+/// # Ok::<(), drc_heap::Error>(())
+/// ```
+///
+/// A heap cannot outlive the memory it borrows:
+///
+/// ```compile_fail,E0597
+/// use drc_heap::{HeapIn, HeapMemory};
+///
+/// let heap: HeapIn<'_, ()> = {
+///     let mut memory = HeapMemory::<4096>::new();
+///     HeapIn::new(memory.bytes()).unwrap()
+/// }; // error[E0597]: `memory` does not live long enough
+/// drop(heap);
+/// ```
 ///
 /// # Method families
 ///
@@ -158,7 +190,7 @@ use object::object_word;
 /// The fields are private to `src/heap/`; each states the invariant the heap keeps on it
 /// between public calls (a call that fails with [`Error::Corrupted`] may leave them broken,
 /// [`Heap::reset`] restores them).
-pub struct Heap<H = Box<dyn core::any::Any + Send>> {
+pub struct HeapIn<'a, H = Box<dyn core::any::Any + Send>> {
     /// The blocks of the region: every block below its top is free (listed) or an object (its
     /// start bit set); only objects' starts have the bit, so a word is an object exactly when
     /// `free_list.is_allocated(word)`.
@@ -197,20 +229,27 @@ pub struct Heap<H = Box<dyn core::any::Any + Send>> {
     /// The caller's memory (or the heap's own). Declared last so that it drops last: an owned
     /// region is freed after the host data and everything else of the heap are gone.
     region: Region,
+    /// Ties the heap to the borrow of its memory: `'static` for static, owned and raw regions.
+    memory: PhantomData<&'a mut [u8]>,
 }
 
-impl<H> Heap<H> {
-    /// A heap over a static byte array.
+/// A heap over memory that lives as long as the program, or that it owns: [`HeapIn`] at
+/// `'static`, the name most code uses.
+pub type Heap<H = Box<dyn core::any::Any + Send>> = HeapIn<'static, H>;
+
+impl<'a, H> HeapIn<'a, H> {
+    /// A heap over a byte array: a `static` one for a [`Heap`], or one borrowed for `'a`.
     ///
     /// The slice must be 16-byte aligned, a multiple of 16 long, and between
-    /// [`crate::MIN_REGION_LEN`] and [`crate::MAX_REGION_LEN`] bytes.
-    pub fn new(region: &'static mut [u8]) -> Result<Heap<H>> {
-        Heap::with_config(region, HeapConfig::default())
+    /// [`crate::MIN_REGION_LEN`] and [`crate::MAX_REGION_LEN`] bytes ([`crate::HeapMemory`]
+    /// is such an array). The heap uses the bytes as they are: it does not need them zeroed.
+    pub fn new(region: &'a mut [u8]) -> Result<HeapIn<'a, H>> {
+        HeapIn::with_config(region, HeapConfig::default())
     }
 
-    /// A heap over a static byte array, with settings.
-    pub fn with_config(region: &'static mut [u8], config: HeapConfig) -> Result<Heap<H>> {
-        Ok(Heap::over(Region::from_static(region)?, config))
+    /// A heap over a byte array (see [`HeapIn::new`]), with settings.
+    pub fn with_config(region: &'a mut [u8], config: HeapConfig) -> Result<HeapIn<'a, H>> {
+        Ok(HeapIn::over(Region::from_slice(region)?, config))
     }
 
     /// A heap over a region of `len` zeroed bytes that it allocates from the global allocator
@@ -230,14 +269,14 @@ impl<H> Heap<H> {
     /// assert_eq!(heap.region_len(), 1 << 16);
     /// # Ok::<(), drc_heap::Error>(())
     /// ```
-    pub fn with_owned_region(len: usize) -> Result<Heap<H>> {
-        Heap::with_owned_region_and_config(len, HeapConfig::default())
+    pub fn with_owned_region(len: usize) -> Result<HeapIn<'a, H>> {
+        HeapIn::with_owned_region_and_config(len, HeapConfig::default())
     }
 
     /// A heap over a region it allocates and frees (see [`Heap::with_owned_region`]), with
     /// settings.
-    pub fn with_owned_region_and_config(len: usize, config: HeapConfig) -> Result<Heap<H>> {
-        Ok(Heap::over(Region::owned(len)?, config))
+    pub fn with_owned_region_and_config(len: usize, config: HeapConfig) -> Result<HeapIn<'a, H>> {
+        Ok(HeapIn::over(Region::owned(len)?, config))
     }
 
     /// A heap over `len` bytes at `base`, such as page-mapped memory.
@@ -245,15 +284,15 @@ impl<H> Heap<H> {
     /// # Safety
     /// `base` must be valid for reads and writes of `len` bytes for the life of the heap, and
     /// nothing else may access that memory while the heap exists.
-    pub unsafe fn from_raw_parts(base: *mut u8, len: usize, config: HeapConfig) -> Result<Heap<H>> {
+    pub unsafe fn from_raw_parts(base: *mut u8, len: usize, config: HeapConfig) -> Result<HeapIn<'a, H>> {
         // SAFETY: forwarded from this function's contract.
         let region = unsafe { Region::from_raw_parts(base, len) }?;
-        Ok(Heap::over(region, config))
+        Ok(HeapIn::over(region, config))
     }
 
-    fn over(region: Region, config: HeapConfig) -> Heap<H> {
+    fn over(region: Region, config: HeapConfig) -> HeapIn<'a, H> {
         let cycles = config.cycles;
-        Heap {
+        HeapIn {
             region,
             free_list: FreeList::new(),
             types: TypeRegistry::new(),
@@ -268,6 +307,7 @@ impl<H> Heap<H> {
             cycles: crate::cycle_collector::CycleCollector::new(cycles),
             cycle_scratch: cycles::Scratch::default(),
             id: HeapId::fresh(),
+            memory: PhantomData,
         }
     }
 

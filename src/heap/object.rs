@@ -23,7 +23,7 @@
 //! of the object it was computed for (the layout was validated against the block size).
 
 use super::access::kind_error;
-use super::Heap;
+use super::HeapIn;
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 pub(crate) use crate::gc_ref::{object_word, Word};
@@ -85,7 +85,7 @@ impl Iterator for RefSlots<'_> {
     }
 }
 
-impl<H> Heap<H> {
+impl<'a, H> HeapIn<'a, H> {
     /// The layout and length of the array at `index` (whose header was just read), validated
     /// against its block size.
     #[inline]

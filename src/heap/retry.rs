@@ -1,24 +1,24 @@
 //! The embedder's allocation duties in one call: collect when the heap recommends it, and
 //! collect, collect cycles and retry once when an allocation runs out of memory.
 
-use super::Heap;
+use super::HeapIn;
 use crate::error::Result;
 use crate::root::RootSource;
 use alloc::vec::Vec;
 
-impl<H> Heap<H> {
+impl<'a, H> HeapIn<'a, H> {
     /// Runs `allocate` with the embedder's allocation duties done on its behalf, asking `roots`
     /// for the roots only when a collection runs (which is rare).
     ///
     /// In order:
-    /// 1. When [`Heap::collection_recommended`] says so, a full collection
-    ///    ([`Heap::collect_all`]) with the roots.
+    /// 1. When [`Heap::collection_recommended`](crate::Heap::collection_recommended) says so, a full collection
+    ///    ([`Heap::collect_all`](crate::Heap::collect_all)) with the roots.
     /// 2. `allocate` runs. Its success, and any error but the retryable
     ///    [`Error::OutOfMemory`](crate::Error::OutOfMemory) (so
     ///    [`Error::AllocationTooLarge`](crate::Error::AllocationTooLarge) too, which no
     ///    collection can help), is returned at once, with no collection.
     /// 3. On [`Error::OutOfMemory`](crate::Error::OutOfMemory): a full collection with the
-    ///    roots (computed again: step 1 may not have run), then [`Heap::collect_cycles`], then
+    ///    roots (computed again: step 1 may not have run), then [`Heap::collect_cycles`](crate::Heap::collect_cycles), then
     ///    `allocate` once more, whose result is returned as is (a second failure is the
     ///    allocation's own error, [`Error::OutOfMemory`](crate::Error::OutOfMemory) for one
     ///    that still does not fit).
@@ -29,7 +29,7 @@ impl<H> Heap<H> {
     pub fn allocate_with_roots<T>(
         &mut self,
         roots: &mut impl RootSource,
-        mut allocate: impl FnMut(&mut Heap<H>) -> Result<T>,
+        mut allocate: impl FnMut(&mut HeapIn<'a, H>) -> Result<T>,
     ) -> Result<T> {
         if self.in_no_gc_scope() {
             return allocate(self);

@@ -1,19 +1,19 @@
 //! The heap's statistics and its `Debug` output: the `impl Heap` part of [`crate::stats`].
 //!
-//! [`Heap::stats`] assembles a [`HeapStats`] from the heap's counters
+//! [`Heap::stats`](crate::Heap::stats) assembles a [`HeapStats`] from the heap's counters
 //! ([`crate::stats::Counters`]), the cycle collector's, and what the free list computes on
 //! demand; `Debug` shows sizes and counters only, never the region's contents (which a
 //! sandboxed heap does not trust, and which can be megabytes) nor the host data (so `H` needs
 //! no `Debug`).
 
-use super::Heap;
+use super::HeapIn;
 use crate::error::Result;
 use crate::stats::HeapStats;
 use core::fmt;
 
 /// Shows the region's size and the heap's counters, never the region's contents nor the host
-/// data. [`Heap::stats`] gives the full snapshot.
-impl<H> fmt::Debug for Heap<H> {
+/// data. [`Heap::stats`](crate::Heap::stats) gives the full snapshot.
+impl<H> fmt::Debug for HeapIn<'_, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = self.counters.snapshot();
         f.debug_struct("Heap")
@@ -33,7 +33,7 @@ impl<H> fmt::Debug for Heap<H> {
     }
 }
 
-impl<H> Heap<H> {
+impl<'a, H> HeapIn<'a, H> {
     /// A snapshot of the statistics.
     pub fn stats(&self) -> Result<HeapStats> {
         let mut stats = HeapStats {

@@ -1,25 +1,25 @@
 //! Verification, the walk: the `impl Heap` part of [`crate::verify`].
 //!
-//! [`Heap::verify`] and [`Heap::verify_lower_bound`] walk every block in address order and
+//! [`Heap::verify`](crate::Heap::verify) and [`Heap::verify_lower_bound`](crate::Heap::verify_lower_bound) walk every block in address order and
 //! recompute every count, host data id and counter from the region's contents; see
 //! [`crate::verify`] for what they check and what they cost. Read-only: nothing here changes the
 //! heap.
 
 use super::object::object_word;
-use super::Heap;
+use super::HeapIn;
 use crate::error::{Error, Result};
 use crate::free_list::GRANULE;
 use crate::header::{Kind, EXTERNREF_HOST_DATA_OFFSET};
 use crate::verify::{count_reference, find_object, mismatch, Counts, SeenObject, VerifyReport};
 
-impl<H> Heap<H> {
+impl<'a, H> HeapIn<'a, H> {
     /// Checks the whole heap; `host_roots` are the words of every owned `GcRef` the caller holds
     /// (globals, tables, host locals). See the module documentation.
     pub fn verify<I: IntoIterator<Item = u32>>(&self, host_roots: I) -> Result<VerifyReport> {
         self.verify_counts(host_roots, true)
     }
 
-    /// Checks the whole heap without knowing the host roots: every check of [`Heap::verify`],
+    /// Checks the whole heap without knowing the host roots: every check of [`Heap::verify`](crate::Heap::verify),
     /// except that each object's count need only be *at least* the references the heap can see
     /// (fields, elements, activations table entries), and at least one. Unknown host roots can
     /// only add to a count, so this never fails on a correct heap; it finds counts that are too

@@ -21,7 +21,7 @@
 //! [`crate::activations_table`]). So
 //! * a reference **read** onto the stack (`struct_get_slot`, `array_get_slot`) and a new
 //!   object (the constructors, which return its word) are *exposed to Wasm*: the count they
-//!   come with goes into the activations table, exactly as [`Heap::expose_gc_ref_to_wasm`]
+//!   come with goes into the activations table, exactly as [`Heap::expose_gc_ref_to_wasm`](crate::Heap::expose_gc_ref_to_wasm)
 //!   does, and the caller keeps them as roots ([`crate::Root::wasm_stack`]) until it drops them;
 //! * a reference **stored** (the constructors' operands, `struct_set_slot`, `array_set_slot`) is
 //!   borrowed from the stack: the field takes a count of its own, and the old value's count is
@@ -34,12 +34,12 @@
 //!
 //! [`Operands`] says whether a stored reference is checked against the field's or element's
 //! reference type ([`Operands::Checked`]) or the caller's validator proved it
-//! ([`Operands::Proved`]: see [`Heap::struct_new_proved`] for what a wrong proof can do, which is
+//! ([`Operands::Proved`]: see [`Heap::struct_new_proved`](crate::Heap::struct_new_proved) for what a wrong proof can do, which is
 //! only to mistype an object for Wasm). A constructor that fails gives back every count it took
 //! and allocates nothing; it is then retryable after a collection when the error says so
 //! ([`Error::is_retryable`]).
 
-use super::{Heap, Operands};
+use super::{HeapIn, Operands};
 use crate::error::{Error, Result};
 use crate::region::Region;
 use crate::types::{StorageType, TypeIndex};
@@ -97,7 +97,7 @@ fn operand(word: u32) -> Result<GcRef> {
     GcRef::from_raw_u32(word).ok_or(Error::NullReference)
 }
 
-impl<H> Heap<H> {
+impl<'a, H> HeapIn<'a, H> {
     /// Takes one count on every reference among `slots` (stored as `storage(i)`), checking its
     /// type unless `operands` is proved; on a failure, gives back the counts taken so far.
     fn retain_slots(
@@ -121,7 +121,7 @@ impl<H> Heap<H> {
         Ok(())
     }
 
-    /// Gives back the counts [`Heap::retain_slots`] took.
+    /// Gives back the counts [`Heap::retain_slots`](crate::Heap::retain_slots) took.
     fn release_slots(&mut self, slots: &[u64], storage: &impl Fn(&Self, usize) -> Result<StorageType>) -> Result<()> {
         for (i, &slot) in slots.iter().enumerate() {
             if storage(self, i)?.is_ref() {
@@ -159,7 +159,7 @@ impl<H> Heap<H> {
         };
         let index = object.as_raw_u32();
         // One registry lookup for all the stores (as many slots as fields, checked above).
-        let Heap { types, region, .. } = self;
+        let HeapIn { types, region, .. } = self;
         let (struct_type, layout) = types.struct_layout(ty)?;
         for ((&slot, &storage), &offset) in slots.iter().zip(&struct_type.fields).zip(&layout.field_offsets) {
             // A fresh field is zero: there is no old value to release.
@@ -242,7 +242,7 @@ impl<H> Heap<H> {
     /// slot ([`Error::IndexOutOfBounds`] past its length). A reference comes exposed to Wasm.
     pub fn array_get_slot(&mut self, word: u32, i: u32, signedness: Signedness) -> Result<u64> {
         let (index, layout, element, len) = self.array_info(&operand(word)?)?;
-        Heap::<H>::check_range(i, 1, len)?;
+        HeapIn::<H>::check_range(i, 1, len)?;
         self.read_slot(index + layout.element_offset(i), element, signedness)
     }
 
@@ -250,7 +250,7 @@ impl<H> Heap<H> {
     /// barrier ([`Error::IndexOutOfBounds`] past its length).
     pub fn array_set_slot(&mut self, word: u32, i: u32, slot: u64, operands: Operands) -> Result<()> {
         let (index, layout, element, len) = self.array_info(&operand(word)?)?;
-        Heap::<H>::check_range(i, 1, len)?;
+        HeapIn::<H>::check_range(i, 1, len)?;
         self.write_slot(index + layout.element_offset(i), element, slot, operands)
     }
 

@@ -7,12 +7,12 @@
 //! [`Heap::zeal_after_collection`] (lower-bound verification and the poison check of every free
 //! block). What each check finds and costs is in [`crate::zeal`].
 
-use super::Heap;
+use super::HeapIn;
 use crate::error::{Error, Result};
 use crate::header::HEADER_SIZE;
 use crate::zeal::{check_poison, POISON};
 
-impl<H> Heap<H> {
+impl<'a, H> HeapIn<'a, H> {
     /// Called before every allocation: the forced out-of-memory failure.
     #[inline]
     pub(crate) fn zeal_before_alloc(&mut self, requested: u32) -> Result<()> {
@@ -117,7 +117,7 @@ mod tests {
     use super::*;
     use crate::types::{ArrayType, StorageType, StructType};
     use crate::zeal::Zeal;
-    use crate::{HeapConfig, Value, ValueRef};
+    use crate::{Heap, HeapConfig, Value, ValueRef};
     use alloc::vec;
 
     fn heap(zeal: Zeal) -> Heap<()> {

@@ -444,7 +444,7 @@ pub(super) fn too_small_or_misaligned_regions_are_typed_errors(region: &'static 
 /// overflows on the 32-bit targets for an offset near `u32::MAX` (a panic in debug builds).
 pub(super) fn region_offsets_near_u32_max_are_out_of_bounds_not_overflows(region: &'static mut [u8]) -> TestResult {
     let len = region.len() as u32;
-    let mut region = ok!(crate::region::Region::from_static(region));
+    let mut region = ok!(crate::region::Region::from_slice(region));
     for offset in [u32::MAX, u32::MAX - 3, u32::MAX - 15, len - 3, len] {
         ensure!(region.read_u32(offset).is_err_and(|e| e.is_corruption()), "read at {offset:#x}");
         ensure!(region.write_u32(offset, 1).is_err_and(|e| e.is_corruption()), "write at {offset:#x}");

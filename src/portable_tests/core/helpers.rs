@@ -4,7 +4,7 @@
 
 use crate::portable_tests::TestResult;
 use crate::types::{HeapType, RefType, StorageType, StructType};
-use crate::{GcRef, Heap, Root, TypeIndex, Value, ValueRef};
+use crate::{GcRef, HeapIn, Root, TypeIndex, Value, ValueRef};
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -124,13 +124,13 @@ impl Drop for Tracked {
     }
 }
 
-pub(super) fn externref(heap: &mut Heap<Tracked>, drops: &Rc<Drops>, id: u32) -> Result<GcRef, String> {
+pub(super) fn externref(heap: &mut HeapIn<'_, Tracked>, drops: &Rc<Drops>, id: u32) -> Result<GcRef, String> {
     heap.alloc_externref(Tracked::new(drops, id))
         .map_err(|(error, _data)| format!("alloc_externref({id}) failed: {error}"))
 }
 
 /// Checks that the heap holds nothing and its free memory is a single block.
-pub(super) fn ensure_empty<H>(heap: &Heap<H>) -> TestResult {
+pub(super) fn ensure_empty<H>(heap: &HeapIn<'_, H>) -> TestResult {
     let stats = ok!(heap.stats());
     ensure!(stats.live_objects == 0, "{} objects left", stats.live_objects);
     ensure!(stats.live_bytes == 0, "{} live bytes left", stats.live_bytes);
@@ -145,12 +145,12 @@ pub(super) fn ensure_empty<H>(heap: &Heap<H>) -> TestResult {
 }
 
 /// A node type: an `i32` payload and a reference to the next node.
-pub(super) fn register_node<H>(heap: &mut Heap<H>) -> Result<TypeIndex, String> {
+pub(super) fn register_node<H>(heap: &mut HeapIn<'_, H>) -> Result<TypeIndex, String> {
     Ok(ok!(heap.register_struct(StructType::new(&[StorageType::I32, ANYREF]))))
 }
 
 /// Reads field `field` of `r` as an owned reference (must be a reference field).
-pub(super) fn get_ref<H>(heap: &mut Heap<H>, r: &GcRef, field: u32) -> Result<Option<GcRef>, String> {
+pub(super) fn get_ref<H>(heap: &mut HeapIn<'_, H>, r: &GcRef, field: u32) -> Result<Option<GcRef>, String> {
     match ok!(heap.struct_get(r, field)) {
         Value::Ref(r) => Ok(r),
         other => Err(format!("field {field} is {other:?}, not a reference")),

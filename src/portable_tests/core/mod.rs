@@ -1,6 +1,6 @@
 //! The core portable tests: allocation and typed access, release of what dead objects hold,
 //! host data, the activations table and collection, host roots, no-GC scopes, fill and copy,
-//! out-of-memory, reset, the shared heap, and binary-trees.
+//! out-of-memory, reset, the shared heap, heaps over borrowed memory, and binary-trees.
 //!
 //! Every test sizes its work to the region it is given (at least [`super::MIN_TEST_REGION`])
 //! and runs [`Heap::verify`](crate::Heap::verify) after every step, passing the words of the references it holds as
@@ -13,6 +13,7 @@ use super::PortableTest;
 
 mod access;
 mod binary_trees;
+mod borrowed_memory;
 mod bulk_arrays;
 mod collection;
 mod helpers;
@@ -22,6 +23,7 @@ mod release;
 
 use access::*;
 use binary_trees::*;
+use borrowed_memory::*;
 use bulk_arrays::*;
 use collection::*;
 use host_roots::*;
@@ -66,5 +68,8 @@ pub(super) static CORE: &[PortableTest] = &[
     portable!(releasing_everything_leaves_one_free_block),
     portable!(reset_empties_the_heap_and_drops_host_data),
     portable!(shared_heap_locks_and_unwraps),
+    portable!(heap_over_borrowed_memory_gives_it_back_when_dropped),
+    portable!(heap_over_a_stack_array_works_and_empties),
+    portable!(heap_over_memory_that_is_not_zero_behaves_as_over_zeroed_memory),
     portable!(binary_trees_check_values_match_the_benchmarks_game),
 ];
