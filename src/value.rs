@@ -163,3 +163,46 @@ pub(crate) fn read_scalar(region: &Region, offset: u32, storage: StorageType) ->
         StorageType::Ref(_) => return Ok(Err(region.read_u32(offset)?)),
     }))
 }
+
+/// A Rust type that stores one scalar storage type exactly: `i8`, `i16`, `i32`, `i64`, `f32`,
+/// `f64`, and `u128` for `v128`. The typed accessors (`get_i64`, `set_f32`, ...) are written
+/// once over it.
+pub(crate) trait Scalar: Sized {
+    /// The storage type a field or element must have to hold this type.
+    const STORAGE: StorageType;
+    /// Reads the value at `offset` (a field or element of storage type [`Scalar::STORAGE`]).
+    fn read(region: &Region, offset: u32) -> Result<Self>;
+    /// Writes the value at `offset` (a field or element of storage type [`Scalar::STORAGE`]).
+    fn write(self, region: &mut Region, offset: u32) -> Result<()>;
+}
+
+macro_rules! scalar {
+    ($($t:ty => $storage:ident),* $(,)?) => {
+        $(
+            impl Scalar for $t {
+                const STORAGE: StorageType = StorageType::$storage;
+                #[inline]
+                fn read(region: &Region, offset: u32) -> Result<Self> {
+                    Ok(<$t>::from_ne_bytes(region.read(offset)?))
+                }
+                #[inline]
+                fn write(self, region: &mut Region, offset: u32) -> Result<()> {
+                    region.write(offset, self.to_ne_bytes())
+                }
+            }
+        )*
+    };
+}
+
+scalar!(i8 => I8, i16 => I16, i32 => I32, i64 => I64, f32 => F32, f64 => F64, u128 => V128);
+
+/// The [`Error::TypeMismatch`] of asking for `T` where the storage type is `found`, or nothing
+/// when they agree.
+#[inline]
+pub(crate) fn check_scalar<T: Scalar>(found: StorageType) -> Result<()> {
+    if found == T::STORAGE {
+        Ok(())
+    } else {
+        Err(Error::TypeMismatch { expected: T::STORAGE.name(), found: found.name() })
+    }
+}

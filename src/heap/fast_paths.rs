@@ -24,8 +24,9 @@
 //!   storage-type check each: walking a tree node reads both children for one validation,
 //!   summing or filling an array checks each index against a length read once.
 //! * **Typed access** ([`Heap::struct_get_ref`](crate::Heap::struct_get_ref), [`Heap::struct_get_scalar`](crate::Heap::struct_get_scalar),
-//!   [`Heap::array_get_scalar`](crate::Heap::array_get_scalar)) skip the [`Value`] match where the caller knows the storage
-//!   type.
+//!   [`Heap::array_get_scalar`](crate::Heap::array_get_scalar), and one getter per scalar storage type on the heap and
+//!   the views, one setter per type on [`ScalarArrayMut`], generated in `typed.rs`) skip the
+//!   [`Value`] match where the caller knows the storage type.
 //! * **Proved operand types** ([`Heap::struct_new_proved`](crate::Heap::struct_new_proved), [`Heap::array_new_proved`](crate::Heap::array_new_proved),
 //!   [`Heap::array_new_fixed_proved`](crate::Heap::array_new_fixed_proved)) are the generic constructors for a caller whose own
 //!   validator has proved that every reference operand has its field's or element's type (a
@@ -46,6 +47,7 @@
 //! collection off), nothing worse. Scalars are always checked: a scalar of the wrong width is
 //! refused, never written over a neighbouring field.
 
+use super::typed::{for_each_scalar, view_getters, view_setters};
 use super::{HeapIn, Operands};
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
@@ -53,7 +55,7 @@ use crate::gc_ref::HeapId;
 use crate::header::{HeaderFlags, Kind};
 use crate::region::Region;
 use crate::types::{ArrayLayout, StorageType, StructLayout, StructType, TypeIndex};
-use crate::value::{read_scalar, write_scalar, Value, ValueRef};
+use crate::value::{check_scalar, read_scalar, write_scalar, Scalar, Value, ValueRef};
 use crate::GcRef;
 use core::marker::PhantomData;
 use core::ops::Deref;
@@ -131,14 +133,14 @@ impl<'h> StructView<'h> {
         Ok(BorrowedRef::new(self.region.read_u32(offset)?, self.heap))
     }
 
-    /// Reads an `i32` field.
+    for_each_scalar!(view_getters!("field"));
+
+    /// Reads a scalar field of type `T`: the field's bounds, then its storage type.
     #[inline]
-    pub fn get_i32(&self, field: u32) -> Result<i32> {
+    fn get_as<T: Scalar>(&self, field: u32) -> Result<T> {
         let (offset, storage) = self.field(field)?;
-        if storage != StorageType::I32 {
-            return Err(Error::TypeMismatch { expected: "i32", found: storage.name() });
-        }
-        Ok(self.region.read_u32(offset)? as i32)
+        check_scalar::<T>(storage)?;
+        T::read(self.region, offset)
     }
 
     /// Reads a scalar field; a reference field is [`Error::TypeMismatch`].
@@ -207,22 +209,13 @@ impl<'h> ArrayView<'h> {
         Ok(BorrowedRef::new(self.region.read_u32(self.index_offset(i)?)?, self.heap))
     }
 
-    /// Reads `f64` element `i`.
-    #[inline]
-    pub fn get_f64(&self, i: u32) -> Result<f64> {
-        if self.element != StorageType::F64 {
-            return Err(Error::TypeMismatch { expected: "f64", found: self.element.name() });
-        }
-        Ok(f64::from_bits(u64::from_ne_bytes(self.region.read(self.index_offset(i)?)?)))
-    }
+    for_each_scalar!(view_getters!("element"));
 
-    /// Reads `i32` element `i`.
+    /// Reads element `i` of type `T`: the element's storage type, then the index's bounds.
     #[inline]
-    pub fn get_i32(&self, i: u32) -> Result<i32> {
-        if self.element != StorageType::I32 {
-            return Err(Error::TypeMismatch { expected: "i32", found: self.element.name() });
-        }
-        Ok(self.region.read_u32(self.index_offset(i)?)? as i32)
+    fn get_as<T: Scalar>(&self, i: u32) -> Result<T> {
+        check_scalar::<T>(self.element)?;
+        T::read(self.region, self.index_offset(i)?)
     }
 
     /// Reads scalar element `i`; a reference element type is [`Error::TypeMismatch`].
@@ -257,18 +250,23 @@ impl ScalarArrayMut<'_> {
         self.index_offset(i)
     }
 
-    /// Writes `f64` element `i`.
+    for_each_scalar!(view_getters!("element"));
+    for_each_scalar!(view_setters!("element"));
+
+    /// Reads element `i` of type `T`: the element's storage type (a mismatch names `T` as
+    /// expected, as the other views' getters do), then the index's bounds.
     #[inline]
-    pub fn set_f64(&mut self, i: u32, value: f64) -> Result<()> {
-        let offset = self.offset(i, StorageType::F64)?;
-        self.region.write(offset, value.to_bits().to_ne_bytes())
+    fn get_as<T: Scalar>(&self, i: u32) -> Result<T> {
+        check_scalar::<T>(self.element)?;
+        T::read(self.region, self.index_offset(i)?)
     }
 
-    /// Writes `i32` element `i`.
+    /// Writes element `i` of type `T`: the element's storage type (a mismatch names the element
+    /// type as expected and `T` as found, as every setter does), then the index's bounds.
     #[inline]
-    pub fn set_i32(&mut self, i: u32, value: i32) -> Result<()> {
-        let offset = self.offset(i, StorageType::I32)?;
-        self.region.write_u32(offset, value as u32)
+    fn set_as<T: Scalar>(&mut self, i: u32, value: T) -> Result<()> {
+        let offset = self.offset(i, T::STORAGE)?;
+        value.write(self.region, offset)
     }
 
     /// Writes scalar element `i` (the value's variant must be the element type's).
@@ -279,13 +277,6 @@ impl ScalarArrayMut<'_> {
         }
         let offset = self.offset(i, self.element)?;
         write_scalar(self.region, offset, self.element, value)
-    }
-
-    /// Reads `f64` element `i`.
-    #[inline]
-    pub fn get_f64(&self, i: u32) -> Result<f64> {
-        let offset = self.offset(i, StorageType::F64)?;
-        Ok(f64::from_bits(u64::from_ne_bytes(self.region.read(offset)?)))
     }
 
     /// Reads scalar element `i`.
@@ -496,16 +487,6 @@ impl<'a, H> HeapIn<'a, H> {
             Ok(value) => Ok(value),
             Err(_) => Err(Error::TypeMismatch { expected: "a scalar", found: "ref" }),
         }
-    }
-
-    /// Reads an `i32` field (typed fast path of [`Heap::struct_get_scalar`](crate::Heap::struct_get_scalar)).
-    #[inline]
-    pub fn struct_get_i32(&self, r: &GcRef, field: u32) -> Result<i32> {
-        let (offset, storage) = self.struct_field(r, field)?;
-        if storage != StorageType::I32 {
-            return Err(Error::TypeMismatch { expected: "i32", found: storage.name() });
-        }
-        Ok(self.region.read_u32(offset)? as i32)
     }
 
     /// Reads array element `i` (a reference) without taking a count; see [`BorrowedRef`].

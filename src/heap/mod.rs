@@ -56,6 +56,7 @@ mod fast_paths;
 mod object;
 mod retry;
 mod stats;
+mod typed;
 mod verify;
 pub mod wasm_slots;
 mod zeal;
@@ -67,6 +68,8 @@ pub use config::HeapConfig;
 pub(crate) use counts::ReleaseWork;
 pub use counts::RELEASE_CHUNK;
 pub use fast_paths::{ArrayView, BorrowedRef, ScalarArrayMut, StructView};
+#[cfg(feature = "portable-tests")]
+pub(crate) use typed::for_each_scalar;
 
 use crate::activations_table::ActivationsTable;
 use crate::error::{Error, Result};
@@ -128,8 +131,25 @@ use object::object_word;
 /// | proved operands | [`struct_new_proved`], [`array_new_proved`], [`array_new_fixed_proved`] | | | as generic, without the subtype check of reference operands ([`Operands::Proved`]) | an engine whose validator proved the operands' types |
 /// | owned (moving in) | [`struct_new_owned`] | | [`struct_set_owned`], [`array_set_owned`] | owned [`Value`] in: a reference's count becomes the field's (no increment, no decrement) | host code building structures |
 /// | borrowed (reading out) | | [`struct_get_borrowed`], [`array_get_borrowed`] | | a [`BorrowedRef`] out, no count (it borrows the heap, so nothing can free the object meanwhile) | walking structures |
-/// | typed | | [`struct_get_ref`], [`struct_get_scalar`], [`struct_get_i32`], [`array_get_scalar`] | | as generic, skipping the [`Value`] match where the storage type is known | hot host loops |
-/// | views | | [`struct_view`], [`array_view`] | [`scalar_array_mut`] (scalars, no barrier) | one validation of the object, then index and storage checks per access | several accesses to one object |
+/// | typed | | [`struct_get_ref`], [`struct_get_scalar`], [`array_get_scalar`], and for every scalar storage type `struct_get_<t>`, `array_get_<t>` (below) | | as generic, skipping the [`Value`] match where the storage type is known | hot host loops |
+/// | views | | [`struct_view`], [`array_view`]: `get_ref`, `get_scalar`, `get_<t>` | [`scalar_array_mut`] (scalars, no barrier): `set`, `set_<t>` | one validation of the object, then index and storage checks per access | several accesses to one object |
+///
+/// The typed accessors exist for every scalar storage type `<t>`, named after it, in each place
+/// that reads scalars by index (the heap, [`StructView`], [`ArrayView`], [`ScalarArrayMut`]) and
+/// each that writes them ([`ScalarArrayMut`]):
+///
+/// | `<t>` | `i8` | `i16` | `i32` | `i64` | `f32` | `f64` | `v128` |
+/// |---|---|---|---|---|---|---|---|
+/// | Rust type | `i8` | `i16` | `i32` | `i64` | `f32` | `f64` | `u128` |
+///
+/// for example [`struct_get_i64`], [`array_get_f32`], `StructView::get_i8`, `ArrayView::get_v128`,
+/// `ScalarArrayMut::set_i16`. A packed field reads as its own width (Wasm's `struct.get_s` is
+/// `as i32` of it, `struct.get_u` is `as u8 as i32`); floats keep their bits, NaN payloads
+/// included. A field or element of any other storage type than the method's (a reference one
+/// too) is [`Error::TypeMismatch`] naming both, and nothing is read or written: a getter's
+/// error has the method's type as `expected` and the storage type as `found`, a setter's the
+/// storage type as `expected` and the value's type as `found` (as the generic setters). The
+/// other checks are the family's (the object once, the field or index bounds).
 /// | Wasm slots ([`crate::wasm_slots`]) | [`struct_new_from_slots`], [`array_new_from_slot`], [`array_new_fixed_from_slots`] | [`struct_get_slot`], [`array_get_slot`] | [`struct_set_slot`], [`array_set_slot`] | 64-bit operand-stack slots and raw words in; results and reads exposed to Wasm (their counts in the activations table) | interpreters, JIT slow paths |
 ///
 /// Counts and raw words: [`clone_ref`], [`drop_ref`], [`retain_raw`], [`write_gc_ref`] (a
@@ -166,7 +186,8 @@ use object::object_word;
 /// [`array_get_borrowed`]: Heap::array_get_borrowed
 /// [`struct_get_ref`]: Heap::struct_get_ref
 /// [`struct_get_scalar`]: Heap::struct_get_scalar
-/// [`struct_get_i32`]: Heap::struct_get_i32
+/// [`struct_get_i64`]: Heap::struct_get_i64
+/// [`array_get_f32`]: Heap::array_get_f32
 /// [`array_get_scalar`]: Heap::array_get_scalar
 /// [`struct_view`]: Heap::struct_view
 /// [`array_view`]: Heap::array_view

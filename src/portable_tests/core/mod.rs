@@ -20,6 +20,7 @@ mod helpers;
 mod host_roots;
 mod out_of_memory;
 mod release;
+mod typed;
 
 use access::*;
 use binary_trees::*;
@@ -29,6 +30,7 @@ use collection::*;
 use host_roots::*;
 use out_of_memory::*;
 use release::*;
+use typed::*;
 
 /// The core table.
 pub(super) static CORE: &[PortableTest] = &[
@@ -42,6 +44,7 @@ pub(super) static CORE: &[PortableTest] = &[
     portable!(too_small_or_misaligned_regions_are_typed_errors),
     portable!(region_offsets_near_u32_max_are_out_of_bounds_not_overflows),
     portable!(scalar_type_mismatch_in_a_constructor_allocates_nothing),
+    portable!(typed_accessors_of_every_scalar_type_agree_with_the_generic_api),
     portable!(array_new_fixed_accepts_non_nullable_reference_elements),
     portable!(struct_subtype_keeps_its_supertypes_field_offsets),
     portable!(ref_test_and_retain_raw_follow_the_type_hierarchy),
