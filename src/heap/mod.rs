@@ -14,6 +14,7 @@
 //! | `counts.rs` | allocation, increments and decrements, release of dead objects through the worklist, owned references, externrefs |
 //! | `access.rs` | the generic struct and array API ([`Heap::struct_new`], [`Heap::array_get`], ...), reference type checks |
 //! | `fast_paths.rs` | owned references moved in, references borrowed out ([`BorrowedRef`]), views validated once ([`StructView`], [`ArrayView`], [`ScalarArrayMut`]) |
+//! | `typed.rs` | the typed scalar accessors (`struct_get_<t>`, `array_get_<t>`, the views' `get_<t>` and `set_<t>`), one per scalar storage type, generated from one list |
 //! | `retry.rs` | [`Heap::allocate_with_roots`]: the embedder's collect-and-retry duties in one call, over a [`RootSource`] |
 //! | `wasm_slots.rs` | [`crate::wasm_slots`]: the Wasm boundary in operand-stack slots and raw words |
 //! | `collection.rs` | the heap's side of [`crate::collector`]: trace a Wasm-stack word, sweep the activations table |
