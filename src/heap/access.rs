@@ -11,6 +11,7 @@
 //! element's storage type; a reference also against its reference type unless the caller
 //! proved it ([`Operands`]). A constructor that fails gives back every count it took.
 
+pub(super) use super::object::kind_error;
 use super::object::Word;
 use super::HeapIn;
 use crate::error::{Error, Result};
@@ -48,9 +49,6 @@ impl Operands {
     }
 }
 
-pub(super) fn kind_error(expected: &'static str, found: Kind) -> Error {
-    Error::WrongObjectKind { expected, found: found.name() }
-}
 
 impl<'a, H> HeapIn<'a, H> {
     /// The kind of the object `r` names; `None` for an i31.

@@ -22,7 +22,6 @@
 //! Invariant: nothing here writes to the region; every offset it returns lies inside the block
 //! of the object it was computed for (the layout was validated against the block size).
 
-use super::access::kind_error;
 use super::HeapIn;
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
@@ -170,4 +169,9 @@ impl<'a, H> HeapIn<'a, H> {
         let element = self.types.array_layout(TypeIndex(header.type_index))?.0.element;
         Ok((index, layout, element, len))
     }
+}
+
+/// The error of an object whose kind is not the one the operation needs.
+pub(super) fn kind_error(expected: &'static str, found: Kind) -> Error {
+    Error::WrongObjectKind { expected, found: found.name() }
 }
