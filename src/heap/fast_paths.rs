@@ -182,6 +182,23 @@ macro_rules! array_view_common {
             }
             Ok(self.index + self.layout.element_offset(i))
         }
+
+        for_each_scalar!(view_getters!("element"));
+
+        /// Reads element `i` of type `T`: the element's storage type (a mismatch names `T` as
+        /// expected), then the index's bounds.
+        #[inline]
+        fn get_as<T: Scalar>(&self, i: u32) -> Result<T> {
+            check_scalar::<T>(self.element)?;
+            T::read(self.region, self.index_offset(i)?)
+        }
+
+        /// Reads scalar element `i`; a reference element type is [`Error::TypeMismatch`].
+        #[inline]
+        fn scalar_at(&self, i: u32) -> Result<Value> {
+            read_scalar(self.region, self.index_offset(i)?, self.element)?
+                .map_err(|_| Error::TypeMismatch { expected: "a scalar", found: "ref" })
+        }
     };
 }
 
@@ -209,20 +226,10 @@ impl<'h> ArrayView<'h> {
         Ok(BorrowedRef::new(self.region.read_u32(self.index_offset(i)?)?, self.heap))
     }
 
-    for_each_scalar!(view_getters!("element"));
-
-    /// Reads element `i` of type `T`: the element's storage type, then the index's bounds.
-    #[inline]
-    fn get_as<T: Scalar>(&self, i: u32) -> Result<T> {
-        check_scalar::<T>(self.element)?;
-        T::read(self.region, self.index_offset(i)?)
-    }
-
     /// Reads scalar element `i`; a reference element type is [`Error::TypeMismatch`].
     #[inline]
     pub fn get_scalar(&self, i: u32) -> Result<Value> {
-        read_scalar(self.region, self.index_offset(i)?, self.element)?
-            .map_err(|_| Error::TypeMismatch { expected: "a scalar", found: "ref" })
+        self.scalar_at(i)
     }
 }
 
@@ -250,16 +257,7 @@ impl ScalarArrayMut<'_> {
         self.index_offset(i)
     }
 
-    for_each_scalar!(view_getters!("element"));
     for_each_scalar!(view_setters!("element"));
-
-    /// Reads element `i` of type `T`: the element's storage type (a mismatch names `T` as
-    /// expected, as the other views' getters do), then the index's bounds.
-    #[inline]
-    fn get_as<T: Scalar>(&self, i: u32) -> Result<T> {
-        check_scalar::<T>(self.element)?;
-        T::read(self.region, self.index_offset(i)?)
-    }
 
     /// Writes element `i` of type `T`: the element's storage type (a mismatch names the element
     /// type as expected and `T` as found, as every setter does), then the index's bounds.
@@ -282,9 +280,7 @@ impl ScalarArrayMut<'_> {
     /// Reads scalar element `i`.
     #[inline]
     pub fn get(&self, i: u32) -> Result<Value> {
-        let offset = self.offset(i, self.element)?;
-        read_scalar(self.region, offset, self.element)?
-            .map_err(|_| Error::TypeMismatch { expected: "a scalar", found: "ref" })
+        self.scalar_at(i)
     }
 }
 
