@@ -73,7 +73,10 @@
 //! Allocation from an exact class: one read of the head block, one bitmap word updated. A free
 //! with no free neighbour: one bitmap word read and written (two if the block ends in the next
 //! word), the block's header written, one link written in the previous head; it reads nothing
-//! from the region. Merging adds reads of the neighbours' headers and of their list
+//! from the region. A free of the last block below `top` whose previous block is an object
+//! (a tree freed in reverse allocation order, as binary-trees frees): one bitmap word, a plain
+//! header written, `top` lowered; and with nothing listed and no designated victim an
+//! allocation bumps inline. Merging adds reads of the neighbours' headers and of their list
 //! neighbours. Nothing is O(n) but the walks that check the heap ([`crate::verify`],
 //! `BlockAllocator::check`) and `largest_free_block` (the largest bin's list).
 
@@ -128,7 +131,7 @@ use crate::error::{Error, Result};
 use crate::header::{FREE_KIND, REF_COUNT_OFFSET, SIZE_OFFSET, TYPE_INDEX_OFFSET};
 use crate::region::Region;
 use alloc::vec::Vec;
-use bitmaps::{LISTED, OBJECT};
+use bitmaps::{LISTED, NONE, OBJECT};
 use size_classes::{LARGE_LEVELS, LISTS};
 
 /// Block granularity and minimum block size.
@@ -266,6 +269,13 @@ impl FreeList {
         let class = (size / GRANULE).wrapping_sub(1) as usize;
         let index = if class < SMALL_CLASSES && self.small_bitmap >> class & 1 != 0 {
             self.pop_small(region, class, size)?
+        } else if (self.small_bitmap | self.large_levels | self.dv_size) == 0 {
+            // Nothing listed and no designated victim (a heap that only grows, or whose frees
+            // all went back to the wilderness, as a tree freed in reverse order does): bump.
+            match self.bump(region, size) {
+                Some(index) => index,
+                None => return Ok(None),
+            }
         } else {
             match self.alloc_slow(region, size)? {
                 Some(index) => index,
@@ -346,9 +356,19 @@ impl FreeList {
         if at_index & OBJECT == 0 {
             return Err(Self::bad_free(index));
         }
-        if (at_index == OBJECT) & (at_end == OBJECT) & (index != dv_end) {
-            self.bits[index_word] &= !(OBJECT << index_shift);
-            return self.push_at(region, index, size, (index_word, index_shift), (end_word, end_shift));
+        if (at_index == OBJECT) & (index != dv_end) {
+            if at_end == OBJECT {
+                self.bits[index_word] &= !(OBJECT << index_shift);
+                return self.push_at(region, index, size, (index_word, index_shift), (end_word, end_shift));
+            }
+            if (at_end == NONE) & (end == self.top) {
+                // The last block below the wilderness, after an object: back to the
+                // wilderness (the tree freed in reverse allocation order of binary-trees).
+                // Its header goes plain, as in free memory everywhere.
+                self.bits[index_word] &= !(OBJECT << index_shift);
+                self.top = index;
+                return region.write(index, free_header(size, 0, 0));
+            }
         }
         self.free_merging(region, index, size, at_index, at_end)
     }

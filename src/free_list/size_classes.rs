@@ -222,15 +222,11 @@ impl FreeList {
     /// Everything but an exact small class. A small request is carved from the designated
     /// victim if that is large enough, else from the smallest listed block that fits, whose
     /// rest becomes the new designated victim. A large request takes the smallest listed block
-    /// that fits (the rest is listed), else the designated victim. Then the wilderness (at
-    /// once if nothing is listed and there is no victim).
+    /// that fits (the rest is listed), else the designated victim. Then the wilderness
+    /// (`FreeList::alloc` bumps at once, without calling this, when nothing is listed and
+    /// there is no victim).
     #[cold]
     pub(super) fn alloc_slow(&mut self, region: &mut Region, size: u32) -> Result<Option<u32>> {
-        // Nothing listed and no victim (a heap that only grows, or whose frees all went back to
-        // the wilderness): straight to the wilderness.
-        if (self.small_bitmap | self.large_levels | self.dv_size) == 0 {
-            return Ok(self.bump(region, size));
-        }
         if size <= SMALL_MAX {
             if self.dv_size >= size {
                 return self.carve_dv(region, size).map(Some);
@@ -263,7 +259,7 @@ impl FreeList {
 
     /// Takes `size` bytes from the wilderness, if it has them and the bitmap can cover them.
     #[inline]
-    fn bump(&mut self, region: &Region, size: u32) -> Option<u32> {
+    pub(super) fn bump(&mut self, region: &Region, size: u32) -> Option<u32> {
         let end = self.top.checked_add(size).filter(|&end| end <= region.len())?;
         if (end as usize / GRANULE as usize) / WORD_GRANULES >= self.bits.len() && !self.cover(end) {
             return None;

@@ -243,6 +243,32 @@ fn a_free_block_that_reaches_top_goes_back_to_the_wilderness() {
     assert_eq!((list.top(), list.free_bytes(&r)), (16, 4096 - 16));
 }
 
+/// Binary-trees' pattern: blocks freed in reverse allocation order go straight back to the
+/// wilderness (the fast path of `free`, no list touched), each leaving a plain header; an
+/// allocation with nothing listed bumps at once, at the same offsets again. A free of the last
+/// block with a size that does not end at `top` is still refused.
+#[test]
+fn blocks_freed_in_reverse_order_go_back_to_the_wilderness_without_listing() {
+    let mut r = region(1 << 14);
+    let mut list = FreeList::new();
+    let sizes = [32, 32, 32, 48, 32, 16];
+    let blocks = alloc_all(&mut list, &mut r, &sizes);
+    let last = blocks[5];
+    assert!(list.free(&mut r, last, 32).unwrap_err().is_corruption(), "ends past top");
+    assert!(list.free(&mut r, blocks[4], 16).unwrap_err().is_corruption(), "ends inside the block");
+    check(&list, &r);
+    for (&index, &size) in blocks.iter().zip(&sizes).rev() {
+        list.free(&mut r, index, size).unwrap();
+        assert_eq!((list.top(), list.listed_blocks, list.small_bitmap), (index, 0, 0));
+        assert!(!list.is_allocated(index) && list.code(index) == bitmaps::NONE);
+        assert_eq!(r.read::<16>(index).unwrap(), free_header(size, 0, 0), "a plain header");
+        check(&list, &r);
+    }
+    assert_eq!(list.top(), GRANULE);
+    assert_eq!(alloc_all(&mut list, &mut r, &sizes), blocks, "bumped at the same offsets");
+    check(&list, &r);
+}
+
 #[test]
 fn a_large_free_block_is_found_through_its_footer() {
     let mut r = region(1 << 15);
