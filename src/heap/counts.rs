@@ -36,36 +36,76 @@ pub const RELEASE_CHUNK: u32 = 1024;
 /// One pending piece of release work.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum ReleaseWork {
-    /// An object whose count reached zero: release its references, then free it.
-    Object(u32),
+    /// An object whose count reached zero, with its header as the decrement read and validated
+    /// it (in host memory from then on: see [`decrement_count`]): release its references, then
+    /// free it.
+    Object(u32, Dead),
     /// A reference array whose elements from `next` on are still to be released.
     ArrayTail { array: u32, next: u32 },
 }
 
+/// What release needs of the header of an object whose count reached zero (validated by the
+/// decrement that read it). Its fields are ordered so that the type index and size, read
+/// together from the header, stay in one register: carried as an [`ObjectHeader`] (whose
+/// 16-bit slot hint lies between the flags and the type index), the header was rebuilt
+/// through the stack with overlapping stores and loads, which stall store forwarding.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dead {
+    type_index: u32,
+    size: u32,
+    kind: Kind,
+    flags: HeaderFlags,
+}
+
+impl Dead {
+    /// The header, as the functions that validate layouts take it (count zero).
+    #[inline(always)]
+    fn header(self) -> ObjectHeader {
+        ObjectHeader {
+            kind: self.kind,
+            flags: self.flags,
+            reserved: 0,
+            type_index: self.type_index,
+            size: self.size,
+            ref_count: 0,
+        }
+    }
+}
+
 /// Removes one count from the object `raw` names in `region` (objects lie below `top`);
-/// returns whether it reached zero. Nothing for null and i31 words. A count left above zero
-/// makes the object a possible cycle root (`cycles` buffers it unless it is acyclic or
-/// buffered already: a flag test).
-#[inline]
+/// returns what release needs of its header (validated) when the count reached zero.
+/// Nothing for null and i31 words. A count left above zero makes the object a possible cycle
+/// root (`cycles` buffers it unless it is acyclic or buffered already: a flag test).
+///
+/// The header returned is what release goes on with, not read again: once an object's count
+/// is zero nothing changes the kind, type, size or flags in its header until it is freed (no
+/// reference may name it: a corrupted one that does is refused here, as a zero count), and the
+/// free itself checks the size against the type and the free list's bitmap. Always inlined,
+/// so that the header stays in registers (a header handed back through memory in parts and
+/// read whole stalls store forwarding).
+#[inline(always)]
 pub(crate) fn decrement_count(
     region: &mut Region,
     free_list: &FreeList,
     cycles: &mut CycleCollector,
     raw: u32,
-) -> Result<bool> {
+) -> Result<Option<Dead>> {
     if object_word(raw).is_none() {
-        return Ok(false);
+        return Ok(None);
     }
     if !free_list.is_allocated(raw) {
         return Err(Error::InvalidReference(raw));
     }
     let header = ObjectHeader::decode(region, raw)?;
-    let count = header.ref_count.checked_sub(1).ok_or(Error::corrupted(raw, "released an object with a zero count"))?;
+    let Some(count) = header.ref_count.checked_sub(1) else {
+        return Err(Error::corrupted(raw, "released an object with a zero count"));
+    };
     region.write_u32(raw + REF_COUNT_OFFSET, count)?;
     if count != 0 {
         cycles.possible_root(region, raw, header.flags)?;
+        return Ok(None);
     }
-    Ok(count == 0)
+    Ok(Some(Dead { type_index: header.type_index, size: header.size, kind: header.kind, flags: header.flags }))
 }
 
 impl<'a, H> HeapIn<'a, H> {
@@ -162,9 +202,10 @@ impl<'a, H> HeapIn<'a, H> {
         self.region.write_u32(raw + REF_COUNT_OFFSET, count)
     }
 
-    /// Removes one count; returns whether it reached zero (the caller then frees the object).
-    #[inline]
-    pub(crate) fn decrement(&mut self, raw: u32) -> Result<bool> {
+    /// Removes one count; returns the object's header when it reached zero (the caller then
+    /// frees the object with it: see [`decrement_count`]).
+    #[inline(always)]
+    pub(crate) fn decrement(&mut self, raw: u32) -> Result<Option<Dead>> {
         decrement_count(&mut self.region, &self.free_list, &mut self.cycles, raw)
     }
 
@@ -181,13 +222,10 @@ impl<'a, H> HeapIn<'a, H> {
     /// Releases one count of `raw`, freeing everything that becomes unreachable.
     #[inline]
     pub(crate) fn release(&mut self, raw: u32) -> Result<()> {
-        if self.decrement(raw)? {
+        if let Some(dead) = self.decrement(raw)? {
             // The object is dead: free it at once (no trip through the worklist), then whatever
-            // it held that died with it. Its header is read again rather than handed back by
-            // the decrement: a header returned through memory in parts stalls store forwarding
-            // when it is read back whole, which costs more than the (cached) second read.
-            let header = self.object(raw)?;
-            self.release_dead(raw, header)?;
+            // it held that died with it, with the header the decrement validated.
+            self.release_dead(raw, dead)?;
             if !self.release_worklist.is_empty() {
                 self.drain_release_worklist()?;
             }
@@ -195,36 +233,34 @@ impl<'a, H> HeapIn<'a, H> {
         Ok(())
     }
 
-    /// Frees the dead object `index` (count zero, `header` read from the region): releases the
+    /// Frees the dead object `index` (count zero, `dead` read from its header): releases the
     /// references it holds (children whose count reaches zero go on the worklist; a reference
     /// array goes there as a tail to walk in chunks) and returns its block.
     ///
-    /// A struct goes on at once with the last of its children that died (whose header the
-    /// decrement just read), so a chain or the spine of a tree is freed without a trip through
-    /// the worklist per object.
+    /// A struct goes on at once with the last of its children that died (with the header the
+    /// decrement just read and validated), so a chain or the spine of a tree is freed without a
+    /// trip through the worklist per object, and no dead object's header is read twice.
     #[inline]
-    fn release_dead(&mut self, mut index: u32, mut header: ObjectHeader) -> Result<()> {
+    fn release_dead(&mut self, mut index: u32, mut dead: Dead) -> Result<()> {
         loop {
-            match header.kind {
+            match dead.kind {
                 Kind::STRUCT => {
                     let HeapIn { region, types, free_list, release_worklist, cycles, .. } = self;
                     // The size the block would be freed with is checked before anything is
                     // released (see `free_object`).
-                    let (_, layout) = checked_struct_layout(types, index, &header)?;
+                    let (_, layout) = checked_struct_layout(types, index, &dead.header())?;
                     let mut next = None;
                     for &offset in &layout.reference_offsets {
                         let child = region.read_u32(index + offset)?;
-                        if decrement_count(region, free_list, cycles, child)? {
-                            if let Some(earlier) = next.replace(child) {
-                                release_worklist.push(ReleaseWork::Object(earlier));
+                        if let Some(child_dead) = decrement_count(region, free_list, cycles, child)? {
+                            if let Some((earlier, earlier_dead)) = next.replace((child, child_dead)) {
+                                release_worklist.push(ReleaseWork::Object(earlier, earlier_dead));
                             }
                         }
                     }
-                    self.free_block(index, header)?;
-                    // The child's header is in the cache: reading it again costs less than
-                    // carrying it (a header copied through the stack stalls store forwarding).
+                    self.free_block(index, dead.flags, dead.size)?;
                     match next {
-                        Some(child) => (index, header) = (child, self.object(child)?),
+                        Some(child) => (index, dead) = child,
                         None => return Ok(()),
                     }
                 }
@@ -233,10 +269,10 @@ impl<'a, H> HeapIn<'a, H> {
                     return Ok(());
                 }
                 _ => {
-                    self.check_block_size(index, &header)?;
+                    self.check_block_size(index, &dead.header())?;
                     let id = self.region.read_u32(index + EXTERNREF_HOST_DATA_OFFSET)?;
                     let data = self.host_data.take(id)?;
-                    self.free_block(index, header)?;
+                    self.free_block(index, dead.flags, dead.size)?;
                     drop(data);
                     return Ok(());
                 }
@@ -248,10 +284,7 @@ impl<'a, H> HeapIn<'a, H> {
     pub(crate) fn drain_release_worklist(&mut self) -> Result<()> {
         while let Some(work) = self.release_worklist.pop() {
             match work {
-                ReleaseWork::Object(index) => {
-                    let header = self.object(index)?;
-                    self.release_dead(index, header)?;
-                }
+                ReleaseWork::Object(index, dead) => self.release_dead(index, dead)?,
                 ReleaseWork::ArrayTail { array, next } => {
                     let header = self.object(array)?;
                     // `ref_slots` checks the block size against the length.
@@ -262,15 +295,15 @@ impl<'a, H> HeapIn<'a, H> {
                         }
                         for i in range {
                             let child = self.region.read_u32(array + layout.element_offset(i))?;
-                            if self.decrement(child)? {
-                                self.release_worklist.push(ReleaseWork::Object(child));
+                            if let Some(dead) = self.decrement(child)? {
+                                self.release_worklist.push(ReleaseWork::Object(child, dead));
                             }
                         }
                         if rest.is_some() {
                             continue;
                         }
                     }
-                    self.free_block(array, header)?;
+                    self.free_block(array, header.flags, header.size)?;
                 }
             }
         }
@@ -286,27 +319,27 @@ impl<'a, H> HeapIn<'a, H> {
     /// then nothing is freed and the error is [`Error::Corrupted`].
     pub(crate) fn free_object(&mut self, index: u32, header: ObjectHeader) -> Result<()> {
         self.check_block_size(index, &header)?;
-        self.free_block(index, header)
+        self.free_block(index, header.flags, header.size)
     }
 
-    /// [`Heap::free_object`] for a caller that has checked the block size.
-    #[inline]
-    fn free_block(&mut self, index: u32, header: ObjectHeader) -> Result<()> {
-        if header.flags.contains(HeaderFlags::BUFFERED) {
+    /// [`Heap::free_object`] for a caller that has checked the block size (`size`, with
+    /// `flags`, from the object's header). Always inlined: it is most of what freeing a small
+    /// object costs, and a call with its `Result` returned through memory added a quarter.
+    #[inline(always)]
+    fn free_block(&mut self, index: u32, flags: HeaderFlags, size: u32) -> Result<()> {
+        if flags.contains(HeaderFlags::BUFFERED) {
             self.cycles.remove(&mut self.region, index)?;
         }
-        let live = self
-            .counters
-            .freed(header.size)
-            .ok_or(Error::corrupted(index, "freed more objects than were allocated"))?;
+        let live =
+            self.counters.freed(size).ok_or(Error::corrupted(index, "freed more objects than were allocated"))?;
         let last = live == 0;
-        self.zeal_poison_freed(index, header.size, last)?;
+        self.zeal_poison_freed(index, size, last)?;
         if last {
             // Nothing is left: the whole region is one free block again, in O(1).
             self.free_list.reset();
             return Ok(());
         }
-        self.free_list.free(&mut self.region, index, header.size)
+        self.free_list.free(&mut self.region, index, size)
     }
 
     /// Checks the block size in the header of the object at `index` against its kind and type.

@@ -363,8 +363,8 @@ impl<'a, H> HeapIn<'a, H> {
                 if header.flags.contains(HeaderFlags::ACYCLIC) {
                     // A real reference going away: ordinary release (the object and what only
                     // it holds are freed when this was the last one).
-                    if self.decrement(child)? {
-                        self.release_worklist.push(ReleaseWork::Object(child));
+                    if let Some(dead) = self.decrement(child)? {
+                        self.release_worklist.push(ReleaseWork::Object(child, dead));
                     }
                 } else if header.flags.colour() == Colour::White {
                     write_flags(&mut self.region, child, header.flags.with_colour(Colour::Black))?;
