@@ -49,7 +49,6 @@ impl Operands {
     }
 }
 
-
 impl<'a, H> HeapIn<'a, H> {
     /// The kind of the object `r` names; `None` for an i31.
     pub fn kind_of(&self, r: &GcRef) -> Result<Option<Kind>> {
