@@ -226,7 +226,11 @@ impl ObjectHeader {
         let flags = HeaderFlags::from_bits(bytes[1]).ok_or(Error::corrupted(index, "unknown header flag bits"))?;
         let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         let size = word(SIZE_OFFSET as usize);
-        if size < HEADER_SIZE || size % HEADER_SIZE != 0 || index as u64 + size as u64 > region.len() as u64 {
+        // At least a header, a multiple of 16, and the block inside the region, in two tests:
+        // `read` put the header inside the region (`index + 16 <= len`), so `room` is the
+        // room after it, and a size below 16 wraps around to more than any room.
+        let room = region.len() - index - HEADER_SIZE;
+        if (size % HEADER_SIZE != 0) | (size.wrapping_sub(HEADER_SIZE) > room) {
             return Err(Error::corrupted(index, "object size out of bounds"));
         }
         Ok(ObjectHeader {
