@@ -73,21 +73,28 @@
 //! 1. **MarkRoots**: from each purple root, *mark gray*: colour every object reachable through
 //!    non-acyclic objects gray, and remove one count from each for every edge from a gray
 //!    object (trial deletion of the internal references). A root already gray (reached from
-//!    an earlier root) leaves the buffer.
-//! 2. **ScanRoots**: *scan* from each root: a gray object whose count is still above zero is
-//!    referenced from outside the gray subgraph (a host `GcRef`, an activations-table entry,
-//!    an object that was not reached): *scan black* restores the counts of everything
-//!    reachable from it and colours it black. A gray object with count zero turns white.
-//! 3. **CollectRoots**: every root leaves the buffer. The white objects reachable from white
-//!    roots are gathered (coloured black on the way so that each is gathered once); the
-//!    references they hold to acyclic objects are released through the heap's ordinary release
-//!    worklist (so an externref's host data is dropped exactly once, when the last reference to
-//!    it goes); then every gathered object's block is freed. A white object's references to
-//!    other white or black objects are *not* decremented again: trial deletion already removed
-//!    them, and black objects' counts now hold exactly their references from survivors.
+//!    an earlier root) leaves the buffer. Every object coloured gray is listed once, in the
+//!    order mark gray visited it, tagged when it may hold references to acyclic objects (a
+//!    struct that holds one, any reference array).
+//! 2. **ScanRoots**, one pass over that list instead of the paper's traversal from each root: a
+//!    gray object whose count is still above zero is referenced from outside the gray subgraph
+//!    (a host `GcRef`, an activations-table entry, an object that was not reached): *scan black*
+//!    restores the counts of everything reachable from it and colours it black. What is still
+//!    gray after the pass is exactly what the paper's scan leaves white: its scan colours white
+//!    the gray objects without a count and turns black everything reachable from a gray object
+//!    with one, whatever the order; so the gray ones are left gray and taken for white.
+//! 3. **CollectRoots**, one pass over the list: every root leaves the buffer, a black object
+//!    survives, a gray one is garbage. The references a garbage object holds to acyclic objects
+//!    are released through the heap's ordinary release path (so an externref's host data is
+//!    dropped exactly once, when the last reference to it goes); once all of them are, every
+//!    garbage object's block is freed. A garbage object's references to other garbage or
+//!    black objects are *not* decremented again: trial deletion already removed them, and
+//!    black objects' counts now hold exactly their references from survivors. Only the tagged garbage objects' references are read again,
+//!    for their acyclic children.
 //!
 //! Acyclic objects are never coloured: mark gray, scan and scan black skip them, so their
-//! counts stay real and they are freed by reference counting when their last white holder goes.
+//! counts stay real and they are freed by reference counting when their last garbage holder
+//! goes.
 //!
 //! Objects held by the activations table (bump chunk and over-approximated set), by the host
 //! (an owned `GcRef` is a count) or by any object outside the garbage are never freed: those
@@ -104,9 +111,9 @@
 //! # Robustness
 //! Every index read from the region goes through `Heap::object` (header validation) and
 //! every access is bounds-checked. A collection visits each object at most once per colour
-//! change (gray, white, black, gathered), and counts its visits against a budget of four per
-//! 16-byte granule below the high-water mark: a corrupted graph gives [`Error::Corrupted`],
-//! never an endless loop. A collection that fails leaves the heap in an unspecified but
+//! change (gray, black) or pass (scanned without a count, collected), and counts its visits
+//! against a budget of four per 16-byte granule below the high-water mark: a corrupted graph
+//! gives [`Error::Corrupted`], never an endless loop. A collection that fails leaves the heap in an unspecified but
 //! memory-safe state ([`crate::Heap::reset`] recovers it).
 //!
 //! # Heap policy
@@ -131,7 +138,7 @@ pub const HEAP_GROWTH_FLOOR_SHARE: u64 = 16;
 
 /// A cycle collection that made more than this many object visits per object it freed was
 /// unproductive: the candidate trigger doubles (see the heap policy). Garbage rings cost
-/// 3 visits per freed object (mark gray, scan, gather).
+/// 3 visits per freed object (mark gray, the scan pass, the collect pass).
 pub const UNPRODUCTIVE_VISITS_PER_FREED: u64 = 8;
 
 /// Offset in the object header of the `u16` buffer-slot hint (the header's reserved field).

@@ -15,7 +15,7 @@
 //! reports out of memory) and [`Heap::run_cycle_collection`] (a collection's cycle phase).
 
 use super::object::object_word;
-use super::{HeapIn, ReleaseWork, RELEASE_CHUNK};
+use super::{HeapIn, RELEASE_CHUNK};
 use crate::cycle_collector::{slot_hint, write_flags, write_flags_unbuffered, CycleReport};
 use crate::error::{Error, Result};
 use crate::header::{Colour, HeaderFlags, Kind, ObjectHeader, REF_COUNT_OFFSET};
@@ -24,6 +24,11 @@ use alloc::vec::Vec;
 
 /// Entries a scratch worklist keeps between collections; a bigger one is shrunk back.
 const SCRATCH_KEEP: usize = 16 * 1024;
+
+/// Bit 0 of a [`Scratch::gray`] entry (object offsets are multiples of 16): the object may hold
+/// references to acyclic objects, which collecting it must release. Set by mark gray for a
+/// struct that holds one and for every reference array (whose elements it visits in chunks).
+const HOLDS_ACYCLIC: u32 = 1;
 
 /// One pending visit of a traversal.
 #[derive(Clone, Copy, Debug)]
@@ -39,11 +44,11 @@ enum Visit {
 pub(super) struct Scratch {
     roots: Vec<u32>,
     worklist: Vec<Visit>,
+    /// Every object mark gray coloured gray, once each, in the order it visited them, tagged
+    /// with [`HOLDS_ACYCLIC`]; after ScanRoots, the garbage among them.
+    gray: Vec<u32>,
     black: Vec<Visit>,
     children: Vec<u32>,
-    /// Scan black's own children buffer: it runs in the middle of scan's loop over `children`.
-    black_children: Vec<u32>,
-    garbage: Vec<u32>,
 }
 
 impl Scratch {
@@ -56,10 +61,9 @@ impl Scratch {
         }
         keep(&mut self.roots);
         keep(&mut self.worklist);
+        keep(&mut self.gray);
         keep(&mut self.black);
         keep(&mut self.children);
-        keep(&mut self.black_children);
-        keep(&mut self.garbage);
     }
 }
 
@@ -140,7 +144,8 @@ impl<'a, H> HeapIn<'a, H> {
         // Four visits (gray, white, black, gathered) per 16-byte granule in use at most.
         let mut budget = 4 * (self.free_list.top() as u64 / 16 + 1);
 
-        let survivors = self.mark_and_scan(s, &mut budget)?;
+        self.mark_roots(s, &mut budget)?;
+        let survivors = self.scan_roots(s, &mut budget)?;
         self.collect_roots(s, &mut budget)?;
 
         let freed = self.counters.objects_freed() - freed_before;
@@ -162,14 +167,14 @@ impl<'a, H> HeapIn<'a, H> {
 
     /// Pops the next visit from `worklist`, counts a whole object against the budget, and puts
     /// the references the visit covers into `children` (pushing the rest of a long array back
-    /// on the worklist). Returns whether the visit was a whole object's, or `None` when the
-    /// worklist is empty.
+    /// on the worklist). Returns the object and its header with whether the visit was a whole
+    /// object's, or `None` when the worklist is empty.
     fn next_visit(
         &mut self,
         worklist: &mut Vec<Visit>,
         children: &mut Vec<u32>,
         budget: &mut u64,
-    ) -> Result<Option<bool>> {
+    ) -> Result<Option<(u32, ObjectHeader, bool)>> {
         let Some(visit) = worklist.pop() else { return Ok(None) };
         let (object, next) = match visit {
             Visit::Object(object) => {
@@ -182,7 +187,7 @@ impl<'a, H> HeapIn<'a, H> {
         if let Some(rest) = self.children(object, &header, next, children)? {
             worklist.push(rest);
         }
-        Ok(Some(matches!(visit, Visit::Object(_))))
+        Ok(Some((object, header, matches!(visit, Visit::Object(_)))))
     }
 
     /// Puts the references `visit` covers into `out` (cleared first) and returns the visit of
@@ -206,10 +211,9 @@ impl<'a, H> HeapIn<'a, H> {
         Ok((!header.flags.contains(HeaderFlags::ACYCLIC)).then_some(header))
     }
 
-    /// MarkRoots then ScanRoots. Returns the number of objects scan black kept alive.
-    fn mark_and_scan(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<u64> {
-        // MarkRoots.
-        let mut kept = 0;
+    /// MarkRoots: mark gray from every purple root; a root already gray (reached from an
+    /// earlier one) leaves the buffer. Every object coloured gray is listed in `s.gray`.
+    fn mark_roots(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<()> {
         for i in 0..s.roots.len() {
             let root = s.roots[i];
             let header = self.object(root)?;
@@ -221,98 +225,85 @@ impl<'a, H> HeapIn<'a, H> {
                     write_flags(&mut self.region, root, header.flags.with_colour(Colour::Gray))?;
                     s.worklist.push(Visit::Object(root));
                     self.mark_gray(s, budget)?;
-                    s.roots[kept] = root;
-                    kept += 1;
                 }
                 // Reached from an earlier root: that root's traversal covers it.
                 Colour::Gray => write_flags_unbuffered(&mut self.region, root, header.flags)?,
                 _ => return Err(Error::corrupted(root, "buffered object is not purple or has a zero count")),
             }
         }
-        s.roots.truncate(kept);
-
-        // ScanRoots.
-        let mut survivors = 0;
-        for i in 0..s.roots.len() {
-            let root = s.roots[i];
-            let header = self.object(root)?;
-            survivors += self.scan(root, header, s, budget)?;
-            while let Some(visit) = s.worklist.pop() {
-                let (object, next) = match visit {
-                    Visit::Object(object) => (object, 0),
-                    Visit::Elements { array, next } => (array, next),
-                };
-                let header = self.object(object)?;
-                // Scan black may have reached it since it was pushed: then its references are
-                // done.
-                if header.flags.colour() != Colour::White {
-                    continue;
-                }
-                if next == 0 {
-                    self.visit(budget, object)?;
-                }
-                if let Some(rest) = self.children(object, &header, next, &mut s.children)? {
-                    s.worklist.push(rest);
-                }
-                let mut j = 0;
-                while let Some(&child) = s.children.get(j) {
-                    j += 1;
-                    if let Some(child_header) = self.cyclic_child(child)? {
-                        survivors += self.scan(child, child_header, s, budget)?;
-                    }
-                }
-            }
-        }
-        Ok(survivors)
+        Ok(())
     }
 
-    /// Mark gray: runs the worklist, whose objects are gray already.
+    /// Mark gray: runs the worklist, whose objects are gray already, listing each in `s.gray`
+    /// when its visit begins.
     fn mark_gray(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<()> {
-        while self.next_visit(&mut s.worklist, &mut s.children, budget)?.is_some() {
+        while let Some((object, header, whole)) = self.next_visit(&mut s.worklist, &mut s.children, budget)? {
+            let mut holds_acyclic = false;
             let mut j = 0;
             while let Some(&child) = s.children.get(j) {
                 j += 1;
-                let Some(header) = self.cyclic_child(child)? else { continue };
+                let Some(index) = object_word(child) else { continue };
+                let header = self.object(index)?;
+                if header.flags.contains(HeaderFlags::ACYCLIC) {
+                    holds_acyclic = true;
+                    continue;
+                }
                 let count = header
                     .ref_count
                     .checked_sub(1)
-                    .ok_or(Error::corrupted(child, "more references to an object than its count"))?;
-                self.region.write_u32(child + REF_COUNT_OFFSET, count)?;
+                    .ok_or(Error::corrupted(index, "more references to an object than its count"))?;
+                self.region.write_u32(index + REF_COUNT_OFFSET, count)?;
                 if header.flags.colour() != Colour::Gray {
-                    write_flags(&mut self.region, child, header.flags.with_colour(Colour::Gray))?;
-                    s.worklist.push(Visit::Object(child));
+                    write_flags(&mut self.region, index, header.flags.with_colour(Colour::Gray))?;
+                    s.worklist.push(Visit::Object(index));
                 }
+            }
+            if whole {
+                // A reference array is listed as holding acyclic objects whatever its first
+                // chunk held: the rest of its elements are visited later.
+                let tag = holds_acyclic || header.kind == Kind::ARRAY;
+                s.gray.push(object | if tag { HOLDS_ACYCLIC } else { 0 });
             }
         }
         Ok(())
     }
 
-    /// Scan of one object: a gray object with a count turns black with everything it reaches
-    /// (returns how many objects that made black); a gray object without one turns white and is
-    /// pushed on the scan worklist.
-    fn scan(&mut self, object: u32, header: ObjectHeader, s: &mut Scratch, budget: &mut u64) -> Result<u64> {
-        if header.flags.colour() != Colour::Gray {
-            return Ok(0);
+    /// ScanRoots, in one pass over the gray objects instead of a traversal from each root: a
+    /// gray object whose count is still above zero is referenced from outside the gray
+    /// subgraph, so scan black restores the counts of everything reachable from it and colours
+    /// it black. What is still gray afterwards is exactly what the paper's scan colours white
+    /// (everything reachable from a black object is black, and every gray object with a count
+    /// is black), so it is left gray: CollectRoots takes a gray object for white. Returns the
+    /// number of objects scan black kept alive.
+    fn scan_roots(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<u64> {
+        let mut survivors = 0;
+        for i in 0..s.gray.len() {
+            let object = s.gray[i] & !HOLDS_ACYCLIC;
+            let header = self.object(object)?;
+            match header.flags.colour() {
+                Colour::Gray if header.ref_count > 0 => {
+                    write_flags(&mut self.region, object, header.flags.with_colour(Colour::Black))?;
+                    s.black.push(Visit::Object(object));
+                    survivors += self.scan_black(s, budget)?;
+                }
+                // Scanned without a count: white unless a later scan black reaches it.
+                Colour::Gray => self.visit(budget, object)?,
+                // Reached by scan black from an earlier gray object.
+                Colour::Black => {}
+                _ => return Err(Error::corrupted(object, "gray object changed colour during a cycle collection")),
+            }
         }
-        if header.ref_count > 0 {
-            write_flags(&mut self.region, object, header.flags.with_colour(Colour::Black))?;
-            s.black.push(Visit::Object(object));
-            self.scan_black(s, budget)
-        } else {
-            write_flags(&mut self.region, object, header.flags.with_colour(Colour::White))?;
-            s.worklist.push(Visit::Object(object));
-            Ok(0)
-        }
+        Ok(survivors)
     }
 
     /// Scan black: runs the black worklist, whose objects are black already, restoring the
     /// count of every reference they hold. Returns the number of objects visited.
     fn scan_black(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<u64> {
         let mut blackened = 0;
-        while let Some(whole_object) = self.next_visit(&mut s.black, &mut s.black_children, budget)? {
-            blackened += u64::from(whole_object);
+        while let Some((_, _, whole)) = self.next_visit(&mut s.black, &mut s.children, budget)? {
+            blackened += u64::from(whole);
             let mut j = 0;
-            while let Some(&child) = s.black_children.get(j) {
+            while let Some(&child) = s.children.get(j) {
                 j += 1;
                 let Some(header) = self.cyclic_child(child)? else { continue };
                 let count = header.ref_count.checked_add(1).ok_or(Error::RefCountOverflow)?;
@@ -326,56 +317,67 @@ impl<'a, H> HeapIn<'a, H> {
         Ok(blackened)
     }
 
-    /// CollectRoots: every root leaves the buffer; the white objects reachable from white roots
-    /// are gathered, their references to acyclic objects released, and their blocks freed.
+    /// CollectRoots, in one pass over the gray list: every root leaves the buffer; a black
+    /// object survives; a gray one is garbage (white): the references it holds to acyclic
+    /// objects are released (through the ordinary release path: what only it held is freed,
+    /// an externref's host data dropped once) and, once every garbage object's references are
+    /// released, its block is freed. Its references to cyclic objects are not decremented
+    /// again: trial deletion already removed them, and a black object's count now holds
+    /// exactly its references from survivors.
     fn collect_roots(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<()> {
-        for i in 0..s.roots.len() {
-            let root = s.roots[i];
-            let header = self.object(root)?;
-            let white = header.flags.colour() == Colour::White;
-            // Gathered objects are coloured black, so each is gathered once.
-            write_flags_unbuffered(&mut self.region, root, header.flags.with_colour(Colour::Black))?;
-            if white {
-                s.garbage.push(root);
-                s.worklist.push(Visit::Object(root));
-                self.gather_white(s, budget)?;
+        let mut garbage = 0;
+        for i in 0..s.gray.len() {
+            let entry = s.gray[i];
+            let object = entry & !HOLDS_ACYCLIC;
+            let header = self.object(object)?;
+            match header.flags.colour() {
+                Colour::Black => {
+                    if header.flags.contains(HeaderFlags::BUFFERED) {
+                        write_flags_unbuffered(&mut self.region, object, header.flags)?;
+                    }
+                }
+                Colour::Gray => {
+                    self.visit(budget, object)?;
+                    write_flags_unbuffered(&mut self.region, object, header.flags.with_colour(Colour::White))?;
+                    if entry & HOLDS_ACYCLIC != 0 {
+                        self.release_acyclic_references(object, header, &mut s.children)?;
+                    }
+                    s.gray[garbage] = object;
+                    garbage += 1;
+                }
+                _ => return Err(Error::corrupted(object, "gray object changed colour during a cycle collection")),
             }
         }
-        // Nothing was freed while gathering, except acyclic objects, which are never gathered:
-        // every gathered header is still there.
-        for i in 0..s.garbage.len() {
-            let object = s.garbage[i];
+        s.gray.truncate(garbage);
+        // Nothing was freed while releasing, except acyclic objects, which are never gray:
+        // every garbage header is still there.
+        for i in 0..s.gray.len() {
+            let object = s.gray[i];
             let header = self.object(object)?;
             self.free_object(object, header)?;
         }
         Ok(())
     }
 
-    /// Gathers the white objects reachable from the worklist's (gathered) objects, and releases
-    /// the references gathered objects hold to acyclic objects.
-    fn gather_white(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<()> {
-        while self.next_visit(&mut s.worklist, &mut s.children, budget)?.is_some() {
-            let mut j = 0;
-            while let Some(&child) = s.children.get(j) {
-                j += 1;
-                let Some(child) = object_word(child) else { continue };
-                let header = self.object(child)?;
-                if header.flags.contains(HeaderFlags::ACYCLIC) {
+    /// Releases the references the garbage object `object` (its header just read) holds to
+    /// acyclic objects, a chunk of a reference array's elements at a time.
+    fn release_acyclic_references(&mut self, object: u32, header: ObjectHeader, children: &mut Vec<u32>) -> Result<()> {
+        let mut next = 0;
+        loop {
+            let rest = self.children(object, &header, next, children)?;
+            for &child in children.iter() {
+                let Some(index) = object_word(child) else { continue };
+                if self.object(index)?.flags.contains(HeaderFlags::ACYCLIC) {
                     // A real reference going away: ordinary release (the object and what only
                     // it holds are freed when this was the last one).
-                    if let Some(dead) = self.decrement(child)? {
-                        self.release_worklist.push(ReleaseWork::Object(child, dead));
-                    }
-                } else if header.flags.colour() == Colour::White {
-                    write_flags(&mut self.region, child, header.flags.with_colour(Colour::Black))?;
-                    s.garbage.push(child);
-                    s.worklist.push(Visit::Object(child));
+                    self.release(child)?;
                 }
             }
-            // At most one chunk's worth of releases waits at a time.
-            self.drain_release_worklist()?;
+            match rest {
+                Some(Visit::Elements { next: rest, .. }) => next = rest,
+                _ => return Ok(()),
+            }
         }
-        Ok(())
     }
 
     /// Checks the cycle collector's invariants for verification: `objects` are the heap's
