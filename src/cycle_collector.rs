@@ -87,10 +87,11 @@
 //!    survives, a gray one is garbage. The references a garbage object holds to acyclic objects
 //!    are released through the heap's ordinary release path (so an externref's host data is
 //!    dropped exactly once, when the last reference to it goes); once all of them are, every
-//!    garbage object's block is freed. A garbage object's references to other garbage or
-//!    black objects are *not* decremented again: trial deletion already removed them, and
-//!    black objects' counts now hold exactly their references from survivors. Only the tagged garbage objects' references are read again,
-//!    for their acyclic children.
+//!    garbage object's block is freed. Only the tagged garbage objects' references are read
+//!    again, for their acyclic children; when no garbage object is tagged, each is freed in the
+//!    same pass, as it is reached. A garbage object's references to other garbage or black
+//!    objects are *not* decremented again: trial deletion already removed them, and black
+//!    objects' counts now hold exactly their references from survivors.
 //!
 //! Acyclic objects are never coloured: mark gray, scan and scan black skip them, so their
 //! counts stay real and they are freed by reference counting when their last garbage holder

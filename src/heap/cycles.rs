@@ -47,6 +47,8 @@ pub(super) struct Scratch {
     /// Every object mark gray coloured gray, once each, in the order it visited them, tagged
     /// with [`HOLDS_ACYCLIC`]; after ScanRoots, the garbage among them.
     gray: Vec<u32>,
+    /// Whether any entry of `gray` is tagged [`HOLDS_ACYCLIC`].
+    any_holds_acyclic: bool,
     black: Vec<Visit>,
     children: Vec<u32>,
 }
@@ -62,6 +64,7 @@ impl Scratch {
         keep(&mut self.roots);
         keep(&mut self.worklist);
         keep(&mut self.gray);
+        self.any_holds_acyclic = false;
         keep(&mut self.black);
         keep(&mut self.children);
     }
@@ -262,6 +265,7 @@ impl<'a, H> HeapIn<'a, H> {
                 // A reference array is listed as holding acyclic objects whatever its first
                 // chunk held: the rest of its elements are visited later.
                 let tag = holds_acyclic || header.kind == Kind::ARRAY;
+                s.any_holds_acyclic |= tag;
                 s.gray.push(object | if tag { HOLDS_ACYCLIC } else { 0 });
             }
         }
@@ -324,21 +328,33 @@ impl<'a, H> HeapIn<'a, H> {
     /// released, its block is freed. Its references to cyclic objects are not decremented
     /// again: trial deletion already removed them, and a black object's count now holds
     /// exactly its references from survivors.
+    ///
+    /// When no garbage object holds a reference to an acyclic object (no entry is tagged), no
+    /// garbage object's references are read again, so each is freed as the pass reaches it.
     fn collect_roots(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<()> {
+        let free_at_once = !s.any_holds_acyclic;
         let mut garbage = 0;
         for i in 0..s.gray.len() {
             let entry = s.gray[i];
             let object = entry & !HOLDS_ACYCLIC;
-            let header = self.object(object)?;
+            let mut header = self.object(object)?;
+            let buffered = header.flags.contains(HeaderFlags::BUFFERED);
             match header.flags.colour() {
                 Colour::Black => {
-                    if header.flags.contains(HeaderFlags::BUFFERED) {
+                    if buffered {
                         write_flags_unbuffered(&mut self.region, object, header.flags)?;
                     }
                 }
                 Colour::Gray => {
                     self.visit(budget, object)?;
-                    write_flags_unbuffered(&mut self.region, object, header.flags.with_colour(Colour::White))?;
+                    if buffered {
+                        write_flags_unbuffered(&mut self.region, object, header.flags)?;
+                        header.flags = header.flags.difference(HeaderFlags::BUFFERED);
+                    }
+                    if free_at_once {
+                        self.free_object(object, header)?;
+                        continue;
+                    }
                     if entry & HOLDS_ACYCLIC != 0 {
                         self.release_acyclic_references(object, header, &mut s.children)?;
                     }
@@ -347,6 +363,9 @@ impl<'a, H> HeapIn<'a, H> {
                 }
                 _ => return Err(Error::corrupted(object, "gray object changed colour during a cycle collection")),
             }
+        }
+        if free_at_once {
+            return Ok(());
         }
         s.gray.truncate(garbage);
         // Nothing was freed while releasing, except acyclic objects, which are never gray:

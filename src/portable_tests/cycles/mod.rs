@@ -46,6 +46,10 @@ pub(super) static CYCLES: &[PortableTest] = &[
         run: cycle_holding_externrefs_drops_each_host_data_once,
     },
     PortableTest {
+        name: "mixed_garbage_with_and_without_acyclic_references_is_collected",
+        run: mixed_garbage_with_and_without_acyclic_references_is_collected,
+    },
+    PortableTest {
         name: "cycle_reachable_from_a_global_lives_until_the_global_lets_go",
         run: cycle_reachable_from_a_global_lives_until_the_global_lets_go,
     },

@@ -1,6 +1,7 @@
 //! Cycle collector tests of the shapes of garbage: a self-loop, a two-node cycle, a doubly
 //! linked ring, a binary tree with parent pointers, a cycle through a reference array longer
-//! than the release chunks, and a cycle holding externrefs (each host data dropped once).
+//! than the release chunks, a cycle holding externrefs (each host data dropped once), and
+//! garbage with and without references to acyclic objects in one collection.
 
 use super::helpers::{check_ring, live, new_heap, new_node, ring, ring_len, some, TestHeap, Token, NEXT, NODE_BLOCK};
 use crate::portable_tests::TestResult;
@@ -203,5 +204,38 @@ pub(super) fn cycle_holding_externrefs_drops_each_host_data_once(region: &'stati
     // A second collection finds nothing and drops nothing again.
     let report = try_heap!(heap.collect_cycles());
     ensure!(report.objects_freed == 0 && drops.get() == n as u32 - 1);
+    Ok(())
+}
+
+/// One collection whose garbage mixes cycles that hold acyclic objects (an externref) with
+/// cycles that do not, next to a live ring: the collector releases the acyclic references
+/// before it frees any garbage block, and frees each garbage object once; a collection whose
+/// garbage holds no acyclic object frees each block as it reaches it.
+pub(super) fn mixed_garbage_with_and_without_acyclic_references_is_collected(region: &'static mut [u8]) -> TestResult {
+    let (mut heap, types) = new_heap(region)?;
+    let drops = Rc::new(Cell::new(0));
+    let n = 20;
+    let kept = ring(&mut heap, &types, n)?;
+    let garbage = ring(&mut heap, &types, n)?;
+    try_heap!(heap.drop_ref(garbage));
+    // Two holders pointing at each other, the first holding an externref.
+    let data = try_heap!(heap.alloc_externref(Token(drops.clone())).map_err(|(error, _)| error));
+    let first = try_heap!(heap.struct_new(types.holder, &[ValueRef::Ref(None), some(&data)]));
+    try_heap!(heap.drop_ref(data));
+    let second = try_heap!(heap.struct_new(types.holder, &[some(&first), ValueRef::Ref(None)]));
+    try_heap!(heap.struct_set(&first, 0, some(&second)));
+    try_heap!(heap.drop_ref(second));
+    try_heap!(heap.drop_ref(first));
+    verify!(heap, [&kept]);
+    ensure!(live(&heap)? == 2 * n as u64 + 3 && drops.get() == 0);
+    let report = try_heap!(heap.collect_cycles());
+    verify!(heap, [&kept]);
+    ensure!(report.objects_freed == n as u64 + 3, "{report:?}");
+    ensure!(drops.get() == 1 && heap.host_data_count() == 0 && live(&heap)? == n as u64);
+    check_ring(&mut heap, &kept, n)?;
+    try_heap!(heap.drop_ref(kept));
+    let report = try_heap!(heap.collect_cycles());
+    verify!(heap, []);
+    ensure!(report.objects_freed == n as u64 && live(&heap)? == 0 && drops.get() == 1, "{report:?}");
     Ok(())
 }
