@@ -394,6 +394,17 @@ impl TypeRegistry {
         self.entries.get(index.0 as usize).map(|e| e.acyclic).ok_or(Error::UnknownType(index.0))
     }
 
+    /// The struct type and layout of `index` and whether it is acyclic, in one lookup (what a
+    /// constructor needs); an error if it is not a struct type.
+    #[inline]
+    pub(crate) fn struct_layout_acyclic(&self, index: TypeIndex) -> Result<(&StructType, &StructLayout, bool)> {
+        match self.entries.get(index.0 as usize) {
+            Some(Entry { definition: TypeDefinition::Struct(ty, layout), acyclic, .. }) => Ok((ty, layout, *acyclic)),
+            Some(_) => Err(Error::WrongTypeKind { type_index: index.0, expected: "a struct type" }),
+            None => Err(Error::UnknownType(index.0)),
+        }
+    }
+
     /// The struct layout of `index`, or an error if it is not a struct type.
     #[inline]
     pub fn struct_layout(&self, index: TypeIndex) -> Result<(&StructType, &StructLayout)> {

@@ -51,6 +51,23 @@ impl Value {
         }
     }
 
+    /// Whether the value's variant is the one `storage` holds (any reference for a reference
+    /// type: its reference type is checked apart), as [`ValueRef::matches_storage`].
+    #[inline]
+    pub(crate) fn matches_storage(&self, storage: StorageType) -> bool {
+        matches!(
+            (storage, self),
+            (StorageType::I8, Value::I8(_))
+                | (StorageType::I16, Value::I16(_))
+                | (StorageType::I32, Value::I32(_))
+                | (StorageType::I64, Value::I64(_))
+                | (StorageType::F32, Value::F32(_))
+                | (StorageType::F64, Value::F64(_))
+                | (StorageType::V128, Value::V128(_))
+                | (StorageType::Ref(_), Value::Ref(_))
+        )
+    }
+
     /// The same value with its reference borrowed, to pass to a setter.
     pub fn borrow(&self) -> ValueRef<'_> {
         match self {

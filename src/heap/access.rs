@@ -49,6 +49,26 @@ impl Operands {
     }
 }
 
+/// For a heap type that an object's kind alone decides, the kind the object's must match
+/// ([`Kind::matches`]): `eq`, `struct`, `array`. `None` for the others (`extern` and `any`
+/// accept every object, a concrete type needs the type index, the bottom types and a group
+/// member accept none).
+#[inline(always)]
+fn kind_decides(heap_type: HeapType) -> Option<Kind> {
+    match heap_type {
+        HeapType::Eq => Some(Kind::EQ),
+        HeapType::Struct => Some(Kind::STRUCT),
+        HeapType::Array => Some(Kind::ARRAY),
+        _ => None,
+    }
+}
+
+/// The error of a reference whose type is not the field's or element's.
+#[cold]
+fn ref_type_mismatch() -> Error {
+    Error::TypeMismatch { expected: "a reference of the field's type", found: "a reference of another type" }
+}
+
 impl<'a, H> HeapIn<'a, H> {
     /// The kind of the object `r` names; `None` for an i31.
     pub fn kind_of(&self, r: &GcRef) -> Result<Option<Kind>> {
@@ -94,32 +114,54 @@ impl<'a, H> HeapIn<'a, H> {
         }
     }
 
-    /// Checks that the word `raw` may be stored where `ref_type` is expected. The null word is
-    /// answered inline (the leaves of a tree store nulls); everything else is
-    /// [`Heap::check_non_null_ref_type`](crate::Heap::check_non_null_ref_type), out of line.
+    /// Checks that the word `raw` may be stored where `ref_type` is expected. Answered inline:
+    /// the null word for a nullable type (the leaves of a tree store nulls), and an object for
+    /// a heap type its kind alone decides (`eq`, `struct`, `array`: the bitmap says an object
+    /// starts there and its kind byte is read and validated, nothing else of its header);
+    /// everything else is [`Heap::check_non_null_ref_type`](crate::Heap::check_non_null_ref_type), out of line.
     #[inline(always)]
     pub(crate) fn check_ref_type(&self, raw: u32, ref_type: RefType) -> Result<()> {
         match Word::of(raw) {
             Word::Null if ref_type.nullable => Ok(()),
+            Word::Object(index) => match kind_decides(ref_type.heap_type) {
+                Some(required) if self.object_kind(index)?.matches(required) => Ok(()),
+                Some(_) => Err(ref_type_mismatch()),
+                None => self.check_non_null_ref_type(raw, ref_type),
+            },
             _ => self.check_non_null_ref_type(raw, ref_type),
         }
     }
 
-    /// [`Heap::check_ref_type`](crate::Heap::check_ref_type) past its inline test of a null word for a nullable type.
+    /// [`Heap::check_ref_type`](crate::Heap::check_ref_type) past its inline tests. An object
+    /// is validated as far as the heap type needs: `extern` and `any` accept every object (the
+    /// bitmap says one starts there), a concrete type reads and validates the whole header (its
+    /// type index), the others the kind byte ([`Heap::object_kind`](crate::Heap::object_kind)).
     #[inline(never)]
     fn check_non_null_ref_type(&self, raw: u32, ref_type: RefType) -> Result<()> {
-        let header = match Word::of(raw) {
+        let accepted = match Word::of(raw) {
             Word::Null => return if ref_type.nullable { Ok(()) } else { Err(Error::NullReference) },
-            Word::I31 => None,
-            Word::Object(index) => Some(self.object(index)?),
+            Word::I31 => self.heap_type_accepts(None, ref_type.heap_type),
+            Word::Object(index) => match ref_type.heap_type {
+                HeapType::Extern | HeapType::Any => {
+                    if !self.free_list.is_allocated(index) {
+                        return Err(Error::InvalidReference(index));
+                    }
+                    true
+                }
+                HeapType::Concrete(_) => {
+                    let header = self.object(index)?;
+                    self.heap_type_accepts(Some(&header), ref_type.heap_type)
+                }
+                heap_type => {
+                    let kind = self.object_kind(index)?;
+                    kind_decides(heap_type).is_some_and(|required| kind.matches(required))
+                }
+            },
         };
-        if self.heap_type_accepts(header.as_ref(), ref_type.heap_type) {
+        if accepted {
             Ok(())
         } else {
-            Err(Error::TypeMismatch {
-                expected: "a reference of the field's type",
-                found: "a reference of another type",
-            })
+            Err(ref_type_mismatch())
         }
     }
 

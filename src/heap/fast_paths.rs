@@ -353,19 +353,27 @@ impl<'a, H> HeapIn<'a, H> {
     /// out what the allocation and the stores need, with one registry lookup.
     #[inline]
     fn plan_owned_struct<const N: usize>(&self, ty: TypeIndex, fields: &[Value; N]) -> Result<StructPlan<N>> {
-        let (struct_type, layout) = self.types.struct_layout(ty)?;
+        // One registry lookup for the type, its layout and its flags.
+        let (struct_type, layout, acyclic) = self.types.struct_layout_acyclic(ty)?;
         if struct_type.fields.len() != N || layout.field_offsets.len() != N {
             return Err(Error::FieldCountMismatch { expected: struct_type.fields.len() as u32, found: N as u32 });
         }
         let mut plan = StructPlan {
             size: layout.size,
             block: FreeList::block_size(layout.size).ok_or(Error::corrupted(0, "struct size out of range"))?,
-            flags: self.new_object_flags(ty)?,
+            flags: if acyclic { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() },
             fields: [(0, StorageType::I32); N],
         };
         for (k, value) in fields.iter().enumerate() {
             let storage = struct_type.fields[k];
-            self.check_storage(storage, value.borrow())?;
+            match (storage, value) {
+                // A reference straight to its type check (no `ValueRef` made and matched again).
+                (StorageType::Ref(ref_type), Value::Ref(r)) => {
+                    self.check_ref_type(self.word_of(r.as_ref())?, ref_type)?
+                }
+                _ if value.matches_storage(storage) => {}
+                _ => return Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
+            }
             plan.fields[k] = (layout.field_offsets[k], storage);
         }
         Ok(plan)

@@ -26,7 +26,7 @@ use super::HeapIn;
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 pub(crate) use crate::gc_ref::{object_word, Word};
-use crate::header::{Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, EXTERNREF_SIZE};
+use crate::header::{Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, EXTERNREF_SIZE, KIND_OFFSET};
 use crate::types::{ArrayLayout, StorageType, StructLayout, StructType, TypeIndex, TypeRegistry};
 use crate::GcRef;
 use core::ops::Range;
@@ -134,6 +134,20 @@ impl<'a, H> HeapIn<'a, H> {
             }
             ObjectLayout::Array(..) | ObjectLayout::Extern => (RefSlots::None, None),
         })
+    }
+
+    /// The kind of the object at `index`, for a check that needs nothing else of its header
+    /// (a reference type whose heap type is `eq`, `struct` or `array`): [`Error::InvalidReference`]
+    /// unless an object starts there (the free list's bitmap, as [`Heap::object`] tests it),
+    /// [`Error::Corrupted`] for a kind byte that is no object kind. Only the kind byte is read
+    /// and validated; the rest of the header is validated by whatever reads it later.
+    #[inline(always)]
+    pub(crate) fn object_kind(&self, index: u32) -> Result<Kind> {
+        if !self.free_list.is_allocated(index) {
+            return Err(Error::InvalidReference(index));
+        }
+        let [byte] = self.region.read::<1>(index + KIND_OFFSET)?;
+        Kind::from_byte(byte).ok_or(Error::corrupted(index, "invalid object kind"))
     }
 
     /// The object a handle names and its header; `None` for an i31 (a handle is never null).
