@@ -68,6 +68,33 @@ impl Value {
         )
     }
 
+    /// Stores the value at `at` in `bytes` (the block of a fresh object) in its variant's
+    /// width (a reference as its word, whose count the field then owns); `false`, with nothing
+    /// written, if those bytes are not all in `bytes`. The caller has checked the variant
+    /// against the field's storage type.
+    #[inline(always)]
+    pub(crate) fn write_into(&self, bytes: &mut [u8], at: usize) -> bool {
+        fn put<const W: usize>(bytes: &mut [u8], at: usize, value: [u8; W]) -> bool {
+            match bytes.get_mut(at..).and_then(|tail| tail.get_mut(..W)) {
+                Some(destination) => {
+                    destination.copy_from_slice(&value);
+                    true
+                }
+                None => false,
+            }
+        }
+        match self {
+            Value::I8(v) => put(bytes, at, v.to_ne_bytes()),
+            Value::I16(v) => put(bytes, at, v.to_ne_bytes()),
+            Value::I32(v) => put(bytes, at, v.to_ne_bytes()),
+            Value::I64(v) => put(bytes, at, v.to_ne_bytes()),
+            Value::F32(v) => put(bytes, at, v.to_bits().to_ne_bytes()),
+            Value::F64(v) => put(bytes, at, v.to_bits().to_ne_bytes()),
+            Value::V128(v) => put(bytes, at, v.to_ne_bytes()),
+            Value::Ref(r) => put(bytes, at, r.as_ref().map_or(0, GcRef::as_raw_u32).to_ne_bytes()),
+        }
+    }
+
     /// The same value with its reference borrowed, to pass to a setter.
     pub fn borrow(&self) -> ValueRef<'_> {
         match self {

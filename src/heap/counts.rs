@@ -148,20 +148,11 @@ impl<'a, H> HeapIn<'a, H> {
         }
     }
 
-    /// Zeroes the bytes of a fresh object after its header.
+    /// Zeroes the bytes of a fresh object after its header (one bounds check for the block).
     #[inline]
     pub(crate) fn zero_body(&mut self, index: u32, size: u32) -> Result<()> {
-        let body = size - HEADER_SIZE;
-        if body <= 3 * HEADER_SIZE {
-            // Small objects (most of them): a few 16-byte stores rather than a call to memset.
-            let mut at = index + HEADER_SIZE;
-            while at < index + size {
-                self.region.write(at, [0u8; 16])?;
-                at += 16;
-            }
-            return Ok(());
-        }
-        self.region.fill(index + HEADER_SIZE, body, 0)
+        zero_after_header(self.region.slice_mut(index, size, "new object out of region bounds")?);
+        Ok(())
     }
 
     #[inline]
@@ -460,5 +451,18 @@ impl<'a, H> HeapIn<'a, H> {
     /// Number of host data values alive (one per live externref).
     pub fn host_data_count(&self) -> usize {
         self.host_data.len()
+    }
+}
+
+/// Zeroes the bytes of a fresh block after its header: for the small blocks most objects have
+/// (bodies of 16, 32 or 48 bytes) stores of a known width rather than a call to memset.
+#[inline(always)]
+pub(super) fn zero_after_header(bytes: &mut [u8]) {
+    let Some(body) = bytes.get_mut(HEADER_SIZE as usize..) else { return };
+    match body.len() {
+        16 => body.copy_from_slice(&[0; 16]),
+        32 => body.copy_from_slice(&[0; 32]),
+        48 => body.copy_from_slice(&[0; 48]),
+        _ => body.fill(0),
     }
 }

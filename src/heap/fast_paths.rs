@@ -47,6 +47,7 @@
 //! collection off), nothing worse. Scalars are always checked: a scalar of the wrong width is
 //! refused, never written over a neighbouring field.
 
+use super::counts::zero_after_header;
 use super::typed::{for_each_scalar, view_getters, view_setters};
 use super::{HeapIn, Operands};
 use crate::error::{Error, Result};
@@ -87,12 +88,13 @@ impl BorrowedRef<'_> {
 }
 
 /// What [`Heap::struct_new_owned`](crate::Heap::struct_new_owned) needs after type-checking: sizes, header flags, and each
-/// field's offset and storage type.
+/// field's offset (the width of each store is its value's variant, checked against the field's
+/// storage type).
 struct StructPlan<const N: usize> {
     size: u32,
     block: u32,
     flags: HeaderFlags,
-    fields: [(u32, StorageType); N],
+    offsets: [u32; N],
 }
 
 /// A struct whose header and type were validated once, for reading several fields: each read
@@ -342,9 +344,12 @@ impl<'a, H> HeapIn<'a, H> {
             Ok(index) => index,
             Err(error) => return Err((error, fields)),
         };
-        match self.write_owned_fields(index, plan.block, &plan.fields, fields) {
+        match self.write_owned_fields(index, plan.block, &plan.offsets, &fields) {
+            // The references in `fields` are in the struct now (a `GcRef` has no drop glue:
+            // `fields` goes without touching a count).
             Ok(()) => Ok(self.object_handle(index)),
-            // Only a corrupted region gets here; the values are in the struct or were released.
+            // Cannot happen (the block is in the region, the layout in the block); the values
+            // are in the struct or not, and the struct is never handed out.
             Err(error) => Err((error, core::array::from_fn(|_| Value::Ref(None)))),
         }
     }
@@ -362,7 +367,7 @@ impl<'a, H> HeapIn<'a, H> {
             size: layout.size,
             block: FreeList::block_size(layout.size).ok_or(Error::corrupted(0, "struct size out of range"))?,
             flags: if acyclic { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() },
-            fields: [(0, StorageType::I32); N],
+            offsets: [0; N],
         };
         for (k, value) in fields.iter().enumerate() {
             let storage = struct_type.fields[k];
@@ -374,28 +379,30 @@ impl<'a, H> HeapIn<'a, H> {
                 _ if value.matches_storage(storage) => {}
                 _ => return Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
             }
-            plan.fields[k] = (layout.field_offsets[k], storage);
+            plan.offsets[k] = layout.field_offsets[k];
         }
         Ok(plan)
     }
 
     /// Writes checked owned values into the fields of the fresh struct at `index` (its body
-    /// zeroed first, so that padding and packed neighbours are zero).
+    /// zeroed first, so that padding and packed neighbours are zero), through one bounds check
+    /// of the whole block: each store then checks only that its bytes lie in the block.
     #[inline]
     fn write_owned_fields<const N: usize>(
         &mut self,
         index: u32,
         block: u32,
-        plan: &[(u32, StorageType); N],
-        fields: [Value; N],
+        offsets: &[u32; N],
+        fields: &[Value; N],
     ) -> Result<()> {
-        self.zero_body(index, block)?;
-        for (&(offset, storage), value) in plan.iter().zip(fields) {
-            match value {
-                // The field is zero (null): there is no old value, and the count moves in.
-                // Checked by `plan_owned_struct` (`check_storage`).
-                Value::Ref(r) => self.region.write_u32(index + offset, r.as_ref().map_or(0, GcRef::as_raw_u32))?,
-                _ => write_scalar(&mut self.region, index + offset, storage, value.borrow())?,
+        let bytes = self.region.slice_mut(index, block, "new struct out of region bounds")?;
+        zero_after_header(bytes);
+        for (&offset, value) in offsets.iter().zip(fields) {
+            // Checked by `plan_owned_struct`: the variant is the field's storage type (a
+            // reference of the field's reference type). A reference's count moves in: the
+            // field was zero (null), so there is no old value to release.
+            if !value.write_into(bytes, offset as usize) {
+                return Err(Error::corrupted(index + offset, "struct field outside its block"));
             }
         }
         Ok(())
