@@ -134,6 +134,7 @@ use object::object_word;
 /// | borrowed (reading out) | | [`struct_get_borrowed`], [`array_get_borrowed`] | | a [`BorrowedRef`] out, no count (it borrows the heap, so nothing can free the object meanwhile) | walking structures |
 /// | typed | | [`struct_get_ref`], [`struct_get_scalar`], [`array_get_scalar`], and for every scalar storage type `struct_get_<t>`, `array_get_<t>` (below) | | as generic, skipping the [`Value`] match where the storage type is known | hot host loops |
 /// | views | | [`struct_view`], [`array_view`]: `get_ref`, `get_scalar`, `get_<t>` | [`scalar_array_mut`] (scalars, no barrier): `set`, `set_<t>` | one validation of the object, then index and storage checks per access | several accesses to one object |
+/// | Wasm slots ([`crate::wasm_slots`]) | [`struct_new_from_slots`], [`array_new_from_slot`], [`array_new_fixed_from_slots`] | [`struct_get_slot`], [`array_get_slot`] | [`struct_set_slot`], [`array_set_slot`] | 64-bit operand-stack slots and raw words in; results and reads exposed to Wasm (their counts in the activations table) | interpreters, JIT slow paths |
 ///
 /// The typed accessors exist for every scalar storage type `<t>`, named after it, in each place
 /// that reads scalars by index (the heap, [`StructView`], [`ArrayView`], [`ScalarArrayMut`]) and
@@ -151,7 +152,6 @@ use object::object_word;
 /// error has the method's type as `expected` and the storage type as `found`, a setter's the
 /// storage type as `expected` and the value's type as `found` (as the generic setters). The
 /// other checks are the family's (the object once, the field or index bounds).
-/// | Wasm slots ([`crate::wasm_slots`]) | [`struct_new_from_slots`], [`array_new_from_slot`], [`array_new_fixed_from_slots`] | [`struct_get_slot`], [`array_get_slot`] | [`struct_set_slot`], [`array_set_slot`] | 64-bit operand-stack slots and raw words in; results and reads exposed to Wasm (their counts in the activations table) | interpreters, JIT slow paths |
 ///
 /// Counts and raw words: [`clone_ref`], [`drop_ref`], [`retain_raw`], [`write_gc_ref`] (a
 /// host global or table slot), [`expose_gc_ref_to_wasm`]. Allocation with the embedder's duties
