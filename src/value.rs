@@ -74,15 +74,6 @@ impl Value {
     /// against the field's storage type.
     #[inline(always)]
     pub(crate) fn write_into(&self, bytes: &mut [u8], at: usize) -> bool {
-        fn put<const W: usize>(bytes: &mut [u8], at: usize, value: [u8; W]) -> bool {
-            match bytes.get_mut(at..).and_then(|tail| tail.get_mut(..W)) {
-                Some(destination) => {
-                    destination.copy_from_slice(&value);
-                    true
-                }
-                None => false,
-            }
-        }
         match self {
             Value::I8(v) => put(bytes, at, v.to_ne_bytes()),
             Value::I16(v) => put(bytes, at, v.to_ne_bytes()),
@@ -146,6 +137,22 @@ impl ValueRef<'_> {
         }
     }
 
+    /// Stores the value at `at` in `bytes` (the block of a fresh object), as
+    /// [`Value::write_into`]: a reference as its word (the caller took its count).
+    #[inline(always)]
+    pub(crate) fn write_into(&self, bytes: &mut [u8], at: usize) -> bool {
+        match *self {
+            ValueRef::I8(v) => put(bytes, at, v.to_ne_bytes()),
+            ValueRef::I16(v) => put(bytes, at, v.to_ne_bytes()),
+            ValueRef::I32(v) => put(bytes, at, v.to_ne_bytes()),
+            ValueRef::I64(v) => put(bytes, at, v.to_ne_bytes()),
+            ValueRef::F32(v) => put(bytes, at, v.to_bits().to_ne_bytes()),
+            ValueRef::F64(v) => put(bytes, at, v.to_bits().to_ne_bytes()),
+            ValueRef::V128(v) => put(bytes, at, v.to_ne_bytes()),
+            ValueRef::Ref(r) => put(bytes, at, r.map_or(0, GcRef::as_raw_u32).to_ne_bytes()),
+        }
+    }
+
     /// Whether this value's variant is the one for `storage`.
     pub fn matches_storage(&self, storage: StorageType) -> bool {
         matches!(
@@ -173,6 +180,19 @@ impl ValueRef<'_> {
             StorageType::V128 => ValueRef::V128(0),
             StorageType::Ref(_) => ValueRef::Ref(None),
         }
+    }
+}
+
+/// Copies `value` to `bytes[at..at + W]`; `false`, with nothing written, if those bytes are
+/// not all in `bytes`.
+#[inline(always)]
+fn put<const W: usize>(bytes: &mut [u8], at: usize, value: [u8; W]) -> bool {
+    match bytes.get_mut(at..).and_then(|tail| tail.first_chunk_mut::<W>()) {
+        Some(destination) => {
+            *destination = value;
+            true
+        }
+        None => false,
     }
 }
 

@@ -11,13 +11,14 @@
 //! element's storage type; a reference also against its reference type unless the caller
 //! proved it ([`Operands`]). A constructor that fails gives back every count it took.
 
+use super::counts::{retain_word, zero_after_header};
 pub(super) use super::object::kind_error;
 use super::object::Word;
 use super::HeapIn;
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
-use crate::header::{Kind, ObjectHeader, ARRAY_LENGTH_OFFSET};
-use crate::types::{HeapType, RefType, StorageType, TypeIndex, MAX_OBJECT_SIZE};
+use crate::header::{HeaderFlags, Kind, ObjectHeader, ARRAY_LENGTH_OFFSET};
+use crate::types::{HeapType, RefType, StorageType, TypeIndex, TypeRegistry, MAX_OBJECT_SIZE};
 use crate::value::{read_scalar, write_scalar, Value, ValueRef};
 use crate::GcRef;
 
@@ -63,9 +64,47 @@ fn kind_decides(heap_type: HeapType) -> Option<Kind> {
     }
 }
 
+/// Whether an object with this header (`None`: an i31 value) is a value of `heap_type`, with
+/// the registry `types` for a concrete type's supertype chain.
+#[inline]
+pub(super) fn heap_type_accepts(types: &TypeRegistry, object: Option<&ObjectHeader>, heap_type: HeapType) -> bool {
+    let Some(header) = object else { return heap_type_accepts_i31(heap_type) };
+    match heap_type {
+        // `extern.convert_any` and `any.convert_extern` keep the word: both tops hold anything.
+        HeapType::Extern | HeapType::Any => true,
+        HeapType::Eq => header.kind.matches(Kind::EQ),
+        HeapType::Struct => header.kind == Kind::STRUCT,
+        HeapType::Array => header.kind == Kind::ARRAY,
+        // Registered types hold no group-relative reference; `matches` refuses one.
+        HeapType::I31 | HeapType::None | HeapType::NoExtern | HeapType::RecGroupMember(_) => false,
+        HeapType::Concrete(target) => {
+            header.kind != Kind::EXTERN && types.is_subtype(TypeIndex(header.type_index), target)
+        }
+    }
+}
+
+/// Checks that the word `raw`, null or an i31 (no object), may be stored where `ref_type` is
+/// expected: null for a nullable type ([`Error::NullReference`] otherwise), an i31 for a heap
+/// type that holds i31 values.
+#[inline]
+pub(super) fn check_immediate_ref_type(raw: u32, ref_type: RefType) -> Result<()> {
+    match Word::of(raw) {
+        Word::Null if ref_type.nullable => Ok(()),
+        Word::Null => Err(Error::NullReference),
+        _ if heap_type_accepts_i31(ref_type.heap_type) => Ok(()),
+        _ => Err(ref_type_mismatch()),
+    }
+}
+
+/// Whether `heap_type` holds i31 values.
+#[inline(always)]
+fn heap_type_accepts_i31(heap_type: HeapType) -> bool {
+    matches!(heap_type, HeapType::Extern | HeapType::Any | HeapType::Eq | HeapType::I31)
+}
+
 /// The error of a reference whose type is not the field's or element's.
 #[cold]
-fn ref_type_mismatch() -> Error {
+pub(super) fn ref_type_mismatch() -> Error {
     Error::TypeMismatch { expected: "a reference of the field's type", found: "a reference of another type" }
 }
 
@@ -94,24 +133,11 @@ impl<'a, H> HeapIn<'a, H> {
         }
     }
 
-    /// Whether an object with this header (`None`: an i31 value) is a value of `heap_type`.
+    /// Whether an object with this header (`None`: an i31 value) is a value of `heap_type`
+    /// (see [`heap_type_accepts`]).
     #[inline]
     pub(super) fn heap_type_accepts(&self, object: Option<&ObjectHeader>, heap_type: HeapType) -> bool {
-        let Some(header) = object else {
-            return matches!(heap_type, HeapType::Extern | HeapType::Any | HeapType::Eq | HeapType::I31);
-        };
-        match heap_type {
-            // `extern.convert_any` and `any.convert_extern` keep the word: both tops hold anything.
-            HeapType::Extern | HeapType::Any => true,
-            HeapType::Eq => header.kind.matches(Kind::EQ),
-            HeapType::Struct => header.kind == Kind::STRUCT,
-            HeapType::Array => header.kind == Kind::ARRAY,
-            // Registered types hold no group-relative reference; `matches` refuses one.
-            HeapType::I31 | HeapType::None | HeapType::NoExtern | HeapType::RecGroupMember(_) => false,
-            HeapType::Concrete(target) => {
-                header.kind != Kind::EXTERN && self.types.is_subtype(TypeIndex(header.type_index), target)
-            }
-        }
+        heap_type_accepts(&self.types, object, heap_type)
     }
 
     /// Checks that the word `raw` may be stored where `ref_type` is expected. Answered inline:
@@ -139,8 +165,7 @@ impl<'a, H> HeapIn<'a, H> {
     #[inline(never)]
     fn check_non_null_ref_type(&self, raw: u32, ref_type: RefType) -> Result<()> {
         let accepted = match Word::of(raw) {
-            Word::Null => return if ref_type.nullable { Ok(()) } else { Err(Error::NullReference) },
-            Word::I31 => self.heap_type_accepts(None, ref_type.heap_type),
+            Word::Null | Word::I31 => return check_immediate_ref_type(raw, ref_type),
             Word::Object(index) => match ref_type.heap_type {
                 HeapType::Extern | HeapType::Any => {
                     if !self.free_list.is_allocated(index) {
@@ -199,33 +224,67 @@ impl<'a, H> HeapIn<'a, H> {
         fields: &[ValueRef<'_>],
         operands: Operands,
     ) -> Result<GcRef> {
-        let field_count = self.types.struct_layout(ty)?.0.fields.len();
-        if field_count != fields.len() {
+        // One registry lookup for the checks and the allocation, one for the stores.
+        let (struct_type, layout, acyclic) = self.types.struct_layout_acyclic(ty)?;
+        let field_count = struct_type.fields.len();
+        if field_count != fields.len() || layout.field_offsets.len() != fields.len() {
             return Err(Error::FieldCountMismatch { expected: field_count as u32, found: fields.len() as u32 });
         }
-        self.retain_operands(fields, |heap, field| Ok(heap.types.struct_layout(ty)?.0.fields[field]), operands)?;
-        let object = match self.struct_alloc(ty) {
-            Ok(object) => object,
+        let size = layout.size;
+        let flags = if acyclic { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() };
+        self.retain_struct_operands(ty, fields, operands)?;
+        let index = match self.alloc_object(Kind::STRUCT, ty.0, size, flags) {
+            Ok(index) => index,
             Err(error) => {
                 self.release_field_refs(fields)?;
                 return Err(error);
             }
         };
-        let index = object.as_raw_u32();
-        // One registry lookup for all the stores (`fields` has as many values as the type has
-        // fields, checked above; the registry gives every field an offset).
         let HeapIn { types, region, .. } = self;
-        let (struct_type, layout) = types.struct_layout(ty)?;
-        for ((&value, &storage), &offset) in fields.iter().zip(&struct_type.fields).zip(&layout.field_offsets) {
-            let offset = index + offset;
-            match value {
-                // The field is still zero, so there is no old value to release.
-                // (The word was checked by `word_of` above.)
-                ValueRef::Ref(r) => region.write_u32(offset, r.map_or(0, GcRef::as_raw_u32))?,
-                _ => write_scalar(region, offset, storage, value)?,
+        let (_, layout) = types.struct_layout(ty)?;
+        // The block `alloc_object` gave, in one bounds check; each store then checks only that
+        // its bytes lie in it.
+        let block = FreeList::block_size(size).unwrap_or(size);
+        let bytes = region.slice_mut(index, block, "new struct out of region bounds")?;
+        zero_after_header(bytes);
+        for (&value, &offset) in fields.iter().zip(&layout.field_offsets) {
+            // Checked by `retain_struct_operands`: the variant is the field's storage type, a
+            // reference's word was validated and its count taken; the field was zero (null),
+            // so there is no old value to release.
+            if !value.write_into(bytes, offset as usize) {
+                return Err(Error::corrupted(index + offset, "struct field outside its block"));
             }
         }
-        Ok(object)
+        Ok(self.object_handle(index))
+    }
+
+    /// [`Heap::retain_operands`](crate::Heap::retain_operands) for the fields of struct type
+    /// `ty` (as many values as it has fields), with one registry lookup for all of them.
+    fn retain_struct_operands(&mut self, ty: TypeIndex, fields: &[ValueRef<'_>], operands: Operands) -> Result<()> {
+        let id = self.id;
+        let HeapIn { types, region, free_list, .. } = self;
+        let (struct_type, _) = types.struct_layout(ty)?;
+        let mut failed = None;
+        for (i, (&value, &storage)) in fields.iter().zip(&struct_type.fields).enumerate() {
+            let checked = match (storage, value) {
+                (StorageType::Ref(ref_type), ValueRef::Ref(r)) => r
+                    .map_or(Ok(0), |r| r.word_for(id))
+                    .and_then(|raw| retain_word(region, free_list, types, raw, operands.check(ref_type), 1)),
+                _ if value.matches_storage(storage) => Ok(()),
+                _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
+            };
+            if let Err(error) = checked {
+                failed = Some((i, error));
+                break;
+            }
+        }
+        match failed {
+            Some((i, error)) => {
+                self.release_field_refs(&fields[..i])?;
+                Err(error)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Checks every value of a constructor against its storage type (`storage(i)`) and takes

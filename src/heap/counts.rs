@@ -16,7 +16,7 @@
 //! Owned references ([`Heap::clone_ref`], [`Heap::drop_ref`], [`Heap::retain_raw`],
 //! [`Heap::write_gc_ref`]) and externrefs with their host data are the public face of this.
 
-use super::access::kind_error;
+use super::access::{check_immediate_ref_type, heap_type_accepts, kind_error, ref_type_mismatch};
 use super::object::{checked_struct_layout, object_word, RefSlots};
 use super::HeapIn;
 use crate::cycle_collector::CycleCollector;
@@ -26,7 +26,7 @@ use crate::header::{
     HeaderFlags, Kind, ObjectHeader, EXTERNREF_HOST_DATA_OFFSET, EXTERNREF_SIZE, HEADER_SIZE, REF_COUNT_OFFSET,
 };
 use crate::region::Region;
-use crate::types::{RefType, TypeIndex, MAX_OBJECT_SIZE};
+use crate::types::{RefType, TypeIndex, TypeRegistry, MAX_OBJECT_SIZE};
 use crate::value::{Value, ValueRef};
 use crate::GcRef;
 
@@ -108,6 +108,37 @@ pub(crate) fn decrement_count(
     Ok(Some(Dead { type_index: header.type_index, size: header.size, kind: header.kind, flags: header.flags }))
 }
 
+/// Checks that `raw` may be stored where `ref_type` is expected and takes `n` counts on it,
+/// reading its header once (the barrier's fast path), over the parts of the heap it needs (so
+/// that a caller may hold the type registry meanwhile). With `ref_type` `None` (the caller
+/// proved the type) only the word is validated: null, an i31, or the start of a live object
+/// (the free list's bitmap, then its header) whose count is not zero.
+#[inline]
+pub(crate) fn retain_word(
+    region: &mut Region,
+    free_list: &FreeList,
+    types: &TypeRegistry,
+    raw: u32,
+    ref_type: Option<RefType>,
+    n: u32,
+) -> Result<()> {
+    if object_word(raw).is_none() {
+        return ref_type.map_or(Ok(()), |ref_type| check_immediate_ref_type(raw, ref_type));
+    }
+    if !free_list.is_allocated(raw) {
+        return Err(Error::InvalidReference(raw));
+    }
+    let header = ObjectHeader::decode(region, raw)?;
+    if ref_type.is_some_and(|ref_type| !heap_type_accepts(types, Some(&header), ref_type.heap_type)) {
+        return Err(ref_type_mismatch());
+    }
+    if header.ref_count == 0 {
+        return Err(Error::corrupted(raw, "live reference to an object with a zero count"));
+    }
+    let count = header.ref_count.checked_add(n).ok_or(Error::RefCountOverflow)?;
+    region.write_u32(raw + REF_COUNT_OFFSET, count)
+}
+
 impl<'a, H> HeapIn<'a, H> {
     /// Allocates a block for an object of `size` bytes and writes its header (count 1).
     /// Always inlined into its few callers (the constructors): its hot path is a handful of
@@ -175,26 +206,10 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// Checks that `raw` may be stored where `ref_type` is expected and takes `n` counts on it,
-    /// reading its header once (the barrier's fast path). With `ref_type` `None` (the caller
-    /// proved the type) only the word is validated: null, an i31, or the start of a live object
-    /// whose count is not zero.
+    /// reading its header once (the barrier's fast path; see [`retain_word`]).
     #[inline]
     pub(crate) fn retain_as(&mut self, raw: u32, ref_type: Option<RefType>, n: u32) -> Result<()> {
-        if object_word(raw).is_none() {
-            return ref_type.map_or(Ok(()), |ref_type| self.check_ref_type(raw, ref_type));
-        }
-        let header = self.object(raw)?;
-        if ref_type.is_some_and(|ref_type| !self.heap_type_accepts(Some(&header), ref_type.heap_type)) {
-            return Err(Error::TypeMismatch {
-                expected: "a reference of the field's type",
-                found: "a reference of another type",
-            });
-        }
-        if header.ref_count == 0 {
-            return Err(Error::corrupted(raw, "live reference to an object with a zero count"));
-        }
-        let count = header.ref_count.checked_add(n).ok_or(Error::RefCountOverflow)?;
-        self.region.write_u32(raw + REF_COUNT_OFFSET, count)
+        retain_word(&mut self.region, &self.free_list, &self.types, raw, ref_type, n)
     }
 
     /// Removes one count; returns the object's header when it reached zero (the caller then
