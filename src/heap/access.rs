@@ -335,6 +335,7 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// The offset and storage type of field `field` of struct `r`.
+    #[inline]
     pub(crate) fn struct_field(&self, r: &GcRef, field: u32) -> Result<(u32, StorageType)> {
         let (index, ty, layout) = self.struct_at(r)?;
         let storage =
@@ -355,7 +356,13 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// Reads the value at `offset` (of `storage` type); a reference comes with a new count.
+    #[inline]
     pub(super) fn read_value(&mut self, offset: u32, storage: StorageType) -> Result<Value> {
+        if storage.is_ref() {
+            // A reference straight from its word (no scalar dispatch, no nested result).
+            let raw = self.region.read_u32(offset)?;
+            return Ok(Value::Ref(self.retain_raw(raw)?));
+        }
         match read_scalar(&self.region, offset, storage)? {
             Ok(value) => Ok(value),
             Err(raw) => Ok(Value::Ref(self.retain_raw(raw)?)),

@@ -376,6 +376,7 @@ impl<'a, H> HeapIn<'a, H> {
 
     /// Takes a new count on the object a raw word names (a reference Wasm hands back to the
     /// host, for example) after validating it. `Ok(None)` for the null word.
+    #[inline]
     pub fn retain_raw(&mut self, raw: u32) -> Result<Option<GcRef>> {
         self.increment(raw)?;
         Ok(self.handle(raw))
