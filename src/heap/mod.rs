@@ -161,7 +161,12 @@ use object::object_word;
 /// input back with the error where the input is the caller's to keep ([`alloc_externref`]
 /// gives `(Error, H)`, [`struct_new_owned`] `(Error, [Value; N])`), so that the caller can
 /// collect and retry after [`Error::OutOfMemory`]; the other constructors borrow their
-/// operands, and one that fails allocates nothing and gives back every count it took.
+/// operands, and one that fails allocates nothing and gives back every count it took. The
+/// calls that consume a handle and return only an error ([`drop_ref`],
+/// [`expose_gc_ref_to_wasm`], [`struct_set_owned`], [`array_set_owned`]) release what they
+/// were given when they fail, with one exception: a handle of another heap is
+/// [`Error::ForeignReference`], and its count cannot be released here, so it stays in its own
+/// heap (a misuse that leaks that one count there until the heap is reset or dropped).
 ///
 /// [`struct_new`]: Heap::struct_new
 /// [`struct_new_default`]: Heap::struct_new_default
@@ -452,6 +457,8 @@ impl<'a, H> HeapIn<'a, H> {
 
     /// Moves an owned reference into the activations table before handing its word to Wasm.
     /// The table keeps the reference alive until a collection finds it off the Wasm stack.
+    /// A handle of another heap is [`Error::ForeignReference`] (its count stays in its own
+    /// heap: see the method families on [`HeapIn`]).
     pub fn expose_gc_ref_to_wasm(&mut self, r: GcRef) -> Result<()> {
         let raw = self.word(&r)?;
         if r.is_i31() {
