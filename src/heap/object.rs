@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 pub(crate) use crate::gc_ref::{object_word, Word};
 use crate::header::{Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, EXTERNREF_SIZE, KIND_OFFSET};
-use crate::types::{ArrayLayout, StorageType, StructLayout, StructType, TypeIndex, TypeRegistry};
+use crate::types::{ArrayLayout, ArrayType, StorageType, StructLayout, StructType, TypeIndex, TypeRegistry};
 use crate::GcRef;
 use core::ops::Range;
 
@@ -89,13 +89,19 @@ impl<'a, H> HeapIn<'a, H> {
     /// against its block size.
     #[inline]
     pub(crate) fn array_layout_of(&self, index: u32, header: &ObjectHeader) -> Result<(ArrayLayout, u32)> {
-        let (_, layout) = self
+        self.array_type_of(index, header).map(|(_, layout, len)| (layout, len))
+    }
+
+    /// [`Heap::array_layout_of`] with the array type, from the same registry lookup.
+    #[inline]
+    fn array_type_of(&self, index: u32, header: &ObjectHeader) -> Result<(&ArrayType, ArrayLayout, u32)> {
+        let (ty, layout) = self
             .types
             .array_layout(TypeIndex(header.type_index))
             .map_err(|_| Error::corrupted(index, "array type index is not a registered array type"))?;
         let len = self.region.read_u32(index + ARRAY_LENGTH_OFFSET)?;
         match layout.size(len).and_then(FreeList::block_size) {
-            Some(block) if block == header.size => Ok((*layout, len)),
+            Some(block) if block == header.size => Ok((ty, *layout, len)),
             _ => Err(Error::corrupted(index, "array length disagrees with its block size")),
         }
     }
@@ -173,15 +179,15 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// Index, layout, element type and length of the array `r`, validated once.
+    #[inline]
     pub(crate) fn array_info(&self, r: &GcRef) -> Result<(u32, ArrayLayout, StorageType, u32)> {
         let index = self.object_index(r, "array")?;
         let header = self.object(index)?;
         if header.kind != Kind::ARRAY {
             return Err(kind_error("array", header.kind));
         }
-        let (layout, len) = self.array_layout_of(index, &header)?;
-        let element = self.types.array_layout(TypeIndex(header.type_index))?.0.element;
-        Ok((index, layout, element, len))
+        let (ty, layout, len) = self.array_type_of(index, &header)?;
+        Ok((index, layout, ty.element, len))
     }
 }
 
