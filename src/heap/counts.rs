@@ -249,7 +249,11 @@ impl<'a, H> HeapIn<'a, H> {
     ///
     /// A struct goes on at once with the last of its children that died (with the header the
     /// decrement just read and validated), so a chain or the spine of a tree is freed without a
-    /// trip through the worklist per object, and no dead object's header is read twice.
+    /// trip through the worklist per object, and no dead object's header is read twice. A
+    /// struct none of whose children died goes on with the dead object on top of the worklist
+    /// (the one the drain would pop next, in the same order), so that a tree's other children
+    /// are freed in this loop too; it returns when the worklist is empty or holds an array's
+    /// tail on top (for [`Heap::drain_release_worklist`](crate::Heap::drain_release_worklist)).
     #[inline]
     fn release_dead(&mut self, mut index: u32, mut dead: Dead) -> Result<()> {
         loop {
@@ -271,7 +275,16 @@ impl<'a, H> HeapIn<'a, H> {
                     self.free_block(index, dead.flags, dead.size)?;
                     match next {
                         Some(child) => (index, dead) = child,
-                        None => return Ok(()),
+                        // Then the most recent dead object waiting on the worklist (what the
+                        // drain would pop next), without a return to it and a call back.
+                        None => match self.release_worklist.pop() {
+                            Some(ReleaseWork::Object(waiting, waiting_dead)) => (index, dead) = (waiting, waiting_dead),
+                            Some(tail) => {
+                                self.release_worklist.push(tail);
+                                return Ok(());
+                            }
+                            None => return Ok(()),
+                        },
                     }
                 }
                 Kind::ARRAY => {
