@@ -196,7 +196,11 @@ fn put<const W: usize>(bytes: &mut [u8], at: usize, value: [u8; W]) -> bool {
     }
 }
 
-fn mismatch(storage: StorageType, value: ValueRef<'_>) -> Error {
+/// The error of a value whose variant is not `storage`'s (cold: the names are looked up only
+/// when the error happens).
+#[cold]
+#[inline(never)]
+pub(crate) fn mismatch(storage: StorageType, value: ValueRef<'_>) -> Error {
     Error::TypeMismatch { expected: storage.name(), found: value.type_name() }
 }
 

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 use crate::header::{HeaderFlags, Kind, ObjectHeader, ARRAY_LENGTH_OFFSET};
 use crate::types::{HeapType, RefType, StorageType, TypeIndex, TypeRegistry, MAX_OBJECT_SIZE};
-use crate::value::{read_scalar, write_scalar, Value, ValueRef};
+use crate::value::{mismatch, read_scalar, write_scalar, Value, ValueRef};
 use crate::GcRef;
 
 /// Whether a constructor checks the types of the reference operands it stores against the
@@ -271,7 +271,7 @@ impl<'a, H> HeapIn<'a, H> {
                     .map_or(Ok(0), |r| r.word_for(id))
                     .and_then(|raw| retain_word(region, free_list, types, raw, operands.check(ref_type), 1)),
                 _ if value.matches_storage(storage) => Ok(()),
-                _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
+                _ => Err(mismatch(storage, value)),
             };
             if let Err(error) = checked {
                 failed = Some((i, error));
@@ -302,7 +302,7 @@ impl<'a, H> HeapIn<'a, H> {
                     self.word_of(r).and_then(|raw| self.retain_as(raw, operands.check(ref_type), 1))
                 }
                 _ if value.matches_storage(storage) => Ok(()),
-                _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
+                _ => Err(mismatch(storage, value)),
             });
             if let Err(error) = checked {
                 self.release_field_refs(&values[..i])?;
@@ -330,7 +330,7 @@ impl<'a, H> HeapIn<'a, H> {
         match (storage, value) {
             (StorageType::Ref(ref_type), ValueRef::Ref(r)) => self.check_ref_type(self.word_of(r)?, ref_type),
             _ if value.matches_storage(storage) => Ok(()),
-            _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
+            _ => Err(mismatch(storage, value)),
         }
     }
 
@@ -416,9 +416,7 @@ impl<'a, H> HeapIn<'a, H> {
     fn check_operand(&self, storage: StorageType, value: ValueRef<'_>, operands: Operands) -> Result<()> {
         match (operands, value) {
             (Operands::Checked, _) => self.check_storage(storage, value),
-            (Operands::Proved, _) if !value.matches_storage(storage) => {
-                Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() })
-            }
+            (Operands::Proved, _) if !value.matches_storage(storage) => Err(mismatch(storage, value)),
             // The word is validated before anything is allocated.
             (Operands::Proved, ValueRef::Ref(Some(r))) if !r.is_i31() => self.object(r.as_raw_u32()).map(|_| ()),
             (Operands::Proved, _) => Ok(()),

@@ -191,7 +191,10 @@ impl<'a, H> HeapIn<'a, H> {
     }
 }
 
-/// The error of an object whose kind is not the one the operation needs.
+/// The error of an object whose kind is not the one the operation needs (cold: its kind's
+/// name is looked up only when the error happens).
+#[cold]
+#[inline(never)]
 pub(super) fn kind_error(expected: &'static str, found: Kind) -> Error {
     Error::WrongObjectKind { expected, found: found.name() }
 }
