@@ -261,7 +261,7 @@ impl<'a, H> HeapIn<'a, H> {
                 Kind::STRUCT => {
                     let HeapIn { region, types, free_list, release_worklist, cycles, .. } = self;
                     // The size the block would be freed with is checked before anything is
-                    // released (see `free_object`).
+                    // released (see `free_block`).
                     let (_, layout) = checked_struct_layout(types, index, &dead.header())?;
                     let mut next = None;
                     for &offset in &layout.reference_offsets {
@@ -336,20 +336,15 @@ impl<'a, H> HeapIn<'a, H> {
     /// Returns a dead object's block to the free list (taking it out of the cycle collector's
     /// buffer first if it is there).
     ///
-    /// The block size comes from the header, in the region: it is checked against what the
-    /// object's kind and type say first (an externref's fixed size, a struct's layout, an
-    /// array's length), so that a corrupted size never frees memory the object does not own;
-    /// then nothing is freed and the error is [`Error::Corrupted`].
-    pub(crate) fn free_object(&mut self, index: u32, header: ObjectHeader) -> Result<()> {
-        self.check_block_size(index, &header)?;
-        self.free_block(index, header.flags, header.size)
-    }
-
-    /// [`Heap::free_object`] for a caller that has checked the block size (`size`, with
-    /// `flags`, from the object's header). Always inlined: it is most of what freeing a small
-    /// object costs, and a call with its `Result` returned through memory added a quarter.
+    /// The block size (`size`, with `flags`, from the object's header, in the region) must have
+    /// been checked against what the object's kind and type say earlier in the same operation
+    /// (an externref's fixed size, a struct's layout, an array's length: `check_block_size`,
+    /// the layout checks of `release_dead`, or the cycle collector's mark gray, as no
+    /// collection writes a size), so that a corrupted size never frees memory the object does
+    /// not own. Always inlined: it is most of what freeing a small object costs, and a call
+    /// with its `Result` returned through memory added a quarter.
     #[inline(always)]
-    fn free_block(&mut self, index: u32, flags: HeaderFlags, size: u32) -> Result<()> {
+    pub(super) fn free_block(&mut self, index: u32, flags: HeaderFlags, size: u32) -> Result<()> {
         if flags.contains(HeaderFlags::BUFFERED) {
             self.cycles.remove(&mut self.region, index)?;
         }

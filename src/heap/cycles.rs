@@ -18,7 +18,7 @@ use super::object::object_word;
 use super::{HeapIn, RELEASE_CHUNK};
 use crate::cycle_collector::{slot_hint, write_flags, write_flags_unbuffered, CycleReport};
 use crate::error::{Error, Result};
-use crate::header::{Colour, HeaderFlags, Kind, ObjectHeader, REF_COUNT_OFFSET};
+use crate::header::{Colour, HeaderFlags, Kind, ObjectHeader, FLAGS_OFFSET, REF_COUNT_OFFSET};
 use crate::types::TypeIndex;
 use alloc::vec::Vec;
 
@@ -30,13 +30,16 @@ const SCRATCH_KEEP: usize = 16 * 1024;
 /// struct that holds one and for every reference array (whose elements it visits in chunks).
 const HOLDS_ACYCLIC: u32 = 1;
 
-/// One pending visit of a traversal.
+/// One pending visit of a traversal, with the header read and validated when the object was
+/// queued, in this collection. Only its kind, type index and size are used (for the object's
+/// layout): a collection writes counts and flags, never those, and nothing else writes to the
+/// region while it runs, so the copy stays true.
 #[derive(Clone, Copy, Debug)]
 enum Visit {
     /// An object, all of its references (or the first chunk of an array's).
-    Object(u32),
+    Object(u32, ObjectHeader),
     /// The elements of a reference array from `next` on.
-    Elements { array: u32, next: u32 },
+    Elements { array: u32, header: ObjectHeader, next: u32 },
 }
 
 /// Worklists of a collection, taken out of the heap while it runs.
@@ -179,22 +182,22 @@ impl<'a, H> HeapIn<'a, H> {
         budget: &mut u64,
     ) -> Result<Option<(u32, ObjectHeader, bool)>> {
         let Some(visit) = worklist.pop() else { return Ok(None) };
-        let (object, next) = match visit {
-            Visit::Object(object) => {
+        let (object, header, next) = match visit {
+            Visit::Object(object, header) => {
                 self.visit(budget, object)?;
-                (object, 0)
+                (object, header, 0)
             }
-            Visit::Elements { array, next } => (array, next),
+            Visit::Elements { array, header, next } => (array, header, next),
         };
-        let header = self.object(object)?;
         if let Some(rest) = self.children(object, &header, next, children)? {
             worklist.push(rest);
         }
-        Ok(Some((object, header, matches!(visit, Visit::Object(_)))))
+        Ok(Some((object, header, matches!(visit, Visit::Object(..)))))
     }
 
     /// Puts the references `visit` covers into `out` (cleared first) and returns the visit of
-    /// the rest of the array, if any. `header` is the object's, just read.
+    /// the rest of the array, if any. `header` is the object's, read and validated in this
+    /// collection (its layout is checked against its type here).
     fn children(&mut self, object: u32, header: &ObjectHeader, next: u32, out: &mut Vec<u32>) -> Result<Option<Visit>> {
         out.clear();
         let (slots, rest) = self.ref_slots(object, header, next, RELEASE_CHUNK)?;
@@ -202,7 +205,26 @@ impl<'a, H> HeapIn<'a, H> {
             out.push(self.region.read_u32(offset)?);
         }
         self.cycles.count_references(out.len());
-        Ok(rest.map(|next| Visit::Elements { array: object, next }))
+        Ok(rest.map(|next| Visit::Elements { array: object, header: *header, next }))
+    }
+
+    /// The header of an object of the gray list, validated again as a header
+    /// ([`ObjectHeader::decode`]: kind, flags, size within the region) but without the bitmap
+    /// test: mark gray took it through [`Heap::object`] in this collection, and the collection
+    /// frees only gray objects, each once, after its last read.
+    #[inline]
+    fn listed_header(&self, object: u32) -> Result<ObjectHeader> {
+        ObjectHeader::decode(&self.region, object)
+    }
+
+    /// The flags (validated) and count of an object of the gray list, all that ScanRoots reads
+    /// of it: the rest of its header was validated by mark gray in this collection, and a
+    /// collection writes only counts and flags.
+    #[inline]
+    fn listed_flags_and_count(&self, object: u32) -> Result<(HeaderFlags, u32)> {
+        let [byte] = self.region.read::<1>(object + FLAGS_OFFSET)?;
+        let flags = HeaderFlags::from_bits(byte).ok_or(Error::corrupted(object, "unknown header flag bits"))?;
+        Ok((flags, self.region.read_u32(object + REF_COUNT_OFFSET)?))
     }
 
     /// The header of a reference word that names an object which takes part in cycle
@@ -226,7 +248,7 @@ impl<'a, H> HeapIn<'a, H> {
             match header.flags.colour() {
                 Colour::Purple if header.ref_count > 0 => {
                     write_flags(&mut self.region, root, header.flags.with_colour(Colour::Gray))?;
-                    s.worklist.push(Visit::Object(root));
+                    s.worklist.push(Visit::Object(root, header));
                     self.mark_gray(s, budget)?;
                 }
                 // Reached from an earlier root: that root's traversal covers it.
@@ -258,7 +280,7 @@ impl<'a, H> HeapIn<'a, H> {
                 self.region.write_u32(index + REF_COUNT_OFFSET, count)?;
                 if header.flags.colour() != Colour::Gray {
                     write_flags(&mut self.region, index, header.flags.with_colour(Colour::Gray))?;
-                    s.worklist.push(Visit::Object(index));
+                    s.worklist.push(Visit::Object(index, header));
                 }
             }
             if whole {
@@ -283,11 +305,11 @@ impl<'a, H> HeapIn<'a, H> {
         let mut survivors = 0;
         for i in 0..s.gray.len() {
             let object = s.gray[i] & !HOLDS_ACYCLIC;
-            let header = self.object(object)?;
-            match header.flags.colour() {
-                Colour::Gray if header.ref_count > 0 => {
-                    write_flags(&mut self.region, object, header.flags.with_colour(Colour::Black))?;
-                    s.black.push(Visit::Object(object));
+            let (flags, count) = self.listed_flags_and_count(object)?;
+            match flags.colour() {
+                Colour::Gray if count > 0 => {
+                    write_flags(&mut self.region, object, flags.with_colour(Colour::Black))?;
+                    s.black.push(Visit::Object(object, self.listed_header(object)?));
                     survivors += self.scan_black(s, budget)?;
                 }
                 // Scanned without a count: white unless a later scan black reaches it.
@@ -314,7 +336,7 @@ impl<'a, H> HeapIn<'a, H> {
                 self.region.write_u32(child + REF_COUNT_OFFSET, count)?;
                 if header.flags.colour() != Colour::Black {
                     write_flags(&mut self.region, child, header.flags.with_colour(Colour::Black))?;
-                    s.black.push(Visit::Object(child));
+                    s.black.push(Visit::Object(child, header));
                 }
             }
         }
@@ -337,7 +359,7 @@ impl<'a, H> HeapIn<'a, H> {
         for i in 0..s.gray.len() {
             let entry = s.gray[i];
             let object = entry & !HOLDS_ACYCLIC;
-            let mut header = self.object(object)?;
+            let mut header = self.listed_header(object)?;
             let buffered = header.flags.contains(HeaderFlags::BUFFERED);
             match header.flags.colour() {
                 Colour::Black => {
@@ -352,7 +374,8 @@ impl<'a, H> HeapIn<'a, H> {
                         header.flags = header.flags.difference(HeaderFlags::BUFFERED);
                     }
                     if free_at_once {
-                        self.free_object(object, header)?;
+                        // Its layout was checked against its type when mark gray visited it.
+                        self.free_block(object, header.flags, header.size)?;
                         continue;
                     }
                     if entry & HOLDS_ACYCLIC != 0 {
@@ -372,8 +395,8 @@ impl<'a, H> HeapIn<'a, H> {
         // every garbage header is still there.
         for i in 0..s.gray.len() {
             let object = s.gray[i];
-            let header = self.object(object)?;
-            self.free_object(object, header)?;
+            let header = self.listed_header(object)?;
+            self.free_block(object, header.flags, header.size)?;
         }
         Ok(())
     }
