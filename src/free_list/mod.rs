@@ -378,6 +378,45 @@ impl FreeList {
         Error::corrupted(index, "freed block out of bounds, already free or not an allocated block")
     }
 
+    /// Frees the allocated blocks that tile `[index, index + size)`, adjacent in the region, as
+    /// one block: the object bits of the blocks after the first (their starts, `interior`, in
+    /// any order) go, then the range is freed as [`FreeList::free`] frees a block (merged with
+    /// a free neighbour on either side, or back to the wilderness): one merge for the run
+    /// instead of one per block. Every interior start must be an allocated block's right after
+    /// another allocated block (code [`OBJECT`]) strictly inside the range, else nothing changes
+    /// and the error is [`Error::Corrupted`], as it is for whatever [`FreeList::free`] refuses.
+    pub(crate) fn free_adjacent(
+        &mut self,
+        region: &mut Region,
+        index: u32,
+        size: u32,
+        interior: impl Iterator<Item = u32> + Clone,
+    ) -> Result<()> {
+        let end = index.wrapping_add(size);
+        for start in interior.clone() {
+            if (start <= index) | (start >= end) | (start % GRANULE != 0) || self.code(start) != OBJECT {
+                return Err(Self::bad_free(start));
+            }
+        }
+        let toggle = |bits: &mut [u64], interior: &mut dyn Iterator<Item = u32>| {
+            for start in interior {
+                let (word, shift) = Self::bit(start);
+                // In the bitmap: `code(start)` was OBJECT above, so the word exists.
+                if let Some(word) = bits.get_mut(word) {
+                    *word ^= OBJECT << shift;
+                }
+            }
+        };
+        toggle(&mut self.bits, &mut interior.clone());
+        let freed = self.free(region, index, size);
+        if freed.is_err() {
+            // The interior blocks are objects again (`free` checks before it changes anything,
+            // but for a corrupted neighbour found while merging).
+            toggle(&mut self.bits, &mut interior.clone());
+        }
+        freed
+    }
+
     /// Bytes that can still be allocated: free blocks plus the wilderness.
     pub(crate) fn free_bytes(&self, region: &Region) -> u64 {
         self.listed_bytes as u64 + self.dv_size as u64 + (region.len() - self.top) as u64

@@ -228,6 +228,57 @@ fn frees_merge_with_both_neighbours_at_once() {
 }
 
 #[test]
+fn adjacent_blocks_freed_as_one_leave_what_freeing_them_one_by_one_leaves() {
+    let sizes = [32, 48, 32, 64, 32, 16];
+    let (mut r1, mut r2) = (region(1 << 14), region(1 << 14));
+    let (mut one_by_one, mut as_one) = (FreeList::new(), FreeList::new());
+    let first = alloc_all(&mut one_by_one, &mut r1, &sizes);
+    let second = alloc_all(&mut as_one, &mut r2, &sizes);
+    assert_eq!(first, second);
+    // Free blocks 0 and 5 around the run first, so that the run merges on both sides.
+    for list_and_region in [(&mut one_by_one, &mut r1), (&mut as_one, &mut r2)] {
+        let (list, r) = list_and_region;
+        list.free(r, first[0], sizes[0]).unwrap();
+        list.free(r, first[5], sizes[5]).unwrap();
+    }
+    for k in 1..5 {
+        one_by_one.free(&mut r1, first[k], sizes[k]).unwrap();
+    }
+    let run: u32 = sizes[1..5].iter().sum();
+    as_one.free_adjacent(&mut r2, first[1], run, first[2..5].iter().copied()).unwrap();
+    assert_eq!(free_blocks_of(&as_one, &r2), free_blocks_of(&one_by_one, &r1));
+    assert_eq!((as_one.listed_blocks, as_one.listed_bytes), (one_by_one.listed_blocks, one_by_one.listed_bytes));
+    assert_eq!(as_one.top, one_by_one.top);
+    check(&as_one, &r2);
+    for &interior in &first[2..5] {
+        assert!(!as_one.is_allocated(interior));
+    }
+}
+
+#[test]
+fn a_run_whose_interior_starts_are_not_objects_changes_nothing() {
+    let mut r = region(1 << 14);
+    let mut list = FreeList::new();
+    let blocks = alloc_all(&mut list, &mut r, &[32, 32, 32, 32]);
+    list.free(&mut r, blocks[2], 32).unwrap();
+    let before = (free_blocks_of(&list, &r), list.listed_blocks, list.bits.clone());
+    // An interior start inside a block, one that is free, one outside the run, and a run
+    // whose end is not a block's: all refused, nothing changed.
+    let refused: [(u32, u32, &[u32]); 4] = [
+        (blocks[0], 64, &[blocks[0] + 16]),
+        (blocks[1], 64, &[blocks[2]]),
+        (blocks[0], 64, &[blocks[3]]),
+        (blocks[0], 48, &[blocks[1]]),
+    ];
+    for (index, size, interior) in refused {
+        let result = list.free_adjacent(&mut r, index, size, interior.iter().copied());
+        assert!(matches!(result, Err(Error::Corrupted { .. })), "{index} {size} {interior:?}: {result:?}");
+        assert_eq!((free_blocks_of(&list, &r), list.listed_blocks, list.bits.clone()), before);
+    }
+    check(&list, &r);
+}
+
+#[test]
 fn a_free_block_that_reaches_top_goes_back_to_the_wilderness() {
     let mut r = region(1 << 12);
     let mut list = FreeList::new();

@@ -48,12 +48,13 @@ pub(super) struct Scratch {
     roots: Vec<u32>,
     worklist: Vec<Visit>,
     /// Every object mark gray coloured gray, once each, in the order it visited them, tagged
-    /// with [`HOLDS_ACYCLIC`]; after ScanRoots, the garbage among them.
+    /// with [`HOLDS_ACYCLIC`]; after ScanRoots, those still gray are the garbage.
     gray: Vec<u32>,
-    /// Whether any entry of `gray` is tagged [`HOLDS_ACYCLIC`].
-    any_holds_acyclic: bool,
     black: Vec<Visit>,
     children: Vec<u32>,
+    /// The garbage objects CollectRoots found (offset, block size: checked against the type by
+    /// mark gray), freed once it has read every header it needs, in address order.
+    garbage: Vec<(u32, u32)>,
 }
 
 impl Scratch {
@@ -67,9 +68,9 @@ impl Scratch {
         keep(&mut self.roots);
         keep(&mut self.worklist);
         keep(&mut self.gray);
-        self.any_holds_acyclic = false;
         keep(&mut self.black);
         keep(&mut self.children);
+        keep(&mut self.garbage);
     }
 }
 
@@ -211,7 +212,7 @@ impl<'a, H> HeapIn<'a, H> {
     /// The header of an object of the gray list, validated again as a header
     /// ([`ObjectHeader::decode`]: kind, flags, size within the region) but without the bitmap
     /// test: mark gray took it through [`Heap::object`] in this collection, and the collection
-    /// frees only gray objects, each once, after its last read.
+    /// frees gray objects only at its end (and acyclic ones, which are never gray).
     #[inline]
     fn listed_header(&self, object: u32) -> Result<ObjectHeader> {
         ObjectHeader::decode(&self.region, object)
@@ -287,7 +288,6 @@ impl<'a, H> HeapIn<'a, H> {
                 // A reference array is listed as holding acyclic objects whatever its first
                 // chunk held: the rest of its elements are visited later.
                 let tag = holds_acyclic || header.kind == Kind::ARRAY;
-                s.any_holds_acyclic |= tag;
                 s.gray.push(object | if tag { HOLDS_ACYCLIC } else { 0 });
             }
         }
@@ -347,15 +347,15 @@ impl<'a, H> HeapIn<'a, H> {
     /// object survives; a gray one is garbage (white): the references it holds to acyclic
     /// objects are released (through the ordinary release path: what only it held is freed,
     /// an externref's host data dropped once) and, once every garbage object's references are
-    /// released, its block is freed. Its references to cyclic objects are not decremented
-    /// again: trial deletion already removed them, and a black object's count now holds
-    /// exactly its references from survivors.
+    /// released, the garbage blocks are freed ([`Heap::free_garbage`]). Its references to
+    /// cyclic objects are not decremented again: trial deletion already removed them, and a
+    /// black object's count now holds exactly its references from survivors.
     ///
-    /// When no garbage object holds a reference to an acyclic object (no entry is tagged), no
-    /// garbage object's references are read again, so each is freed as the pass reaches it.
+    /// Releasing frees only acyclic objects (an acyclic type reaches only final acyclic
+    /// types), which are never gray: every header of the gray list is still there when the
+    /// pass reads it, and each garbage block's size, read then, is still its own when it is
+    /// freed.
     fn collect_roots(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<()> {
-        let free_at_once = !s.any_holds_acyclic;
-        let mut garbage = 0;
         for i in 0..s.gray.len() {
             let entry = s.gray[i];
             let object = entry & !HOLDS_ACYCLIC;
@@ -373,31 +373,41 @@ impl<'a, H> HeapIn<'a, H> {
                         write_flags_unbuffered(&mut self.region, object, header.flags)?;
                         header.flags = header.flags.difference(HeaderFlags::BUFFERED);
                     }
-                    if free_at_once {
-                        // Its layout was checked against its type when mark gray visited it.
-                        self.free_block(object, header.flags, header.size)?;
-                        continue;
-                    }
                     if entry & HOLDS_ACYCLIC != 0 {
                         self.release_acyclic_references(object, header, &mut s.children)?;
                     }
-                    s.gray[garbage] = object;
-                    garbage += 1;
+                    s.garbage.push((object, header.size));
                 }
                 _ => return Err(Error::corrupted(object, "gray object changed colour during a cycle collection")),
             }
         }
-        if free_at_once {
-            return Ok(());
+        self.free_garbage(&mut s.garbage)
+    }
+
+    /// Frees the garbage kept in `garbage`, in address order, each run of adjacent objects as
+    /// one block (a ring or a tree allocated in one go is usually one run): one merge with
+    /// its neighbours instead of one per object. Empties `garbage`.
+    fn free_garbage(&mut self, garbage: &mut Vec<(u32, u32)>) -> Result<()> {
+        garbage.sort_unstable_by_key(|&(object, _)| object);
+        let mut rest = garbage.as_slice();
+        while let Some(&(first, first_size)) = rest.first() {
+            let mut end = first.wrapping_add(first_size);
+            let mut len = 1;
+            while let Some(&(next, size)) = rest.get(len) {
+                if next != end {
+                    break;
+                }
+                end = next.wrapping_add(size);
+                len += 1;
+            }
+            match len {
+                // Not buffered (CollectRoots cleared the flag), so no flags are needed.
+                1 => self.free_block(first, HeaderFlags::empty(), first_size)?,
+                _ => self.free_adjacent_blocks(&rest[..len])?,
+            }
+            rest = &rest[len..];
         }
-        s.gray.truncate(garbage);
-        // Nothing was freed while releasing, except acyclic objects, which are never gray:
-        // every garbage header is still there.
-        for i in 0..s.gray.len() {
-            let object = s.gray[i];
-            let header = self.listed_header(object)?;
-            self.free_block(object, header.flags, header.size)?;
-        }
+        garbage.clear();
         Ok(())
     }
 
