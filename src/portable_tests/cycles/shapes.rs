@@ -211,8 +211,8 @@ pub(super) fn cycle_holding_externrefs_drops_each_host_data_once(region: &'stati
 
 /// One collection whose garbage mixes cycles that hold acyclic objects (an externref) with
 /// cycles that do not, next to a live ring: the collector releases the acyclic references
-/// before it frees any garbage block, and frees each garbage object once; a collection whose
-/// garbage holds no acyclic object frees each block as it reaches it.
+/// before it frees any garbage block, and frees each garbage object once (the adjacent ones
+/// of a ring as one block).
 pub(super) fn mixed_garbage_with_and_without_acyclic_references_is_collected(region: &'static mut [u8]) -> TestResult {
     let (mut heap, types) = new_heap(region)?;
     let drops = Rc::new(Cell::new(0));
