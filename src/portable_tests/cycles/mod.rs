@@ -50,6 +50,10 @@ pub(super) static CYCLES: &[PortableTest] = &[
         run: mixed_garbage_with_and_without_acyclic_references_is_collected,
     },
     PortableTest {
+        name: "adjacent_garbage_freed_as_one_block_is_poisoned_and_reusable",
+        run: adjacent_garbage_freed_as_one_block_is_poisoned_and_reusable,
+    },
+    PortableTest {
         name: "cycle_reachable_from_a_global_lives_until_the_global_lets_go",
         run: cycle_reachable_from_a_global_lives_until_the_global_lets_go,
     },

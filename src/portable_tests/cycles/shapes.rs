@@ -3,9 +3,12 @@
 //! than the release chunks, a cycle holding externrefs (each host data dropped once), and
 //! garbage with and without references to acyclic objects in one collection.
 
-use super::helpers::{check_ring, live, new_heap, new_node, ring, ring_len, some, TestHeap, Token, NEXT, NODE_BLOCK};
+use super::helpers::{
+    check_ring, heap_with, live, new_heap, new_node, ring, ring_len, some, TestHeap, Token, NEXT, NODE_BLOCK,
+};
 use crate::portable_tests::TestResult;
-use crate::{GcRef, ValueRef};
+use crate::zeal::Zeal;
+use crate::{GcRef, HeapConfig, ValueRef};
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::Cell;
@@ -239,5 +242,41 @@ pub(super) fn mixed_garbage_with_and_without_acyclic_references_is_collected(reg
     let report = try_heap!(heap.collect_cycles());
     verify!(heap, []);
     ensure!(report.objects_freed == n as u64 && live(&heap)? == 0 && drops.get() == 1, "{report:?}");
+    Ok(())
+}
+
+/// Garbage rings lie in adjacent blocks, which a collection frees as one block per run: with
+/// zeal's poisoning on, every freed granule (the rings' interior headers included) is poison
+/// or a free-block header (checked by the next collection and when the blocks are handed
+/// out), the free list stays sound, and the live ring between the garbage is untouched.
+pub(super) fn adjacent_garbage_freed_as_one_block_is_poisoned_and_reusable(region: &'static mut [u8]) -> TestResult {
+    let config = HeapConfig::default().with_zeal(Zeal::none().with_poison(true).with_verify_after_collection(true));
+    let (mut heap, types) = heap_with(region, config)?;
+    let n = 12;
+    let first = ring(&mut heap, &types, n)?;
+    let kept = ring(&mut heap, &types, n)?;
+    let last = ring(&mut heap, &types, n)?;
+    // Something after the last ring, so that its run is listed rather than given back to the
+    // wilderness.
+    let tail = new_node(&mut heap, &types, 99)?;
+    try_heap!(heap.drop_ref(first));
+    try_heap!(heap.drop_ref(last));
+    let report = try_heap!(heap.collect_cycles());
+    ensure!(report.objects_freed == 2 * n as u64, "{report:?}");
+    // A collection with zeal's verification checks the poison of every free block.
+    try_heap!(heap.collect_all([]));
+    verify!(heap, [&kept, &tail]);
+    ensure!(live(&heap)? == n as u64 + 1);
+    check_ring(&mut heap, &kept, n)?;
+    // The freed runs are handed out again, their poison checked as they go.
+    let again = ring(&mut heap, &types, 2 * n)?;
+    verify!(heap, [&kept, &tail, &again]);
+    check_ring(&mut heap, &again, 2 * n)?;
+    for r in [kept, tail, again] {
+        try_heap!(heap.drop_ref(r));
+    }
+    try_heap!(heap.collect_cycles());
+    verify!(heap, []);
+    ensure!(live(&heap)? == 0);
     Ok(())
 }
