@@ -55,17 +55,7 @@ impl Value {
     /// type: its reference type is checked apart), as [`ValueRef::matches_storage`].
     #[inline]
     pub(crate) fn matches_storage(&self, storage: StorageType) -> bool {
-        matches!(
-            (storage, self),
-            (StorageType::I8, Value::I8(_))
-                | (StorageType::I16, Value::I16(_))
-                | (StorageType::I32, Value::I32(_))
-                | (StorageType::I64, Value::I64(_))
-                | (StorageType::F32, Value::F32(_))
-                | (StorageType::F64, Value::F64(_))
-                | (StorageType::V128, Value::V128(_))
-                | (StorageType::Ref(_), Value::Ref(_))
-        )
+        self.borrow().matches_storage(storage)
     }
 
     /// Stores the value at `at` in `bytes` (the block of a fresh object) in its variant's
@@ -154,6 +144,7 @@ impl ValueRef<'_> {
     }
 
     /// Whether this value's variant is the one for `storage`.
+    #[inline]
     pub fn matches_storage(&self, storage: StorageType) -> bool {
         matches!(
             (storage, self),

@@ -832,3 +832,51 @@ fn struct_new_owned_with_a_stale_reference_hands_the_values_back_with_invalid_re
     }
     assert_empty(&heap);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Found by these checks and fixed: the call's own error first, one order of checks.
+
+#[test]
+fn owned_stores_refused_before_the_store_report_their_own_misuse_even_with_a_stale_value() {
+    let (mut heap, record, ints, refs) = heap_with_types(1 << 14);
+    let s = heap.struct_new(record, &[ValueRef::I32(1), ValueRef::I64(2), ValueRef::Ref(None)]).unwrap();
+    let array = heap.array_new_default(refs, 2).unwrap();
+    let scalars = heap.array_new(ints, 2, ValueRef::I32(0)).unwrap();
+    // Freed last, so that nothing is allocated in its block again: its word stays stale.
+    let gone = heap.struct_new(record, &[ValueRef::I32(1), ValueRef::I64(2), ValueRef::Ref(None)]).unwrap();
+    let word = gone.as_raw_u32();
+    heap.drop_ref(gone).unwrap();
+    let stale = || Value::Ref(Some(GcRef::from_raw_u32(word).unwrap()));
+    assert_eq!(heap.struct_set_owned(&s, 9, stale()), Err(Error::FieldOutOfBounds { field: 9, fields: 3 }));
+    assert!(matches!(heap.array_set_owned(&s, 0, stale()), Err(Error::WrongObjectKind { .. })));
+    assert!(matches!(heap.array_set_owned(&array, 5, stale()), Err(Error::IndexOutOfBounds { index: 5, .. })));
+    assert!(matches!(heap.array_set_owned(&scalars, 0, stale()), Err(Error::TypeMismatch { .. })));
+    for r in [s, array, scalars] {
+        heap.drop_ref(r).unwrap();
+    }
+    assert_empty(&heap);
+}
+
+#[test]
+fn array_getters_of_the_heap_and_of_views_check_the_index_before_the_storage_type() {
+    let (mut heap, _, ints, _) = heap_with_types(1 << 14);
+    let a = heap.array_new(ints, 2, ValueRef::I32(7)).unwrap();
+    let out_of_range = Err(Error::IndexOutOfBounds { index: 9, count: 1, len: 2 });
+    assert_eq!(heap.array_get_i64(&a, 9), out_of_range);
+    assert_eq!(heap.array_view(&a).unwrap().get_i64(9), out_of_range);
+    assert_eq!(heap.scalar_array_mut(&a).unwrap().get_i64(9), out_of_range);
+    assert_eq!(
+        heap.scalar_array_mut(&a).unwrap().set_i64(9, 1),
+        Err(Error::IndexOutOfBounds { index: 9, count: 1, len: 2 })
+    );
+    assert_eq!(
+        heap.scalar_array_mut(&a).unwrap().set(9, ValueRef::I64(1)),
+        Err(Error::IndexOutOfBounds { index: 9, count: 1, len: 2 })
+    );
+    // In range, the storage type decides, the same everywhere.
+    assert!(matches!(heap.array_get_i64(&a, 1), Err(Error::TypeMismatch { .. })));
+    assert!(matches!(heap.array_view(&a).unwrap().get_i64(1), Err(Error::TypeMismatch { .. })));
+    assert_eq!(heap.array_get_i32(&a, 1), Ok(7));
+    heap.drop_ref(a).unwrap();
+    assert_empty(&heap);
+}

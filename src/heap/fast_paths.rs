@@ -187,12 +187,13 @@ macro_rules! array_view_common {
 
         for_each_scalar!(view_getters!("element"));
 
-        /// Reads element `i` of type `T`: the element's storage type (a mismatch names `T` as
-        /// expected), then the index's bounds.
+        /// Reads element `i` of type `T`: the index's bounds, then the element's storage type
+        /// (a mismatch names `T` as expected), in the order of every array access.
         #[inline]
         fn get_as<T: Scalar>(&self, i: u32) -> Result<T> {
+            let offset = self.index_offset(i)?;
             check_scalar::<T>(self.element)?;
-            T::read(self.region, self.index_offset(i)?)
+            T::read(self.region, offset)
         }
 
         /// Reads scalar element `i`; a reference element type is [`Error::TypeMismatch`].
@@ -253,16 +254,17 @@ impl ScalarArrayMut<'_> {
 
     #[inline]
     fn offset(&self, i: u32, storage: StorageType) -> Result<u32> {
+        let offset = self.index_offset(i)?;
         if storage != self.element {
             return Err(Error::TypeMismatch { expected: self.element.name(), found: storage.name() });
         }
-        self.index_offset(i)
+        Ok(offset)
     }
 
     for_each_scalar!(view_setters!("element"));
 
-    /// Writes element `i` of type `T`: the element's storage type (a mismatch names the element
-    /// type as expected and `T` as found, as every setter does), then the index's bounds.
+    /// Writes element `i` of type `T`: the index's bounds, then the element's storage type (a
+    /// mismatch names the element type as expected and `T` as found, as every setter does).
     #[inline]
     fn set_as<T: Scalar>(&mut self, i: u32, value: T) -> Result<()> {
         let offset = self.offset(i, T::STORAGE)?;
@@ -272,10 +274,10 @@ impl ScalarArrayMut<'_> {
     /// Writes scalar element `i` (the value's variant must be the element type's).
     #[inline]
     pub fn set(&mut self, i: u32, value: ValueRef<'_>) -> Result<()> {
+        let offset = self.index_offset(i)?;
         if !value.matches_storage(self.element) {
             return Err(Error::TypeMismatch { expected: self.element.name(), found: value.type_name() });
         }
-        let offset = self.offset(i, self.element)?;
         write_scalar(self.region, offset, self.element, value)
     }
 
@@ -317,12 +319,16 @@ impl<'a, H> HeapIn<'a, H> {
         self.array_new_fixed_operands(ty, elements, Operands::Proved)
     }
 
-    /// Releases the references among `values` (after a failed store).
-    fn release_owned(&mut self, values: &[Value]) -> Result<()> {
-        for value in values {
-            self.release(self.owned_raw(value))?;
+    /// The error of an owned store refused before the store: the value's reference is
+    /// released, so that nothing leaks, and the caller gets the call's own error (the first
+    /// misuse), unless releasing finds the region corrupted. A handle of another heap is not
+    /// this heap's to release (`owned_raw`).
+    #[cold]
+    fn refuse_owned(&mut self, error: Error, value: &Value) -> Error {
+        match self.release(self.owned_raw(value)) {
+            Err(release_error) if release_error.is_corruption() => release_error,
+            _ => error,
         }
-        Ok(())
     }
 
     /// Allocates a struct of type `ty` from owned field values (one per field, in field order):
@@ -412,14 +418,14 @@ impl<'a, H> HeapIn<'a, H> {
     /// field's) and the field's old reference is released.
     ///
     /// On an error before the store (a field out of bounds, a type mismatch, a bad reference)
-    /// the value's reference is released, so nothing leaks.
+    /// the value's reference is released, so nothing leaks, and the error is the call's own
+    /// (the first misuse found); but a reference of another heap is
+    /// [`Error::ForeignReference`] and its count stays in its own heap (it cannot be released
+    /// here: see the method families on [`HeapIn`]).
     pub fn struct_set_owned(&mut self, r: &GcRef, field: u32, value: Value) -> Result<()> {
         let (offset, storage) = match self.struct_field(r, field) {
             Ok(found) => found,
-            Err(error) => {
-                self.release(self.owned_raw(&value))?;
-                return Err(error);
-            }
+            Err(error) => return Err(self.refuse_owned(error, &value)),
         };
         self.write_owned(offset, storage, value)
     }
@@ -427,8 +433,7 @@ impl<'a, H> HeapIn<'a, H> {
     /// Stores an owned value at `offset` (a field or element of storage type `storage`).
     fn write_owned(&mut self, offset: u32, storage: StorageType, value: Value) -> Result<()> {
         if let Err(error) = self.check_storage(storage, value.borrow()) {
-            self.release_owned(core::slice::from_ref(&value))?;
-            return Err(error);
+            return Err(self.refuse_owned(error, &value));
         }
         match value {
             // Checked by `check_storage` above; the value's count becomes the field's.
@@ -525,7 +530,9 @@ impl<'a, H> HeapIn<'a, H> {
 
     /// Writes an owned value to array element `i`: a reference is moved in and the element's
     /// old reference released. On an error before the store the value's reference is
-    /// released.
+    /// released and the error is the call's own, as for
+    /// [`Heap::struct_set_owned`](crate::Heap::struct_set_owned) (a reference of another heap
+    /// included).
     pub fn array_set_owned(&mut self, r: &GcRef, i: u32, value: Value) -> Result<()> {
         let found = self.array_info(r).and_then(|(index, layout, element, len)| {
             HeapIn::<H>::check_range(i, 1, len)?;
@@ -533,10 +540,7 @@ impl<'a, H> HeapIn<'a, H> {
         });
         match found {
             Ok((offset, element)) => self.write_owned(offset, element, value),
-            Err(error) => {
-                self.release(self.owned_raw(&value))?;
-                Err(error)
-            }
+            Err(error) => Err(self.refuse_owned(error, &value)),
         }
     }
 }

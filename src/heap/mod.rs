@@ -151,7 +151,8 @@ use object::object_word;
 /// too) is [`Error::TypeMismatch`] naming both, and nothing is read or written: a getter's
 /// error has the method's type as `expected` and the storage type as `found`, a setter's the
 /// storage type as `expected` and the value's type as `found` (as the generic setters). The
-/// other checks are the family's (the object once, the field or index bounds).
+/// other checks are the family's, and every accessor makes them in one order: the object (once
+/// for a view), the field or index bounds, then the storage type.
 ///
 /// Counts and raw words: [`clone_ref`], [`drop_ref`], [`retain_raw`], [`write_gc_ref`] (a
 /// host global or table slot), [`expose_gc_ref_to_wasm`]. Allocation with the embedder's duties
