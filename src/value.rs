@@ -64,16 +64,7 @@ impl Value {
     /// against the field's storage type.
     #[inline(always)]
     pub(crate) fn write_into(&self, bytes: &mut [u8], at: usize) -> bool {
-        match self {
-            Value::I8(v) => put(bytes, at, v.to_ne_bytes()),
-            Value::I16(v) => put(bytes, at, v.to_ne_bytes()),
-            Value::I32(v) => put(bytes, at, v.to_ne_bytes()),
-            Value::I64(v) => put(bytes, at, v.to_ne_bytes()),
-            Value::F32(v) => put(bytes, at, v.to_bits().to_ne_bytes()),
-            Value::F64(v) => put(bytes, at, v.to_bits().to_ne_bytes()),
-            Value::V128(v) => put(bytes, at, v.to_ne_bytes()),
-            Value::Ref(r) => put(bytes, at, r.as_ref().map_or(0, GcRef::as_raw_u32).to_ne_bytes()),
-        }
+        self.borrow().write_into(bytes, at)
     }
 
     /// The same value with its reference borrowed, to pass to a setter.
