@@ -12,13 +12,12 @@
 //! proved it ([`Operands`]). A constructor that fails gives back every count it took.
 
 use super::counts::{retain_word, zero_after_header};
-pub(super) use super::object::kind_error;
-use super::object::Word;
+use super::object::{check_immediate_ref_type, heap_type_accepts, kind_decides, ref_type_mismatch, Word};
 use super::HeapIn;
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 use crate::header::{HeaderFlags, Kind, ObjectHeader, ARRAY_LENGTH_OFFSET};
-use crate::types::{HeapType, RefType, StorageType, TypeIndex, TypeRegistry, MAX_OBJECT_SIZE};
+use crate::types::{HeapType, RefType, StorageType, TypeIndex, MAX_OBJECT_SIZE};
 use crate::value::{mismatch, read_scalar, write_scalar, Value, ValueRef};
 use crate::GcRef;
 
@@ -48,64 +47,6 @@ impl Operands {
             Operands::Proved => None,
         }
     }
-}
-
-/// For a heap type that an object's kind alone decides, the kind the object's must match
-/// ([`Kind::matches`]): `eq`, `struct`, `array`. `None` for the others (`extern` and `any`
-/// accept every object, a concrete type needs the type index, the bottom types and a group
-/// member accept none).
-#[inline(always)]
-fn kind_decides(heap_type: HeapType) -> Option<Kind> {
-    match heap_type {
-        HeapType::Eq => Some(Kind::EQ),
-        HeapType::Struct => Some(Kind::STRUCT),
-        HeapType::Array => Some(Kind::ARRAY),
-        _ => None,
-    }
-}
-
-/// Whether an object with this header (`None`: an i31 value) is a value of `heap_type`, with
-/// the registry `types` for a concrete type's supertype chain.
-#[inline]
-pub(super) fn heap_type_accepts(types: &TypeRegistry, object: Option<&ObjectHeader>, heap_type: HeapType) -> bool {
-    let Some(header) = object else { return heap_type_accepts_i31(heap_type) };
-    match heap_type {
-        // `extern.convert_any` and `any.convert_extern` keep the word: both tops hold anything.
-        HeapType::Extern | HeapType::Any => true,
-        HeapType::Eq => header.kind.matches(Kind::EQ),
-        HeapType::Struct => header.kind == Kind::STRUCT,
-        HeapType::Array => header.kind == Kind::ARRAY,
-        // Registered types hold no group-relative reference; `matches` refuses one.
-        HeapType::I31 | HeapType::None | HeapType::NoExtern | HeapType::RecGroupMember(_) => false,
-        HeapType::Concrete(target) => {
-            header.kind != Kind::EXTERN && types.is_subtype(TypeIndex(header.type_index), target)
-        }
-    }
-}
-
-/// Checks that the word `raw`, null or an i31 (no object), may be stored where `ref_type` is
-/// expected: null for a nullable type ([`Error::NullReference`] otherwise), an i31 for a heap
-/// type that holds i31 values.
-#[inline]
-pub(super) fn check_immediate_ref_type(raw: u32, ref_type: RefType) -> Result<()> {
-    match Word::of(raw) {
-        Word::Null if ref_type.nullable => Ok(()),
-        Word::Null => Err(Error::NullReference),
-        _ if heap_type_accepts_i31(ref_type.heap_type) => Ok(()),
-        _ => Err(ref_type_mismatch()),
-    }
-}
-
-/// Whether `heap_type` holds i31 values.
-#[inline(always)]
-fn heap_type_accepts_i31(heap_type: HeapType) -> bool {
-    matches!(heap_type, HeapType::Extern | HeapType::Any | HeapType::Eq | HeapType::I31)
-}
-
-/// The error of a reference whose type is not the field's or element's.
-#[cold]
-pub(super) fn ref_type_mismatch() -> Error {
-    Error::TypeMismatch { expected: "a reference of the field's type", found: "a reference of another type" }
 }
 
 impl<'a, H> HeapIn<'a, H> {

@@ -16,7 +16,7 @@
 //! Owned references ([`Heap::clone_ref`], [`Heap::drop_ref`], [`Heap::retain_raw`],
 //! [`Heap::write_gc_ref`]) and externrefs with their host data are the public face of this.
 
-use super::access::{check_immediate_ref_type, heap_type_accepts, kind_error, ref_type_mismatch};
+use super::object::{check_immediate_ref_type, heap_type_accepts, kind_error, ref_type_mismatch};
 use super::object::{checked_struct_layout, object_word, RefSlots};
 use super::HeapIn;
 use crate::cycle_collector::CycleCollector;

@@ -18,6 +18,9 @@
 //!   rest begins. Release, the cycle collector and verification all walk references with it
 //!   (release's struct path takes the same offsets from [`checked_struct_layout`] directly, to
 //!   keep its borrows of the heap split).
+//! * [`heap_type_accepts`], [`check_immediate_ref_type`], [`kind_decides`]: which words and
+//!   objects a reference type accepts, for the type checks of stores (access) and of the
+//!   barrier's retain (counts).
 //!
 //! Invariant: nothing here writes to the region; every offset it returns lies inside the block
 //! of the object it was computed for (the layout was validated against the block size).
@@ -27,7 +30,9 @@ use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 pub(crate) use crate::gc_ref::{object_word, Word};
 use crate::header::{Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, EXTERNREF_SIZE, KIND_OFFSET};
-use crate::types::{ArrayLayout, ArrayType, StorageType, StructLayout, StructType, TypeIndex, TypeRegistry};
+use crate::types::{
+    ArrayLayout, ArrayType, HeapType, RefType, StorageType, StructLayout, StructType, TypeIndex, TypeRegistry,
+};
 use crate::GcRef;
 use core::ops::Range;
 
@@ -197,4 +202,64 @@ impl<'a, H> HeapIn<'a, H> {
 #[inline(never)]
 pub(super) fn kind_error(expected: &'static str, found: Kind) -> Error {
     Error::WrongObjectKind { expected, found: found.name() }
+}
+
+// ---- Reference types: which words and objects a reference type accepts ----------------------
+
+/// For a heap type that an object's kind alone decides, the kind the object's must match
+/// ([`Kind::matches`]): `eq`, `struct`, `array`. `None` for the others (`extern` and `any`
+/// accept every object, a concrete type needs the type index, the bottom types and a group
+/// member accept none).
+#[inline(always)]
+pub(super) fn kind_decides(heap_type: HeapType) -> Option<Kind> {
+    match heap_type {
+        HeapType::Eq => Some(Kind::EQ),
+        HeapType::Struct => Some(Kind::STRUCT),
+        HeapType::Array => Some(Kind::ARRAY),
+        _ => None,
+    }
+}
+
+/// Whether an object with this header (`None`: an i31 value) is a value of `heap_type`, with
+/// the registry `types` for a concrete type's supertype chain.
+#[inline]
+pub(super) fn heap_type_accepts(types: &TypeRegistry, object: Option<&ObjectHeader>, heap_type: HeapType) -> bool {
+    let Some(header) = object else { return heap_type_accepts_i31(heap_type) };
+    match heap_type {
+        // `extern.convert_any` and `any.convert_extern` keep the word: both tops hold anything.
+        HeapType::Extern | HeapType::Any => true,
+        HeapType::Eq => header.kind.matches(Kind::EQ),
+        HeapType::Struct => header.kind == Kind::STRUCT,
+        HeapType::Array => header.kind == Kind::ARRAY,
+        // Registered types hold no group-relative reference; `matches` refuses one.
+        HeapType::I31 | HeapType::None | HeapType::NoExtern | HeapType::RecGroupMember(_) => false,
+        HeapType::Concrete(target) => {
+            header.kind != Kind::EXTERN && types.is_subtype(TypeIndex(header.type_index), target)
+        }
+    }
+}
+
+/// Checks that the word `raw`, null or an i31 (no object), may be stored where `ref_type` is
+/// expected: null for a nullable type ([`Error::NullReference`] otherwise), an i31 for a heap
+/// type that holds i31 values.
+#[inline]
+pub(super) fn check_immediate_ref_type(raw: u32, ref_type: RefType) -> Result<()> {
+    match Word::of(raw) {
+        Word::Null if ref_type.nullable => Ok(()),
+        Word::Null => Err(Error::NullReference),
+        _ if heap_type_accepts_i31(ref_type.heap_type) => Ok(()),
+        _ => Err(ref_type_mismatch()),
+    }
+}
+
+/// Whether `heap_type` holds i31 values.
+#[inline(always)]
+pub(super) fn heap_type_accepts_i31(heap_type: HeapType) -> bool {
+    matches!(heap_type, HeapType::Extern | HeapType::Any | HeapType::Eq | HeapType::I31)
+}
+
+/// The error of a reference whose type is not the field's or element's.
+#[cold]
+pub(super) fn ref_type_mismatch() -> Error {
+    Error::TypeMismatch { expected: "a reference of the field's type", found: "a reference of another type" }
 }
