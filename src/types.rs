@@ -408,10 +408,7 @@ impl TypeRegistry {
     /// The struct layout of `index`, or an error if it is not a struct type.
     #[inline]
     pub fn struct_layout(&self, index: TypeIndex) -> Result<(&StructType, &StructLayout)> {
-        match self.get(index)? {
-            TypeDefinition::Struct(ty, layout) => Ok((ty, layout)),
-            TypeDefinition::Array(..) => Err(Error::WrongTypeKind { type_index: index.0, expected: "a struct type" }),
-        }
+        self.struct_layout_acyclic(index).map(|(ty, layout, _)| (ty, layout))
     }
 
     /// The array layout of `index`, or an error if it is not an array type.

@@ -398,23 +398,24 @@ impl FreeList {
                 return Err(Self::bad_free(start));
             }
         }
-        let toggle = |bits: &mut [u64], interior: &mut dyn Iterator<Item = u32>| {
-            for start in interior {
-                let (word, shift) = Self::bit(start);
-                // In the bitmap: `code(start)` was OBJECT above, so the word exists.
-                if let Some(word) = bits.get_mut(word) {
-                    *word ^= OBJECT << shift;
-                }
-            }
-        };
-        toggle(&mut self.bits, &mut interior.clone());
+        self.flip_object_bits(interior.clone());
         let freed = self.free(region, index, size);
         if freed.is_err() {
             // The interior blocks are objects again (`free` checks before it changes anything,
             // but for a corrupted neighbour found while merging).
-            toggle(&mut self.bits, &mut interior.clone());
+            self.flip_object_bits(interior);
         }
         freed
+    }
+
+    /// Flips the object bits at `starts` (each in the bitmap: its code was just read).
+    fn flip_object_bits(&mut self, starts: impl Iterator<Item = u32>) {
+        for start in starts {
+            let (word, shift) = Self::bit(start);
+            if let Some(word) = self.bits.get_mut(word) {
+                *word ^= OBJECT << shift;
+            }
+        }
     }
 
     /// Bytes that can still be allocated: free blocks plus the wilderness.

@@ -361,35 +361,48 @@ impl<'a, H> HeapIn<'a, H> {
         self.free_list.free(&mut self.region, index, size)
     }
 
-    /// [`Heap::free_block`] for dead objects adjacent in the region: `run` is their offsets
-    /// and block sizes in address order, each starting where the one before ends, none of
-    /// them buffered, their sizes checked as `free_block` requires. Each is counted and
-    /// poisoned (zeal) as `free_block` does (an interior block whole, header included: the
-    /// run gets one free-block header), then the free list frees the range as one block
-    /// ([`FreeList::free_adjacent`]): one merge with the neighbours instead of one per object.
-    pub(super) fn free_adjacent_blocks(&mut self, run: &[(u32, u32)]) -> Result<()> {
-        let Some(&(start, _)) = run.first() else { return Ok(()) };
-        let mut end = start;
-        let mut live = None;
-        for &(index, size) in run {
-            if index != end {
-                return Err(Error::corrupted(index, "a run of blocks to free is not contiguous"));
+    /// [`Heap::free_block`] for many dead objects at once: `blocks` is their offsets and block
+    /// sizes sorted by offset, none of them buffered, their sizes checked as `free_block`
+    /// requires. Each is counted and poisoned (zeal) as `free_block` does, and each run of
+    /// adjacent ones (each starting where the one before ends) is freed as one block
+    /// ([`FreeList::free_adjacent`]; an interior block is poisoned whole, header included, as
+    /// the run gets one free-block header): one merge with the neighbours per run instead of
+    /// one per object.
+    pub(super) fn free_sorted_blocks(&mut self, blocks: &[(u32, u32)]) -> Result<()> {
+        let mut rest = blocks;
+        while let Some(&(start, _)) = rest.first() {
+            let (mut end, mut len, mut live) = (start, 0, None);
+            while let Some(&(index, size)) = rest.get(len) {
+                if index != end {
+                    break;
+                }
+                end = index.checked_add(size).ok_or(Error::corrupted(index, "object size out of bounds"))?;
+                live = Some(
+                    self.counters
+                        .freed(size)
+                        .ok_or(Error::corrupted(index, "freed more objects than were allocated"))?,
+                );
+                len += 1;
             }
-            end = index.checked_add(size).ok_or(Error::corrupted(index, "object size out of bounds"))?;
-            live = Some(
-                self.counters.freed(size).ok_or(Error::corrupted(index, "freed more objects than were allocated"))?,
-            );
+            let (run, after) = rest.split_at(len);
+            let last = live == Some(0);
+            for &(index, size) in run {
+                self.zeal_poison_freed(index, size, last || index != start)?;
+            }
+            if last {
+                // Nothing is left: the whole region is one free block again, in O(1).
+                self.free_list.reset();
+                return Ok(());
+            }
+            self.free_list.free_adjacent(
+                &mut self.region,
+                start,
+                end - start,
+                run[1..].iter().map(|&(index, _)| index),
+            )?;
+            rest = after;
         }
-        let last = live == Some(0);
-        for &(index, size) in run {
-            self.zeal_poison_freed(index, size, last || index != start)?;
-        }
-        if last {
-            // Nothing is left: the whole region is one free block again, in O(1).
-            self.free_list.reset();
-            return Ok(());
-        }
-        self.free_list.free_adjacent(&mut self.region, start, end - start, run[1..].iter().map(|&(index, _)| index))
+        Ok(())
     }
 
     /// Checks the block size in the header of the object at `index` against its kind and type.

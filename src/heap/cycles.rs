@@ -385,28 +385,12 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// Frees the garbage kept in `garbage`, in address order, each run of adjacent objects as
-    /// one block (a ring or a tree allocated in one go is usually one run): one merge with
-    /// its neighbours instead of one per object. Empties `garbage`.
+    /// one block ([`Heap::free_sorted_blocks`]: a ring or a tree allocated in one go is usually
+    /// one run). Empties `garbage`.
     fn free_garbage(&mut self, garbage: &mut Vec<(u32, u32)>) -> Result<()> {
         garbage.sort_unstable_by_key(|&(object, _)| object);
-        let mut rest = garbage.as_slice();
-        while let Some(&(first, first_size)) = rest.first() {
-            let mut end = first.wrapping_add(first_size);
-            let mut len = 1;
-            while let Some(&(next, size)) = rest.get(len) {
-                if next != end {
-                    break;
-                }
-                end = next.wrapping_add(size);
-                len += 1;
-            }
-            match len {
-                // Not buffered (CollectRoots cleared the flag), so no flags are needed.
-                1 => self.free_block(first, HeaderFlags::empty(), first_size)?,
-                _ => self.free_adjacent_blocks(&rest[..len])?,
-            }
-            rest = &rest[len..];
-        }
+        // Not buffered: CollectRoots cleared the flag of every garbage object.
+        self.free_sorted_blocks(garbage)?;
         garbage.clear();
         Ok(())
     }
