@@ -54,7 +54,8 @@ impl Output {
 }
 
 /// Runs the workloads and the collector costs on a thread with a large stack
-/// (`DRC_BENCH_IMPLEMENTATIONS=name,name` keeps only those implementations, for profiling):
+/// (`DRC_BENCH_IMPLEMENTATIONS=name;name` keeps only those implementations, for profiling; `;`
+/// separates them, as row names such as "drc-heap (generic API, no cycle collection)" hold commas):
 /// `bacon_rajan_cc`'s collector and `Rc`'s drop recurse along the structures they free.
 pub fn run_gc_sections(sections: &Sections, quick: bool, runs: usize, filter: Vec<String>, output: &mut Output) {
     let (run_workloads, run_costs) = (sections.workloads, sections.costs);
@@ -65,7 +66,7 @@ pub fn run_gc_sections(sections: &Sections, quick: bool, runs: usize, filter: Ve
             let mut parts = Vec::new();
             if run_workloads {
                 let implementations = std::env::var("DRC_BENCH_IMPLEMENTATIONS")
-                    .map(|names| names.split(',').map(str::to_string).collect())
+                    .map(|names| names.split(';').map(str::to_string).collect())
                     .unwrap_or_default();
                 let report = workloads::run(&workloads::Config { quick, runs, only: filter, implementations });
                 print!("\n{}", report.markdown());
