@@ -353,6 +353,11 @@ impl CycleCollector {
         self.buffer(region, index, flags)
     }
 
+    /// Buffers the object at `index` (flags `flags`): colours it purple, flags it buffered and
+    /// writes its slot hint (one store of the flags byte and the hint), then pushes it. Always
+    /// inlined into the decrement: its hot path is a bounds check, the store and a push into
+    /// spare capacity.
+    #[inline(always)]
     fn buffer(&mut self, region: &mut Region, index: u32, flags: HeaderFlags) -> Result<()> {
         let slot = self.candidates.len();
         let flags = flags.with_colour(Colour::Purple) | HeaderFlags::BUFFERED;
@@ -363,24 +368,51 @@ impl CycleCollector {
         Ok(())
     }
 
-    /// The slot of `index` in the buffer: first the slots its hint names, then a search.
-    fn slot_of(&self, region: &Region, index: u32) -> Result<usize> {
-        let hint = slot_hint(region, index)? as usize;
-        let hinted = (hint..self.candidates.len()).step_by(HINT_STRIDE).find(|&slot| self.candidates[slot] == index);
-        hinted
-            .or_else(|| self.candidates.iter().rposition(|&entry| entry == index))
-            .ok_or(Error::corrupted(index, "object flagged as buffered is not in the cycle collector's buffer"))
+    /// Takes a buffered object whose count reached zero out of the buffer, before its block is
+    /// freed (its header is about to be overwritten, so its flags are left as they are). Always
+    /// inlined into the free: its hot path is the hint read, one comparison, the move of the
+    /// last entry into the object's slot and that entry's new hint. A hint whose slot does not
+    /// hold the object goes to [`CycleCollector::remove_searching`].
+    #[inline(always)]
+    pub(crate) fn remove(&mut self, region: &mut Region, index: u32) -> Result<()> {
+        let slot = slot_hint(region, index)? as usize;
+        let len = self.candidates.len();
+        if slot < len && self.candidates[slot] == index {
+            self.remove_slot(region, slot)
+        } else {
+            self.remove_searching(region, index)
+        }
     }
 
-    /// Takes a buffered object whose count reached zero out of the buffer, before its block is
-    /// freed (its header is about to be overwritten, so its flags are left as they are).
-    pub(crate) fn remove(&mut self, region: &mut Region, index: u32) -> Result<()> {
-        let slot = self.slot_of(region, index)?;
-        self.candidates.swap_remove(slot);
-        if let Some(&moved) = self.candidates.get(slot) {
-            region.write(moved + SLOT_HINT_OFFSET, (slot as u16).to_ne_bytes())?;
+    /// [`CycleCollector::remove`] when the hint's own slot does not hold the object: a buffer of
+    /// more than 65,536 entries (the slots the hint names, a multiple of 65,536 apart, are
+    /// tried), or a corrupted hint (the buffer is searched).
+    #[cold]
+    #[inline(never)]
+    fn remove_searching(&mut self, region: &mut Region, index: u32) -> Result<()> {
+        let hint = slot_hint(region, index)? as usize;
+        let hinted = (hint..self.candidates.len()).step_by(HINT_STRIDE).find(|&slot| self.candidates[slot] == index);
+        let slot = hinted
+            .or_else(|| self.candidates.iter().rposition(|&entry| entry == index))
+            .ok_or(Error::corrupted(index, "object flagged as buffered is not in the cycle collector's buffer"))?;
+        self.remove_slot(region, slot)
+    }
+
+    /// Takes the entry at `slot` (below the buffer's length) out: the last entry moves into it
+    /// and gets its hint rewritten (`swap_remove`, written out so that the bounds checks fold
+    /// into the caller's).
+    #[inline(always)]
+    fn remove_slot(&mut self, region: &mut Region, slot: usize) -> Result<()> {
+        let Some(last) = self.candidates.len().checked_sub(1) else { return Ok(()) };
+        let moved = self.candidates[last];
+        self.candidates.truncate(last);
+        match self.candidates.get_mut(slot) {
+            Some(entry) => {
+                *entry = moved;
+                region.write(moved + SLOT_HINT_OFFSET, (slot as u16).to_ne_bytes())
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
