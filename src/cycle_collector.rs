@@ -6,13 +6,14 @@
 //! member still has a count from another member. This module finds and frees such garbage.
 //!
 //! # What it owns
-//! * The **candidate buffer** (`Vec<u32>` outside the region): objects that may be the root of
-//!   a garbage cycle, behind `CycleCollector`'s narrow methods: the heap's hot path calls
-//!   `possible_root` when a decrement leaves a count above zero and `remove` when a buffered
-//!   object is freed, and knows nothing else of it.
-//! * The colour bits, the [`HeaderFlags::BUFFERED`] bit and the **buffer-slot hint** (the
-//!   header's `u16` at [`SLOT_HINT_OFFSET`]) of every object's header, and the helpers that
-//!   write them. The rest of the heap only reads them (the flag test on a decrement).
+//! * The **candidate buffer**: the objects that may be the root of a garbage cycle, a bitmap
+//!   outside the region (one bit per 16-byte granule, set for an object when it is buffered)
+//!   and the number of candidates, behind `CycleCollector`'s narrow methods: the heap's hot
+//!   path calls `possible_root` when a decrement leaves a count above zero and `remove` when a
+//!   buffered object is freed, and knows nothing else of it.
+//! * The colour bits and the [`HeaderFlags::BUFFERED`] bit of every object's header, and the
+//!   helpers that write them. The rest of the heap only reads them (the flag test on a
+//!   decrement and on a free).
 //! * [`CycleConfig`] (in [`crate::HeapConfig`]), [`CycleReport`], the work counters in
 //!   [`crate::HeapStats`], and the policy of when a cycle collection runs (the trigger, its
 //!   amortization and back-off; stated in [the heap policy](crate#heap-policy)).
@@ -24,24 +25,29 @@
 //! # Candidates
 //! A decrement that leaves a count above zero may have cut the last outside reference to a
 //! cycle, so the object becomes a *possible root*: it is coloured purple, flagged
-//! [`HeaderFlags::BUFFERED`] and pushed on the buffer, once (a buffered object is not pushed
-//! again). On the hot path this costs one flag test on the header the decrement has just read:
-//! objects of acyclic ("green") types, flagged [`HeaderFlags::ACYCLIC`] at allocation from the
-//! type registry's analysis ([`crate::types`]; every externref is acyclic), are never buffered,
-//! and neither is an object already in the buffer. Increments do not touch colours, so outside
-//! a cycle collection an object is purple exactly when it is buffered.
+//! [`HeaderFlags::BUFFERED`], counted and marked in the buffer's bitmap, once (a buffered
+//! object is not buffered again). On the hot path this costs one flag test on the header the
+//! decrement has just read: objects of acyclic ("green") types, flagged
+//! [`HeaderFlags::ACYCLIC`] at allocation from the type registry's analysis
+//! ([`crate::types`]; every externref is acyclic), are never buffered, and neither is an object
+//! already in the buffer. Buffering is then one store of the flags byte, one bit set and a
+//! count. Increments do not touch colours, so outside a cycle collection an object is purple
+//! exactly when it is buffered.
 //!
-//! **A buffered object whose count reaches zero** is freed at once, like any other object, and
-//! leaves the buffer first: the header's slot hint holds the low 16 bits of its slot, the
-//! buffer entry at that slot (or at that slot plus a multiple of 65,536, for a buffer that
-//! large) is the object, and a `swap_remove` takes it out (the object moved into the hole gets
-//! its hint rewritten). So removal is O(1) for buffers of up to 65,536 entries and
-//! O(len / 65,536) above, and a freed block never stays in the buffer. The hint is validated
-//! (the entry must name the object); a hint that does not lead to the object (the region is
-//! untrusted) falls back to a search of the buffer, and an object flagged as buffered that is
-//! not in it is [`Error::Corrupted`]. This keeps reference counting's promise that an object
-//! is freed the moment its last reference goes (the paper instead keeps such objects until the
-//! buffer is processed).
+//! **A buffered object whose count reaches zero** is freed at once, like any other object:
+//! reference counting's promise that an object is freed the moment its last reference goes
+//! holds (the paper instead keeps such objects until the buffer is processed). Leaving the
+//! buffer costs one decrement of the candidate count, and nothing else: its bit stays set, and
+//! is *stale*. A stale bit names a block that is free, or part of a bigger block, or holds an
+//! object allocated there since; the collection takes as roots only the marked offsets where
+//! an object starts (the free list's bitmap of object starts) that is flagged buffered. Such an
+//! object is a candidate of its own (it was marked with that same bit when it was buffered), so
+//! a stale bit never makes the collector act on a block reused by another object as if it were
+//! the freed candidate, and a bitmap holds each object once. A bit is cleared only when a
+//! collection takes the buffer (it reads the words of bits up to the heap's high-water mark;
+//! a bit above it names no object and may stay, stale); the stale bits cost the collection one look each, no
+//! more than the buffering that set them. The bitmap grows to the highest object ever
+//! buffered, at most one bit per 16 bytes of region (1/128 of its size).
 //!
 //! # Use
 //! Nothing to do: the heap buffers candidates and collects cycles by itself (see [the heap
@@ -67,9 +73,12 @@
 //! ```
 //!
 //! # A cycle collection
-//! The whole buffer is taken as the roots, then, with explicit worklists (no recursion; a
-//! reference array's elements are visited [`crate::heap::RELEASE_CHUNK`] at a time, the rest of the array
-//! waiting on the worklist as one entry):
+//! The whole buffer is taken as the roots: the objects flagged buffered at the marked offsets
+//! below the heap's high-water mark, in address order (the bits are cleared as they are read;
+//! the number of roots found must be the candidate count, or the region is corrupted). Then,
+//! with explicit worklists (no recursion; a reference array's elements are visited
+//! [`crate::heap::RELEASE_CHUNK`] at a time, the rest of the array waiting on the worklist as
+//! one entry):
 //! 1. **MarkRoots**: from each purple root, *mark gray*: colour every object reachable through
 //!    non-acyclic objects gray, and remove one count from each for every edge from a gray
 //!    object (trial deletion of the internal references). A root already gray (reached from
@@ -104,14 +113,19 @@
 //!
 //! # Invariants (checked by [`crate::Heap::verify`])
 //! Outside a cycle collection: every object is black or purple; an object is purple exactly
-//! when it is flagged [`HeaderFlags::BUFFERED`], exactly when it is in the buffer (once); its
-//! slot hint is the low 16 bits of its slot (0 when not buffered); acyclic objects are never
-//! buffered, and an object is flagged [`HeaderFlags::ACYCLIC`] exactly when its type is
-//! acyclic (always for an externref).
+//! when it is flagged [`HeaderFlags::BUFFERED`], and then its bit in the buffer is set; the
+//! candidate count is the number of buffered objects (none with cycle collection off, and no
+//! bit set either); no bit lies beyond the region; the header's reserved `u16` is 0; acyclic
+//! objects are never buffered, and an object is flagged [`HeaderFlags::ACYCLIC`] exactly when
+//! its type is acyclic (always for an externref).
 //!
 //! # Robustness
-//! Every index read from the region goes through `Heap::object` (header validation) and
-//! every access is bounds-checked. A collection visits each object at most once per colour
+//! Every index read from the region goes through `Heap::object` (header validation; a marked
+//! offset is first looked up in the free list's host-side bitmap of object starts) and every
+//! access is bounds-checked. The buffer's bitmap and count are outside the region: a forged
+//! [`HeaderFlags::BUFFERED`] flag is found out by the count (a free that would take it below
+//! zero, a collection that finds other roots than the count says), and gives
+//! [`Error::Corrupted`]. A collection visits each object at most once per colour
 //! change (gray, black) or pass (scanned without a count, collected), and counts its visits
 //! against a budget of four per 16-byte granule below the high-water mark: a corrupted graph
 //! gives [`Error::Corrupted`], never an endless loop. A collection that fails leaves the heap in an unspecified but
@@ -124,7 +138,7 @@
 //! trigger).
 
 use crate::error::{Error, Result};
-use crate::header::{Colour, HeaderFlags, FLAGS_OFFSET};
+use crate::header::{Colour, HeaderFlags, FLAGS_OFFSET, HEADER_SIZE};
 use crate::region::Region;
 use crate::stats::HeapStats;
 use alloc::vec::Vec;
@@ -142,11 +156,12 @@ pub const HEAP_GROWTH_FLOOR_SHARE: u64 = 16;
 /// 3 visits per freed object (mark gray, the scan pass, the collect pass).
 pub const UNPRODUCTIVE_VISITS_PER_FREED: u64 = 8;
 
-/// Offset in the object header of the `u16` buffer-slot hint (the header's reserved field).
-pub const SLOT_HINT_OFFSET: u32 = 2;
+/// Bytes per bit of the buffer's bitmap: objects start on 16-byte boundaries (their headers
+/// are 16 bytes and their blocks multiples of that).
+const MARK_GRANULE: u32 = HEADER_SIZE;
 
-/// Slots that share one hint value: the hint is the low 16 bits of the slot.
-const HINT_STRIDE: usize = 1 << 16;
+/// Bits per word of the buffer's bitmap.
+const MARK_WORD_BITS: usize = u64::BITS as usize;
 
 /// Settings of the cycle collector, in [`crate::HeapConfig::cycles`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,11 +227,15 @@ pub(crate) struct CycleCollector {
     trigger: usize,
     /// Whether the heap-growth trigger is on.
     growth: bool,
-    /// Twice the live bytes after the last cycle collection: the heap-growth trigger fires
+    /// Twice the live bytes after the last cycle collection (`u64::MAX` with the heap-growth
+    /// trigger off, so that one comparison covers both): the heap-growth trigger fires
     /// above this (and above the floor).
     live_bytes_trigger: u64,
-    /// The candidate buffer.
-    candidates: Vec<u32>,
+    /// The number of buffered objects (flagged [`HeaderFlags::BUFFERED`]).
+    candidates: usize,
+    /// The buffer's bitmap: bit `g % 64` of word `g / 64` is set when the object at offset
+    /// `16 g` was buffered since the last collection (stale if it has been freed since).
+    marks: Vec<u64>,
     counters: CycleCounters,
 }
 
@@ -227,27 +246,38 @@ impl CycleCollector {
             threshold: config.candidate_threshold,
             trigger: config.candidate_threshold,
             growth: config.collect_on_heap_growth,
-            live_bytes_trigger: 0,
-            candidates: Vec::new(),
+            live_bytes_trigger: growth_trigger(config.collect_on_heap_growth, 0),
+            candidates: 0,
+            marks: Vec::new(),
             counters: CycleCounters::default(),
         }
     }
 
     /// Forgets every candidate (the heap was reset). Counters stay.
     pub(crate) fn reset(&mut self) {
-        self.candidates.clear();
+        self.candidates = 0;
+        self.marks.clear();
         self.trigger = self.threshold;
-        self.live_bytes_trigger = 0;
+        self.live_bytes_trigger = growth_trigger(self.growth, 0);
     }
 
     /// Number of objects in the candidate buffer.
     pub(crate) fn candidates(&self) -> usize {
-        self.candidates.len()
+        self.candidates
     }
 
-    /// The candidate buffer, slot by slot (for verification).
-    pub(crate) fn buffered(&self) -> &[u32] {
-        &self.candidates
+    /// Whether the bit of the object at `index` is set (for verification).
+    pub(crate) fn is_marked(&self, index: u32) -> bool {
+        let (word, bit) = mark_position(index);
+        self.marks.get(word).is_some_and(|&bits| bits & bit != 0)
+    }
+
+    /// The offset the highest bit set in the buffer stands for, if any (for verification: it
+    /// must lie within the region).
+    pub(crate) fn highest_mark(&self) -> Option<u64> {
+        let word = self.marks.iter().rposition(|&bits| bits != 0)?;
+        let granule = word * MARK_WORD_BITS + (MARK_WORD_BITS - 1 - self.marks[word].leading_zeros() as usize);
+        Some(granule as u64 * MARK_GRANULE as u64)
     }
 
     /// Whether cycle collection is on.
@@ -267,20 +297,32 @@ impl CycleCollector {
     /// a region of `region_len` bytes.
     #[inline]
     pub(crate) fn is_due(&self, live_bytes: u64, region_len: u32) -> bool {
-        let len = self.candidates.len();
+        let len = self.candidates;
         len > self.trigger
-            || (self.growth
-                && len > 0
-                && live_bytes > self.live_bytes_trigger.max(region_len as u64 / HEAP_GROWTH_FLOOR_SHARE))
+            || (len > 0
+                && live_bytes > region_len as u64 / HEAP_GROWTH_FLOOR_SHARE
+                && live_bytes > self.live_bytes_trigger)
     }
 
-    /// Starts a collection: the whole buffer becomes `roots` (which must be empty) and the
-    /// buffer is empty. Returns the counters before the collection, for
-    /// [`CycleCollector::finish_collection`].
-    pub(crate) fn start_collection(&mut self, roots: &mut Vec<u32>) -> CycleCounters {
-        debug_assert!(roots.is_empty());
-        core::mem::swap(roots, &mut self.candidates);
-        self.counters
+    /// Starts a collection: the buffer is empty from now on (the collection unbuffers every
+    /// candidate; the caller takes the roots from the bitmap with
+    /// [`CycleCollector::take_marks`]). Returns the counters before the collection, for
+    /// [`CycleCollector::finish_collection`], and the candidate count (the caller checks that
+    /// it finds that many roots).
+    pub(crate) fn start_collection(&mut self) -> (CycleCounters, usize) {
+        (self.counters, core::mem::take(&mut self.candidates))
+    }
+
+    /// Clears word `word` of the buffer's bitmap and returns the offsets its bits stood for
+    /// (candidates, or stale: see the module documentation), if the word covers an offset
+    /// below `end` (the heap's high-water mark). The words wholly above it are left: no object
+    /// lies there now, so their bits are stale.
+    #[inline]
+    pub(crate) fn take_marks(&mut self, word: usize, end: u32) -> Option<MarkedOffsets> {
+        let words = (end as usize).div_ceil(MARK_GRANULE as usize * MARK_WORD_BITS).min(self.marks.len());
+        let bits = core::mem::take(self.marks[..words].get_mut(word)?);
+        // A bit is set only for an object's offset, below the region's length: it fits in a `u32`.
+        Some(MarkedOffsets { bits, base: (word * MARK_WORD_BITS) as u32 * MARK_GRANULE })
     }
 
     /// Counts one object visit of a collection.
@@ -322,7 +364,7 @@ impl CycleCollector {
         } else {
             floor.max(self.trigger.saturating_mul(2))
         };
-        self.live_bytes_trigger = live_bytes.saturating_mul(2);
+        self.live_bytes_trigger = growth_trigger(self.growth, live_bytes);
         CycleReport {
             candidates,
             objects_scanned: scanned,
@@ -334,7 +376,7 @@ impl CycleCollector {
     /// The cycle fields of a statistics snapshot.
     pub(crate) fn fill_stats(&self, stats: &mut HeapStats) {
         let c = &self.counters;
-        stats.cycle_candidates = self.candidates.len() as u64;
+        stats.cycle_candidates = self.candidates as u64;
         stats.cycle_candidates_buffered = c.candidates_buffered;
         stats.cycle_collections = c.collections;
         stats.cycle_objects_freed = c.objects_freed;
@@ -353,82 +395,93 @@ impl CycleCollector {
         self.buffer(region, index, flags)
     }
 
-    /// Buffers the object at `index` (flags `flags`): colours it purple, flags it buffered and
-    /// writes its slot hint (one store of the flags byte and the hint), then pushes it. Always
-    /// inlined into the decrement: its hot path is a bounds check, the store and a push into
-    /// spare capacity.
+    /// Buffers the object at `index` (flags `flags`): colours it purple and flags it buffered
+    /// (one store of the flags byte), sets its bit and counts it. Always inlined into the
+    /// decrement: its hot path is a bounds check, the store and the bit; growing the bitmap is
+    /// out of line.
     #[inline(always)]
     fn buffer(&mut self, region: &mut Region, index: u32, flags: HeaderFlags) -> Result<()> {
-        let slot = self.candidates.len();
         let flags = flags.with_colour(Colour::Purple) | HeaderFlags::BUFFERED;
-        let [low, high] = (slot as u16).to_ne_bytes();
-        region.write(index + FLAGS_OFFSET, [flags.bits(), low, high])?;
-        self.candidates.push(index);
+        region.write(index + FLAGS_OFFSET, [flags.bits()])?;
+        let (word, bit) = mark_position(index);
+        match self.marks.get_mut(word) {
+            Some(bits) => *bits |= bit,
+            None => self.grow_marks(word, bit, region.len()),
+        }
+        self.candidates += 1;
         self.counters.candidates_buffered += 1;
         Ok(())
     }
 
-    /// Takes a buffered object whose count reached zero out of the buffer, before its block is
-    /// freed (its header is about to be overwritten, so its flags are left as they are). Always
-    /// inlined into the free: its hot path is the hint read, one comparison, the move of the
-    /// last entry into the object's slot and that entry's new hint. A hint whose slot does not
-    /// hold the object goes to [`CycleCollector::remove_searching`].
-    #[inline(always)]
-    pub(crate) fn remove(&mut self, region: &mut Region, index: u32) -> Result<()> {
-        let slot = slot_hint(region, index)? as usize;
-        let len = self.candidates.len();
-        if slot < len && self.candidates[slot] == index {
-            self.remove_slot(region, slot)
-        } else {
-            self.remove_searching(region, index)
-        }
-    }
-
-    /// [`CycleCollector::remove`] when the hint's own slot does not hold the object: a buffer of
-    /// more than 65,536 entries (the slots the hint names, a multiple of 65,536 apart, are
-    /// tried), or a corrupted hint (the buffer is searched).
+    /// Grows the bitmap to hold word `word` (doubling, up to the words a region of
+    /// `region_len` bytes needs) and sets `bit` in it.
     #[cold]
     #[inline(never)]
-    fn remove_searching(&mut self, region: &mut Region, index: u32) -> Result<()> {
-        let hint = slot_hint(region, index)? as usize;
-        let hinted = (hint..self.candidates.len()).step_by(HINT_STRIDE).find(|&slot| self.candidates[slot] == index);
-        let slot = hinted
-            .or_else(|| self.candidates.iter().rposition(|&entry| entry == index))
-            .ok_or(Error::corrupted(index, "object flagged as buffered is not in the cycle collector's buffer"))?;
-        self.remove_slot(region, slot)
+    fn grow_marks(&mut self, word: usize, bit: u64, region_len: u32) {
+        let region_words = region_len as usize / MARK_GRANULE as usize / MARK_WORD_BITS + 1;
+        let len = (word + 1).max((2 * self.marks.len()).min(region_words));
+        self.marks.resize(len, 0);
+        self.marks[word] |= bit;
     }
 
-    /// Takes the entry at `slot` (below the buffer's length) out: the last entry moves into it
-    /// and gets its hint rewritten (`swap_remove`, written out so that the bounds checks fold
-    /// into the caller's).
+    /// Takes a buffered object whose count reached zero out of the buffer, before its block is
+    /// freed: one candidate less; its bit stays, stale (see the module documentation), and its
+    /// header is about to be overwritten, so its flags are left as they are. More buffered
+    /// objects freed than were buffered is [`Error::Corrupted`] (a forged flag).
     #[inline(always)]
-    fn remove_slot(&mut self, region: &mut Region, slot: usize) -> Result<()> {
-        let Some(last) = self.candidates.len().checked_sub(1) else { return Ok(()) };
-        let moved = self.candidates[last];
-        self.candidates.truncate(last);
-        match self.candidates.get_mut(slot) {
-            Some(entry) => {
-                *entry = moved;
-                region.write(moved + SLOT_HINT_OFFSET, (slot as u16).to_ne_bytes())
-            }
-            None => Ok(()),
-        }
+    pub(crate) fn remove(&mut self, index: u32) -> Result<()> {
+        self.candidates = self
+            .candidates
+            .checked_sub(1)
+            .ok_or(Error::corrupted(index, "object flagged as buffered is not in the cycle collector's buffer"))?;
+        Ok(())
     }
 }
 
-/// The buffer-slot hint in the header of the object at `index`.
-#[inline]
-pub(crate) fn slot_hint(region: &Region, index: u32) -> Result<u16> {
-    Ok(u16::from_ne_bytes(region.read(index + SLOT_HINT_OFFSET)?))
+/// The heap-growth trigger's `live_bytes_trigger` after a collection that left `live_bytes`
+/// live: twice that, or never when the trigger is off.
+fn growth_trigger(on: bool, live_bytes: u64) -> u64 {
+    if on {
+        live_bytes.saturating_mul(2)
+    } else {
+        u64::MAX
+    }
 }
 
-/// Writes an object's flags and clears its slot hint.
+/// The offsets one word of the buffer's bitmap stands for, in address order.
+pub(crate) struct MarkedOffsets {
+    bits: u64,
+    base: u32,
+}
+
+impl Iterator for MarkedOffsets {
+    type Item = u32;
+
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        if self.bits == 0 {
+            return None;
+        }
+        let bit = self.bits.trailing_zeros();
+        self.bits &= self.bits - 1;
+        Some(self.base + bit * MARK_GRANULE)
+    }
+}
+
+/// The word of the buffer's bitmap that holds the bit of the object at `index`, and the bit.
+#[inline(always)]
+fn mark_position(index: u32) -> (usize, u64) {
+    let granule = (index / MARK_GRANULE) as usize;
+    (granule / MARK_WORD_BITS, 1 << (granule % MARK_WORD_BITS))
+}
+
+/// Writes an object's flags without the buffered flag (it leaves the buffer).
 #[inline]
 pub(crate) fn write_flags_unbuffered(region: &mut Region, index: u32, flags: HeaderFlags) -> Result<()> {
-    region.write(index + FLAGS_OFFSET, [flags.difference(HeaderFlags::BUFFERED).bits(), 0, 0])
+    write_flags(region, index, flags.difference(HeaderFlags::BUFFERED))
 }
 
-/// Writes an object's flags byte (colour changes; the slot hint stays).
+/// Writes an object's flags byte (colour changes).
 #[inline]
 pub(crate) fn write_flags(region: &mut Region, index: u32, flags: HeaderFlags) -> Result<()> {
     region.write(index + FLAGS_OFFSET, [flags.bits()])

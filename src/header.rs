@@ -7,14 +7,12 @@
 //! |--------|--------------------------------|-----------------------------------|
 //! | 0      | kind (`u8`, never 0)           | 0 ([`FREE_KIND`])                 |
 //! | 1      | flags ([`HeaderFlags`])        | 0                                 |
-//! | 2      | cycle-buffer slot hint (`u16`) | 0                                 |
+//! | 2      | reserved (`u16`, 0)            | 0                                 |
 //! | 4      | type index (`u32`)             | next free block (`u32`, 0 = none) |
 //! | 8      | block size in bytes (`u32`)    | block size in bytes (`u32`)       |
 //! | 12     | reference count (`u32`)        | 0                                 |
 //!
-//! The slot hint belongs to [`crate::cycle_collector`]: the low 16 bits of the object's slot in
-//! the candidate buffer while the object is flagged [`HeaderFlags::BUFFERED`], 0 otherwise. It
-//! is a hint, validated before use; JIT code never needs it.
+//! The reserved field is 0 in every object; only verification reads it, to check that.
 //!
 //! Arrays follow the header with their `u32` length at [`ARRAY_LENGTH_OFFSET`]; externrefs with
 //! their `u32` host-data id at [`EXTERNREF_HOST_DATA_OFFSET`]. The `#[repr(C)]` structs below
@@ -61,8 +59,8 @@ pub struct ObjectHeader {
     pub kind: Kind,
     /// Collector flag bits.
     pub flags: HeaderFlags,
-    /// The cycle collector's slot hint (see the module docs). `ObjectHeader::decode` does not
-    /// read it and always gives 0 here; [`crate::cycle_collector`] reads it on its own.
+    /// The reserved field (see the module docs). `ObjectHeader::decode` does not read it and
+    /// always gives 0 here.
     pub reserved: u16,
     /// The registered type of a struct or array; 0 for an externref.
     pub type_index: u32,

@@ -93,7 +93,9 @@
 //!   now. The automatic triggers never run inside a no-GC scope, and
 //!   [`crate::Heap::collect_cycles`] there is [`Error::InNoGcScope`]. A cycle collection is
 //!   synchronous (one step of an incremental collection) and costs O(objects + references
-//!   reachable from the candidates).
+//!   reachable from the candidates), plus one look at each candidate buffered since the last
+//!   one (freed since or not) and a pass over the buffer's bitmap up to the heap's high-water
+//!   mark (one bit per 16 bytes).
 //! * **What an embedder tunes** ([`crate::HeapConfig`]): the candidate threshold
 //!   ([`crate::HeapConfig::with_cycle_candidate_threshold`], or
 //!   [`crate::Heap::set_cycle_candidate_threshold`] at run time): lower for less memory held by

@@ -16,8 +16,9 @@
 //! * the free lists hold exactly the free blocks of the walk, each of the right size;
 //! * the live object and byte counters agree with the walk;
 //! * the cycle collector's state: every object is black or purple, purple exactly when flagged
-//!   as buffered, exactly when it is (once) in the candidate buffer with the right slot hint;
-//!   the acyclic flag agrees with the type ([`crate::cycle_collector`]).
+//!   as buffered, and then marked in the candidate buffer, whose count is the number of
+//!   buffered objects; the header's reserved field is 0; the acyclic flag agrees with the type
+//!   ([`crate::cycle_collector`]).
 //!
 //! It allocates one vector of 8 bytes per live object (its offset and recomputed count, sorted
 //! by offset since the walk is in address order; references are looked up by binary search),

@@ -207,8 +207,9 @@ fn ring_workload_stays_bounded_with_cycle_collection_and_fills_the_heap_without(
 }
 
 #[test]
-fn buffer_past_the_slot_hint_range_removes_by_hint() {
-    // More candidates than a 16-bit slot hint can name, removed in a scattered order.
+fn many_candidates_freed_in_a_scattered_order_leave_the_buffer() {
+    // More candidates than 16 bits can count, freed by counting in a scattered order: each
+    // leaves the buffer (its count), whatever its place.
     const N: usize = 150_000;
     let config =
         HeapConfig::default().with_cycle_candidate_threshold(usize::MAX).with_cycle_collection_on_heap_growth(false);
@@ -237,6 +238,57 @@ fn buffer_past_the_slot_hint_range_removes_by_hint() {
     }
     heap.verify([]).unwrap();
     assert_eq!(heap.cycle_candidates(), 0);
+    assert_eq!(heap.stats().unwrap().live_objects, 0);
+}
+
+#[test]
+fn a_freed_candidates_block_reused_by_another_object_is_never_taken_for_it() {
+    // A candidate freed by counting leaves its bit in the buffer (stale). The block it leaves is
+    // reused; the collection must take the object there as a root only if it is a candidate of
+    // its own, and count it once.
+    let config =
+        HeapConfig::default().with_cycle_candidate_threshold(usize::MAX).with_cycle_collection_on_heap_growth(false);
+    let (mut heap, ty, _) = new_heap(1 << 20, config);
+    let make_candidate = |heap: &mut TestHeap, r: &GcRef| {
+        let copy = heap.clone_ref(r).unwrap();
+        heap.drop_ref(copy).unwrap();
+    };
+    let keep = node(&mut heap, ty, 0, None).unwrap(); // So that freeing does not empty the heap.
+    let a = node(&mut heap, ty, 1, None).unwrap();
+    let block = a.as_raw_u32();
+    make_candidate(&mut heap, &a);
+    assert_eq!(heap.cycle_candidates(), 1);
+    heap.drop_ref(a).unwrap();
+    assert_eq!(heap.cycle_candidates(), 0);
+    heap.verify([keep.as_raw_u32()]).unwrap();
+
+    // The block is reused by an object that is not a candidate: a collection finds no root and
+    // leaves the object alone (a root would be coloured and counted in the report).
+    let b = node(&mut heap, ty, 2, None).unwrap();
+    assert_eq!(b.as_raw_u32(), block, "the free list hands the freed block out again");
+    let report = heap.collect_cycles().unwrap();
+    assert_eq!((report.candidates, report.objects_scanned, report.objects_freed), (0, 0, 0), "{report:?}");
+    assert_eq!(heap.ref_count(&b).unwrap(), 1);
+    heap.verify([keep.as_raw_u32(), b.as_raw_u32()]).unwrap();
+    heap.drop_ref(b).unwrap();
+
+    // Freed again after a new candidate at the same block, which is garbage (a self-cycle):
+    // one root, one object freed.
+    let a = node(&mut heap, ty, 1, None).unwrap();
+    make_candidate(&mut heap, &a);
+    heap.drop_ref(a).unwrap();
+    let c = node(&mut heap, ty, 3, None).unwrap();
+    assert_eq!(c.as_raw_u32(), block);
+    heap.struct_set(&c, NEXT, some(&c)).unwrap();
+    heap.drop_ref(c).unwrap(); // Count 1 from itself: buffered, with the bit already set.
+    assert_eq!(heap.cycle_candidates(), 1);
+    heap.verify([keep.as_raw_u32()]).unwrap();
+    let report = heap.collect_cycles().unwrap();
+    assert_eq!((report.candidates, report.objects_freed), (1, 1), "{report:?}");
+    assert_eq!(heap.cycle_candidates(), 0);
+    heap.verify([keep.as_raw_u32()]).unwrap();
+    heap.drop_ref(keep).unwrap();
+    heap.verify([]).unwrap();
     assert_eq!(heap.stats().unwrap().live_objects, 0);
 }
 

@@ -347,7 +347,7 @@ impl<'a, H> HeapIn<'a, H> {
     #[inline(always)]
     pub(super) fn free_block(&mut self, index: u32, flags: HeaderFlags, size: u32) -> Result<()> {
         if flags.contains(HeaderFlags::BUFFERED) {
-            self.cycles.remove(&mut self.region, index)?;
+            self.cycles.remove(index)?;
         }
         let live =
             self.counters.freed(size).ok_or(Error::corrupted(index, "freed more objects than were allocated"))?;

@@ -1,8 +1,8 @@
 //! Cycle collection, the algorithm: trial deletion over the heap's memory (the `impl Heap`
 //! part of [`crate::cycle_collector`]).
 //!
-//! [`crate::cycle_collector`] owns the candidate buffer, the colour and buffered bits and the
-//! slot hints of headers, the settings, the report and the policy of when a collection is due;
+//! [`crate::cycle_collector`] owns the candidate buffer, the colour and buffered bits of
+//! headers, the settings, the report and the policy of when a collection is due;
 //! it knows nothing of the heap. This file walks the heap: MarkRoots, ScanRoots and
 //! CollectRoots with explicit worklists ([`Scratch`], kept between collections in the heap),
 //! each object visit counted against a budget so that a corrupted graph ends in
@@ -16,11 +16,14 @@
 
 use super::object::object_word;
 use super::{HeapIn, RELEASE_CHUNK};
-use crate::cycle_collector::{slot_hint, write_flags, write_flags_unbuffered, CycleReport};
+use crate::cycle_collector::{write_flags, write_flags_unbuffered, CycleReport};
 use crate::error::{Error, Result};
 use crate::header::{Colour, HeaderFlags, Kind, ObjectHeader, FLAGS_OFFSET, REF_COUNT_OFFSET};
 use crate::types::TypeIndex;
 use alloc::vec::Vec;
+
+/// Offset of the header's reserved `u16` (after the flags byte), always 0.
+const RESERVED_OFFSET: u32 = FLAGS_OFFSET + 1;
 
 /// Entries a scratch worklist keeps between collections; a bigger one is shrunk back.
 const SCRATCH_KEEP: usize = 16 * 1024;
@@ -45,7 +48,6 @@ enum Visit {
 /// Worklists of a collection, taken out of the heap while it runs.
 #[derive(Default)]
 pub(super) struct Scratch {
-    roots: Vec<u32>,
     worklist: Vec<Visit>,
     /// Every object mark gray coloured gray, once each, in the order it visited them, tagged
     /// with [`HOLDS_ACYCLIC`]; after ScanRoots, those still gray are the garbage.
@@ -65,7 +67,6 @@ impl Scratch {
                 v.shrink_to(SCRATCH_KEEP);
             }
         }
-        keep(&mut self.roots);
         keep(&mut self.worklist);
         keep(&mut self.gray);
         keep(&mut self.black);
@@ -145,19 +146,21 @@ impl<'a, H> HeapIn<'a, H> {
 
     fn trial_deletion(&mut self, s: &mut Scratch) -> Result<CycleReport> {
         s.clear();
-        let before = self.cycles.start_collection(&mut s.roots);
+        let (before, candidates) = self.cycles.start_collection();
         let freed_before = self.counters.objects_freed();
-        let candidates = s.roots.len() as u64;
         // Four visits (gray, white, black, gathered) per 16-byte granule in use at most.
         let mut budget = 4 * (self.free_list.top() as u64 / 16 + 1);
 
-        self.mark_roots(s, &mut budget)?;
+        let roots = self.mark_roots(s, &mut budget)?;
+        if roots != candidates as u64 {
+            return Err(Error::corrupted(0, "a cycle collection found other buffered objects than were buffered"));
+        }
         let survivors = self.scan_roots(s, &mut budget)?;
         self.collect_roots(s, &mut budget)?;
 
         let freed = self.counters.objects_freed() - freed_before;
-        let report = self.cycles.finish_collection(before, candidates, freed, survivors, self.counters.live_bytes());
-        log::debug!("cycle collection: {candidates} candidates, {freed} objects freed, {survivors} survivors");
+        let report = self.cycles.finish_collection(before, roots, freed, survivors, self.counters.live_bytes());
+        log::debug!("cycle collection: {roots} candidates, {freed} objects freed, {survivors} survivors");
         Ok(report)
     }
 
@@ -239,25 +242,47 @@ impl<'a, H> HeapIn<'a, H> {
 
     /// MarkRoots: mark gray from every purple root; a root already gray (reached from an
     /// earlier one) leaves the buffer. Every object coloured gray is listed in `s.gray`.
-    fn mark_roots(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<()> {
-        for i in 0..s.roots.len() {
-            let root = s.roots[i];
-            let header = self.object(root)?;
-            if !header.flags.contains(HeaderFlags::BUFFERED) || header.flags.contains(HeaderFlags::ACYCLIC) {
-                return Err(Error::corrupted(root, "cycle candidate not flagged as a buffered cyclic object"));
-            }
-            match header.flags.colour() {
-                Colour::Purple if header.ref_count > 0 => {
-                    write_flags(&mut self.region, root, header.flags.with_colour(Colour::Gray))?;
-                    s.worklist.push(Visit::Object(root, header));
-                    self.mark_gray(s, budget)?;
-                }
-                // Reached from an earlier root: that root's traversal covers it.
-                Colour::Gray => write_flags_unbuffered(&mut self.region, root, header.flags)?,
-                _ => return Err(Error::corrupted(root, "buffered object is not purple or has a zero count")),
+    /// The roots are the objects flagged buffered at the offsets marked in the buffer's
+    /// bitmap, which this clears (the other marks are stale: see [`crate::cycle_collector`]).
+    /// Returns their number.
+    fn mark_roots(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<u64> {
+        let mut roots = 0;
+        // Every object lies below the free list's high-water mark.
+        let (mut word, end) = (0, self.free_list.top());
+        while let Some(marked) = self.cycles.take_marks(word, end) {
+            word += 1;
+            for root in marked {
+                roots += self.mark_root(s, budget, root)?;
             }
         }
-        Ok(())
+        Ok(roots)
+    }
+
+    /// Mark gray from `root`, an offset marked in the buffer's bitmap, if it is a candidate.
+    /// Returns 1 for a candidate, 0 for a stale mark.
+    #[inline]
+    fn mark_root(&mut self, s: &mut Scratch, budget: &mut u64, root: u32) -> Result<u64> {
+        if !self.free_list.is_allocated(root) {
+            return Ok(0); // Freed since it was buffered, and no object starts there now.
+        }
+        let header = ObjectHeader::decode(&self.region, root)?;
+        if !header.flags.contains(HeaderFlags::BUFFERED) {
+            return Ok(0); // Freed since it was buffered; the object there now is not a candidate.
+        }
+        if header.flags.contains(HeaderFlags::ACYCLIC) {
+            return Err(Error::corrupted(root, "acyclic object flagged as a buffered cycle candidate"));
+        }
+        match header.flags.colour() {
+            Colour::Purple if header.ref_count > 0 => {
+                write_flags(&mut self.region, root, header.flags.with_colour(Colour::Gray))?;
+                s.worklist.push(Visit::Object(root, header));
+                self.mark_gray(s, budget)?;
+            }
+            // Reached from an earlier root: that root's traversal covers it.
+            Colour::Gray => write_flags_unbuffered(&mut self.region, root, header.flags)?,
+            _ => return Err(Error::corrupted(root, "buffered object is not purple or has a zero count")),
+        }
+        Ok(1)
     }
 
     /// Mark gray: runs the worklist, whose objects are gray already, listing each in `s.gray`
@@ -455,40 +480,25 @@ impl<'a, H> HeapIn<'a, H> {
             }
             if is_buffered {
                 buffered += 1;
-            } else {
-                let hint = slot_hint(&self.region, index)?;
-                if hint != 0 {
-                    return Err(mismatch(index, "slot hint of an unbuffered object", hint as u64, 0));
+                if !self.cycles.is_marked(index) {
+                    return Err(mismatch(index, "buffered object whose bit in the cycle buffer is clear", 0, 1));
                 }
             }
-        }
-        let candidates = self.cycles.buffered();
-        if buffered != candidates.len() as u64 {
-            return Err(mismatch(
-                0,
-                "buffered objects against the cycle buffer's length",
-                buffered,
-                candidates.len() as u64,
-            ));
-        }
-        let mut seen = crate::activations_table::RefSet::default();
-        for (slot, &index) in candidates.iter().enumerate() {
-            if crate::verify::find_object(objects, index).is_none() {
-                return Err(mismatch(index, "cycle buffer entry that is not a live object", index as u64, 0));
-            }
-            if !self.object(index)?.flags.contains(HeaderFlags::BUFFERED) {
-                return Err(mismatch(index, "cycle buffer entry not flagged as buffered", 0, 1));
-            }
-            if !seen.insert(index) {
-                return Err(mismatch(index, "object twice in the cycle buffer", 2, 1));
-            }
-            let hint = slot_hint(&self.region, index)?;
-            if hint != slot as u16 {
-                return Err(mismatch(index, "slot hint of a buffered object", hint as u64, slot as u16 as u64));
+            let reserved = u16::from_ne_bytes(self.region.read(index + RESERVED_OFFSET)?);
+            if reserved != 0 {
+                return Err(mismatch(index, "reserved header field", reserved as u64, 0));
             }
         }
-        if !self.cycles.is_enabled() && !candidates.is_empty() {
-            return Err(mismatch(0, "candidates with cycle collection off", candidates.len() as u64, 0));
+        let candidates = self.cycles.candidates() as u64;
+        if buffered != candidates {
+            return Err(mismatch(0, "buffered objects against the cycle buffer's count", buffered, candidates));
+        }
+        let highest = self.cycles.highest_mark();
+        if let Some(offset) = highest.filter(|&offset| offset >= self.region.len() as u64) {
+            return Err(mismatch(0, "cycle buffer bit beyond the region", offset, self.region.len() as u64));
+        }
+        if !self.cycles.is_enabled() && (candidates != 0 || highest.is_some()) {
+            return Err(mismatch(0, "candidates with cycle collection off", candidates, 0));
         }
         Ok(())
     }
