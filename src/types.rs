@@ -8,7 +8,9 @@
 //!   aligned accesses. A subtype keeps its supertype's field offsets and places the fields it
 //!   adds after the supertype's, in the same order. [`StructLayout::reference_offsets`] lists
 //!   where the references are: this is how the heap finds the references inside any object
-//!   without type-specific code.
+//!   without type-specific code. [`StructLayout::block`] is the block every object of the type
+//!   takes (its size rounded up to the free list's granule), so that neither a constructor nor
+//!   the check of a struct header's size rounds anything.
 //! * **Arrays**: a `u32` length at offset 16, then the elements from
 //!   [`ArrayLayout::elements_offset`] (16 + 4 rounded up to the element's alignment).
 //!
@@ -90,6 +92,7 @@
 
 use crate::error::{Error, Result};
 use crate::header::{ARRAY_LENGTH_OFFSET, HEADER_SIZE};
+use crate::free_list::FreeList;
 use alloc::vec::Vec;
 
 /// The largest object the heap supports, header included.
@@ -285,6 +288,10 @@ impl ArrayType {
 pub struct StructLayout {
     /// Object size in bytes, header included, before rounding to a block.
     pub size: u32,
+    /// The block an object of this type takes: `size` rounded up to the free list's granule
+    /// (what a constructor allocates and what a struct's header must hold), computed once at
+    /// registration.
+    pub block: u32,
     /// Field offsets from the object start, by field index.
     pub field_offsets: Vec<u32>,
     /// Offsets of the reference fields, ascending.
@@ -591,7 +598,10 @@ impl TypeRegistry {
         reference_offsets.sort_unstable();
         let acyclic = ty.fields.iter().all(|&storage| self.storage_is_acyclic(storage));
         let defaultable = ty.fields.iter().all(|storage| storage.is_defaultable());
-        let layout = StructLayout { size: offset as u32, field_offsets, reference_offsets };
+        let size = offset as u32;
+        // `size` is at most `MAX_OBJECT_SIZE` (checked above), so it rounds up without overflow.
+        let block = FreeList::block_size(size).unwrap_or(MAX_OBJECT_SIZE);
+        let layout = StructLayout { size, block, field_offsets, reference_offsets };
         self.push(TypeDefinition::Struct(ty, layout), acyclic, defaultable)
     }
 

@@ -149,11 +149,19 @@ impl<'a, H> HeapIn<'a, H> {
     #[inline(always)]
     pub(crate) fn alloc_object(&mut self, kind: Kind, type_index: u32, size: u32, flags: HeaderFlags) -> Result<u32> {
         let block = FreeList::block_size(size)
-            .filter(|&block| block <= MAX_OBJECT_SIZE && block <= self.region.len() - HEADER_SIZE)
-            .ok_or(Error::AllocationTooLarge {
-                requested: size as usize,
-                max: (self.region.len() - HEADER_SIZE) as usize,
-            })?;
+            .filter(|&block| block <= MAX_OBJECT_SIZE)
+            .ok_or_else(|| self.too_large(size))?;
+        self.alloc_block(kind, type_index, block, flags)
+    }
+
+    /// [`Heap::alloc_object`] for a caller that knows the block size already (a struct type's
+    /// [`StructLayout::block`](crate::types::StructLayout::block), a non-zero multiple of the
+    /// granule no larger than [`MAX_OBJECT_SIZE`]): no rounding, one test against the region.
+    #[inline(always)]
+    pub(crate) fn alloc_block(&mut self, kind: Kind, type_index: u32, block: u32, flags: HeaderFlags) -> Result<u32> {
+        if block > self.region.len() - HEADER_SIZE {
+            return Err(self.too_large(block));
+        }
         self.zeal_before_alloc(block)?;
         self.collect_cycles_if_due()?;
         let index = match self.free_list.alloc(&mut self.region, block)? {
@@ -164,6 +172,12 @@ impl<'a, H> HeapIn<'a, H> {
         ObjectHeader::new(kind, type_index, block, flags).encode(&mut self.region, index)?;
         self.counters.allocated(block, self.free_list.top());
         Ok(index)
+    }
+
+    /// The error of an object of `size` bytes that no block of this region can hold.
+    #[cold]
+    fn too_large(&self, size: u32) -> Error {
+        Error::AllocationTooLarge { requested: size as usize, max: (self.region.len() - HEADER_SIZE) as usize }
     }
 
     #[cold]

@@ -51,7 +51,6 @@ use super::counts::zero_after_header;
 use super::typed::{for_each_scalar, view_getters, view_setters};
 use super::{HeapIn, Operands};
 use crate::error::{Error, Result};
-use crate::free_list::FreeList;
 use crate::gc_ref::HeapId;
 use crate::header::{HeaderFlags, Kind};
 use crate::region::Region;
@@ -85,16 +84,6 @@ impl BorrowedRef<'_> {
     fn new(raw: u32, heap: HeapId) -> Option<BorrowedRef<'static>> {
         GcRef::bound(raw, heap).map(|reference| BorrowedRef { reference, heap: PhantomData })
     }
-}
-
-/// What [`Heap::struct_new_owned`](crate::Heap::struct_new_owned) needs after type-checking: sizes, header flags, and each
-/// field's offset (the width of each store is its value's variant, checked against the field's
-/// storage type).
-struct StructPlan<const N: usize> {
-    size: u32,
-    block: u32,
-    flags: HeaderFlags,
-    offsets: [u32; N],
 }
 
 /// A struct whose header and type were validated once, for reading several fields: each read
@@ -342,15 +331,11 @@ impl<'a, H> HeapIn<'a, H> {
         ty: TypeIndex,
         fields: [Value; N],
     ) -> core::result::Result<GcRef, (Error, [Value; N])> {
-        let plan = match self.plan_owned_struct(ty, &fields) {
-            Ok(plan) => plan,
+        let (index, block, offsets) = match self.alloc_owned_struct(ty, &fields) {
+            Ok(allocated) => allocated,
             Err(error) => return Err((error, fields)),
         };
-        let index = match self.alloc_object(Kind::STRUCT, ty.0, plan.size, plan.flags) {
-            Ok(index) => index,
-            Err(error) => return Err((error, fields)),
-        };
-        match self.write_owned_fields(index, plan.block, &plan.offsets, &fields) {
+        match self.write_owned_fields(index, block, &offsets, &fields) {
             // The references in `fields` are in the struct now (a `GcRef` has no drop glue:
             // `fields` goes without touching a count).
             Ok(()) => Ok(self.object_handle(index)),
@@ -360,23 +345,22 @@ impl<'a, H> HeapIn<'a, H> {
         }
     }
 
-    /// Type-checks owned field values against struct type `ty` (no count changes) and copies
-    /// out what the allocation and the stores need, with one registry lookup.
-    #[inline]
-    fn plan_owned_struct<const N: usize>(&self, ty: TypeIndex, fields: &[Value; N]) -> Result<StructPlan<N>> {
-        // One registry lookup for the type, its layout and its flags.
+    /// Type-checks owned field values against struct type `ty` (no count changes), then
+    /// allocates its block: one registry lookup gives the type, its precomputed block and its
+    /// field offsets. Returns the new struct's offset, its block and the offsets.
+    #[inline(always)]
+    fn alloc_owned_struct<const N: usize>(
+        &mut self,
+        ty: TypeIndex,
+        fields: &[Value; N],
+    ) -> Result<(u32, u32, [u32; N])> {
         let (struct_type, layout, acyclic) = self.types.struct_layout_acyclic(ty)?;
-        if struct_type.fields.len() != N || layout.field_offsets.len() != N {
-            return Err(Error::FieldCountMismatch { expected: struct_type.fields.len() as u32, found: N as u32 });
-        }
-        let mut plan = StructPlan {
-            size: layout.size,
-            block: FreeList::block_size(layout.size).ok_or(Error::corrupted(0, "struct size out of range"))?,
-            flags: if acyclic { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() },
-            offsets: [0; N],
+        let (Ok(storage), Ok(offsets)) =
+            (<&[StorageType; N]>::try_from(&struct_type.fields[..]), <[u32; N]>::try_from(&layout.field_offsets[..]))
+        else {
+            return Err(field_count_mismatch(struct_type.fields.len(), N));
         };
-        for (k, value) in fields.iter().enumerate() {
-            let storage = struct_type.fields[k];
+        for (&storage, value) in storage.iter().zip(fields) {
             match (storage, value) {
                 // A reference straight to its type check (no `ValueRef` made and matched again).
                 (StorageType::Ref(ref_type), Value::Ref(r)) => {
@@ -385,15 +369,15 @@ impl<'a, H> HeapIn<'a, H> {
                 _ if value.matches_storage(storage) => {}
                 _ => return Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
             }
-            plan.offsets[k] = layout.field_offsets[k];
         }
-        Ok(plan)
+        let (block, flags) = (layout.block, if acyclic { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() });
+        Ok((self.alloc_block(Kind::STRUCT, ty.0, block, flags)?, block, offsets))
     }
 
     /// Writes checked owned values into the fields of the fresh struct at `index` (its body
     /// zeroed first, so that padding and packed neighbours are zero), through one bounds check
     /// of the whole block: each store then checks only that its bytes lie in the block.
-    #[inline]
+    #[inline(always)]
     fn write_owned_fields<const N: usize>(
         &mut self,
         index: u32,
@@ -404,7 +388,7 @@ impl<'a, H> HeapIn<'a, H> {
         let bytes = self.region.slice_mut(index, block, "new struct out of region bounds")?;
         zero_after_header(bytes);
         for (&offset, value) in offsets.iter().zip(fields) {
-            // Checked by `plan_owned_struct`: the variant is the field's storage type (a
+            // Checked by `alloc_owned_struct`: the variant is the field's storage type (a
             // reference of the field's reference type). A reference's count moves in: the
             // field was zero (null), so there is no old value to release.
             if !value.write_into(bytes, offset as usize) {
@@ -543,4 +527,11 @@ impl<'a, H> HeapIn<'a, H> {
             Err(error) => Err(self.refuse_owned(error, &value)),
         }
     }
+}
+
+/// The error of a constructor given `found` field values for a struct type of `expected`
+/// fields.
+#[cold]
+fn field_count_mismatch(expected: usize, found: usize) -> Error {
+    Error::FieldCountMismatch { expected: expected as u32, found: found as u32 }
 }

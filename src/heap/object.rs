@@ -47,7 +47,7 @@ pub(crate) fn checked_struct_layout<'t>(
     let (ty, layout) = types
         .struct_layout(TypeIndex(header.type_index))
         .map_err(|_| Error::corrupted(index, "struct type index is not a registered struct type"))?;
-    if FreeList::block_size(layout.size) != Some(header.size) {
+    if layout.block != header.size {
         return Err(Error::corrupted(index, "struct size disagrees with its type"));
     }
     Ok((ty, layout))
