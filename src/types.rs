@@ -91,8 +91,8 @@
 //! exceed [`MAX_OBJECT_SIZE`].
 
 use crate::error::{Error, Result};
-use crate::header::{ARRAY_LENGTH_OFFSET, HEADER_SIZE};
 use crate::free_list::FreeList;
+use crate::header::{ARRAY_LENGTH_OFFSET, HEADER_SIZE};
 use alloc::vec::Vec;
 
 /// The largest object the heap supports, header included.
@@ -296,6 +296,10 @@ pub struct StructLayout {
     pub field_offsets: Vec<u32>,
     /// Offsets of the reference fields, ascending.
     pub reference_offsets: Vec<u32>,
+    /// By field index: the field's offset if it holds a reference, else 0 (no field lies at
+    /// offset 0, in the header), so that a reader of a reference field checks its index and
+    /// its storage type with one load and one test.
+    pub(crate) reference_field_offsets: Vec<u32>,
 }
 
 /// Where an array's elements are.
@@ -601,7 +605,13 @@ impl TypeRegistry {
         let size = offset as u32;
         // `size` is at most `MAX_OBJECT_SIZE` (checked above), so it rounds up without overflow.
         let block = FreeList::block_size(size).unwrap_or(MAX_OBJECT_SIZE);
-        let layout = StructLayout { size, block, field_offsets, reference_offsets };
+        let reference_field_offsets = ty
+            .fields
+            .iter()
+            .zip(&field_offsets)
+            .map(|(storage, &offset)| if storage.is_ref() { offset } else { 0 })
+            .collect();
+        let layout = StructLayout { size, block, field_offsets, reference_offsets, reference_field_offsets };
         self.push(TypeDefinition::Struct(ty, layout), acyclic, defaultable)
     }
 

@@ -131,7 +131,7 @@ use crate::error::{Error, Result};
 use crate::header::{FREE_KIND, REF_COUNT_OFFSET, SIZE_OFFSET, TYPE_INDEX_OFFSET};
 use crate::region::Region;
 use alloc::vec::Vec;
-use bitmaps::{LISTED, NONE, OBJECT};
+use bitmaps::{LISTED, OBJECT};
 use size_classes::{LARGE_LEVELS, LISTS};
 
 /// Block granularity and minimum block size.
@@ -347,30 +347,32 @@ impl FreeList {
         // Only an allocated block is freed, once: its object bit says so, and goes. Its end is
         // the start of the next block: an object (the fast case), a listed free block, the
         // designated victim or `top`; anything else means that `size` is not the block's.
-        let ((index_word, index_shift), (end_word, end_shift)) = (Self::bit(index), Self::bit(end));
+        let (index_word, index_shift) = Self::bit(index);
         let at_index = match self.bits.get(index_word) {
             Some(&word) => word >> index_shift & 0b11,
             None => return Err(Self::bad_free(index)),
         };
-        let at_end = self.bits.get(end_word).map_or(0, |&word| word >> end_shift & 0b11);
-        if at_index & OBJECT == 0 {
-            return Err(Self::bad_free(index));
-        }
         if (at_index == OBJECT) & (index != dv_end) {
-            if at_end == OBJECT {
-                self.bits[index_word] &= !(OBJECT << index_shift);
-                return self.push_at(region, index, size, (index_word, index_shift), (end_word, end_shift));
-            }
-            if (at_end == NONE) & (end == self.top) {
-                // The last block below the wilderness, after an object: back to the
-                // wilderness (the tree freed in reverse allocation order of binary-trees).
-                // Its header goes plain, as in free memory everywhere.
+            // After an object: no free neighbour before the block.
+            if end == self.top {
+                // The last block below the wilderness (nothing starts or ends at `top`): back
+                // to the wilderness, as a tree freed in reverse allocation order (binary-trees)
+                // goes, without a look at the bitmap there. Its header goes plain, as in free
+                // memory everywhere.
                 self.bits[index_word] &= !(OBJECT << index_shift);
                 self.top = index;
                 return region.write(index, free_header(size, 0, 0));
             }
+            let (end_word, end_shift) = Self::bit(end);
+            if self.code(end) == OBJECT {
+                self.bits[index_word] &= !(OBJECT << index_shift);
+                return self.push_at(region, index, size, (index_word, index_shift), (end_word, end_shift));
+            }
         }
-        self.free_merging(region, index, size, at_index, at_end)
+        if at_index & OBJECT == 0 {
+            return Err(Self::bad_free(index));
+        }
+        self.free_merging(region, index, size, at_index, self.code(end))
     }
 
     #[cold]

@@ -115,13 +115,25 @@ impl<'h> StructView<'h> {
     }
 
     /// Reads a reference field without taking a count (see [`BorrowedRef`]); `None` for null.
+    /// The field's index and storage type are checked together (one load of the layout's
+    /// precomputed reference-field offsets); a field out of bounds is
+    /// [`Error::FieldOutOfBounds`], a scalar field [`Error::TypeMismatch`].
     #[inline]
     pub fn get_ref(&self, field: u32) -> Result<Option<BorrowedRef<'h>>> {
-        let (offset, storage) = self.field(field)?;
-        if !storage.is_ref() {
-            return Err(Error::TypeMismatch { expected: "ref", found: storage.name() });
+        match self.layout.reference_field_offsets.get(field as usize) {
+            Some(&offset) if offset != 0 => Ok(BorrowedRef::new(self.region.read_u32(self.index + offset)?, self.heap)),
+            _ => Err(self.not_a_reference_field(field)),
         }
-        Ok(BorrowedRef::new(self.region.read_u32(offset)?, self.heap))
+    }
+
+    /// The error of [`StructView::get_ref`] for a field that is out of bounds or holds no
+    /// reference.
+    #[cold]
+    fn not_a_reference_field(&self, field: u32) -> Error {
+        match self.field(field) {
+            Ok((_, storage)) => Error::TypeMismatch { expected: "ref", found: storage.name() },
+            Err(error) => error,
+        }
     }
 
     for_each_scalar!(view_getters!("field"));
