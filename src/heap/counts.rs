@@ -148,9 +148,8 @@ impl<'a, H> HeapIn<'a, H> {
     /// slow paths) stays out of line.
     #[inline(always)]
     pub(crate) fn alloc_object(&mut self, kind: Kind, type_index: u32, size: u32, flags: HeaderFlags) -> Result<u32> {
-        let block = FreeList::block_size(size)
-            .filter(|&block| block <= MAX_OBJECT_SIZE)
-            .ok_or_else(|| self.too_large(size))?;
+        let block =
+            FreeList::block_size(size).filter(|&block| block <= MAX_OBJECT_SIZE).ok_or_else(|| self.too_large(size))?;
         self.alloc_block(kind, type_index, block, flags)
     }
 
