@@ -340,13 +340,14 @@ impl FreeList {
         debug_assert!(size >= GRANULE && size % GRANULE == 0);
         let end = index.wrapping_add(size);
         let dv_end = self.dv_start + self.dv_size;
-        let in_dv = index.wrapping_sub(self.dv_start) < self.dv_size;
-        if (index < GRANULE) | (index % GRANULE != 0) | (end <= index) | (end > self.top) | in_dv {
+        if (index % GRANULE != 0) | (end <= index) | (end > self.top) {
             return Err(Self::bad_free(index));
         }
-        // Only an allocated block is freed, once: its object bit says so, and goes. Its end is
-        // the start of the next block: an object (the fast case), a listed free block, the
-        // designated victim or `top`; anything else means that `size` is not the block's.
+        // Only an allocated block is freed, once: its object bit says so, and goes (so offset 0
+        // and offsets inside the designated victim, where no bit is set, are refused by the
+        // bitmap). Its end is the start of the next block: an object (the fast case), a listed
+        // free block, the designated victim or `top`; anything else means that `size` is not
+        // the block's.
         let (index_word, index_shift) = Self::bit(index);
         let at_index = match self.bits.get(index_word) {
             Some(&word) => word >> index_shift & 0b11,

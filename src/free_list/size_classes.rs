@@ -258,7 +258,9 @@ impl FreeList {
     }
 
     /// Takes `size` bytes from the wilderness, if it has them and the bitmap can cover them.
-    #[inline]
+    /// Always inlined: it is the allocation fast path of a growing heap (growing the bitmap,
+    /// `cover`, is out of line).
+    #[inline(always)]
     pub(super) fn bump(&mut self, region: &Region, size: u32) -> Option<u32> {
         let end = self.top.checked_add(size).filter(|&end| end <= region.len())?;
         if (end as usize / GRANULE as usize) / WORD_GRANULES >= self.bits.len() && !self.cover(end) {

@@ -338,6 +338,7 @@ impl<'a, H> HeapIn<'a, H> {
     ///
     /// On an error nothing is stored and the values are handed back with it (so that the
     /// caller can collect and retry after [`Error::OutOfMemory`] without losing them).
+    #[inline(always)]
     pub fn struct_new_owned<const N: usize>(
         &mut self,
         ty: TypeIndex,

@@ -13,9 +13,19 @@ use crate::header::HEADER_SIZE;
 use crate::zeal::{check_poison, POISON};
 
 impl<'a, H> HeapIn<'a, H> {
-    /// Called before every allocation: the forced out-of-memory failure.
-    #[inline]
+    /// Called before every allocation: the forced out-of-memory failure. Inline is only the
+    /// test whether zeal is on (the allocation fast path); the hook itself is out of line.
+    #[inline(always)]
     pub(crate) fn zeal_before_alloc(&mut self, requested: u32) -> Result<()> {
+        match self.config.zeal {
+            None => Ok(()),
+            Some(_) => self.zeal_force_failure(requested),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn zeal_force_failure(&mut self, requested: u32) -> Result<()> {
         let Some(zeal) = self.config.zeal else { return Ok(()) };
         let Some(every) = zeal.fail_every_nth_allocation else { return Ok(()) };
         if self.in_no_gc_scope() {
@@ -28,9 +38,19 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// Called when the block `[index, index + size)` was just taken from the free list, before
-    /// its header is written: counts the allocation and checks the poison of its body.
-    #[inline]
+    /// its header is written: counts the allocation and checks the poison of its body. Inline
+    /// is only the test whether zeal is on.
+    #[inline(always)]
     pub(crate) fn zeal_after_alloc(&mut self, index: u32, size: u32) -> Result<()> {
+        match self.config.zeal {
+            None => Ok(()),
+            Some(_) => self.zeal_check_allocated(index, size),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn zeal_check_allocated(&mut self, index: u32, size: u32) -> Result<()> {
         let Some(zeal) = self.config.zeal else { return Ok(()) };
         self.zeal_state.count_allocation();
         if zeal.poison_freed_memory {
@@ -44,9 +64,19 @@ impl<'a, H> HeapIn<'a, H> {
 
     /// Called when the object block `[index, index + size)` is freed, before it goes back to the
     /// free list. `whole_block` also poisons the header: the free list is about to forget every
-    /// block (the heap became empty), so this block will not get a free-block header.
-    #[inline]
+    /// block (the heap became empty), so this block will not get a free-block header. Inline is
+    /// only the test whether zeal is on.
+    #[inline(always)]
     pub(crate) fn zeal_poison_freed(&mut self, index: u32, size: u32, whole_block: bool) -> Result<()> {
+        match self.config.zeal {
+            None => Ok(()),
+            Some(_) => self.zeal_poison_block(index, size, whole_block),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn zeal_poison_block(&mut self, index: u32, size: u32, whole_block: bool) -> Result<()> {
         match self.config.zeal {
             Some(zeal) if zeal.poison_freed_memory => {
                 let skip = if whole_block { 0 } else { HEADER_SIZE };
