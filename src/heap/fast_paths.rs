@@ -54,7 +54,7 @@ use crate::error::{Error, Result};
 use crate::gc_ref::HeapId;
 use crate::header::{HeaderFlags, Kind};
 use crate::region::Region;
-use crate::types::{ArrayLayout, StorageType, StructLayout, StructType, TypeIndex};
+use crate::types::{ArrayLayout, RefType, StorageType, StructLayout, StructType, TypeIndex};
 use crate::value::{check_scalar, read_scalar, write_scalar, Scalar, Value, ValueRef};
 use crate::GcRef;
 use core::marker::PhantomData;
@@ -377,7 +377,7 @@ impl<'a, H> HeapIn<'a, H> {
             match (storage, value) {
                 // A reference straight to its type check (no `ValueRef` made and matched again).
                 (StorageType::Ref(ref_type), Value::Ref(r)) => {
-                    self.check_ref_type(self.word_of(r.as_ref())?, ref_type)?
+                    self.checked_owned_word(r.as_ref(), ref_type)?;
                 }
                 _ if value.matches_storage(storage) => {}
                 _ => return Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
@@ -427,16 +427,33 @@ impl<'a, H> HeapIn<'a, H> {
         self.write_owned(offset, storage, value)
     }
 
-    /// Stores an owned value at `offset` (a field or element of storage type `storage`).
+    /// Stores an owned value at `offset` (a field or element of storage type `storage`). A
+    /// reference to a reference field (the barrier's hot path) is checked inline, as the
+    /// constructors check theirs; anything else goes through the generic storage check.
+    #[inline]
     fn write_owned(&mut self, offset: u32, storage: StorageType, value: Value) -> Result<()> {
+        if let (StorageType::Ref(ref_type), Value::Ref(r)) = (storage, &value) {
+            return match self.checked_owned_word(r.as_ref(), ref_type) {
+                // The value's count becomes the field's.
+                Ok(raw) => self.replace_reference(offset, raw),
+                Err(error) => Err(self.refuse_owned(error, &value)),
+            };
+        }
         if let Err(error) = self.check_storage(storage, value.borrow()) {
             return Err(self.refuse_owned(error, &value));
         }
-        match value {
-            // Checked by `check_storage` above; the value's count becomes the field's.
-            Value::Ref(r) => self.replace_reference(offset, r.as_ref().map_or(0, GcRef::as_raw_u32)),
-            _ => write_scalar(&mut self.region, offset, storage, value.borrow()),
-        }
+        // A scalar (a reference to a scalar field was refused above).
+        write_scalar(&mut self.region, offset, storage, value.borrow())
+    }
+
+    /// The word of the owned reference `r` (null: 0) after checking that it may be stored
+    /// where `ref_type` is expected: a handle of this heap, of the reference type. No count
+    /// changes.
+    #[inline(always)]
+    fn checked_owned_word(&self, r: Option<&GcRef>, ref_type: RefType) -> Result<u32> {
+        let raw = self.word_of(r)?;
+        self.check_ref_type(raw, ref_type)?;
+        Ok(raw)
     }
 
     /// Validates the struct `r` once (its header, kind, type and size) for reading several of
