@@ -111,8 +111,9 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// The allocation-time threshold trigger: collects cycles when the buffer is over its
-    /// trigger and no no-GC scope is open.
-    #[inline]
+    /// trigger and no no-GC scope is open. Always inlined: the test is on every allocation's
+    /// fast path (the collection itself is out of line).
+    #[inline(always)]
     pub(crate) fn collect_cycles_if_due(&mut self) -> Result<()> {
         if self.cycle_collection_due() && !self.in_no_gc_scope() {
             self.run_cycle_collection()?;
