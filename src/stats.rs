@@ -18,19 +18,18 @@ pub(crate) struct Counters {
     collections: u64,
     coalesces: u64,
     peak_live_bytes: u64,
-    peak_used_bytes: u64,
     invalid_roots_skipped: u64,
 }
 
 impl Counters {
-    /// An object of `block` bytes was allocated; the used part of the region ends at `used`.
+    /// An object of `block` bytes was allocated. (The peak of the used bytes is the free
+    /// list's highest `top`, which it keeps anyway: no count here.)
     #[inline]
-    pub(crate) fn allocated(&mut self, block: u32, used: u32) {
+    pub(crate) fn allocated(&mut self, block: u32) {
         self.objects_allocated += 1;
         self.live_objects += 1;
         self.live_bytes += block as u64;
         self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
-        self.peak_used_bytes = self.peak_used_bytes.max(used as u64);
     }
 
     /// An object of `block` bytes was freed: the objects still live, or `None` when none was
@@ -83,12 +82,12 @@ impl Counters {
         self.objects_freed
     }
 
-    /// The counter fields of a statistics snapshot (the others default).
+    /// The counter fields of a statistics snapshot (the others default; the caller adds
+    /// `peak_used_bytes`, the free list's highest `top`).
     pub(crate) fn snapshot(&self) -> HeapStats {
         HeapStats {
             live_objects: self.live_objects,
             live_bytes: self.live_bytes,
-            peak_used_bytes: self.peak_used_bytes,
             peak_live_bytes: self.peak_live_bytes,
             objects_allocated: self.objects_allocated,
             objects_freed: self.objects_freed,

@@ -133,6 +133,7 @@ impl FreeList {
         let peak = self.peak_top.max(self.top);
         let used_words = (peak as usize / GRANULE as usize / WORD_GRANULES + 1).min(self.bits.len());
         self.bits[..used_words].fill(0);
+        self.highest_top_before_clear = self.highest_top_before_clear.max(peak);
         self.peak_top = self.top;
     }
 

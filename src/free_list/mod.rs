@@ -186,6 +186,10 @@ pub(crate) struct FreeList {
     /// set only at offsets up to `top`), so clearing up to it leaves the bitmap as new even
     /// after `top` went down past bits that corruption left behind.
     peak_top: u32,
+    /// The highest `top` before the bitmap was last cleared (`peak_top` holds the highest
+    /// since): with it, the highest `top` ever, which the heap reports as the peak of its used
+    /// bytes without a count on every allocation.
+    highest_top_before_clear: u32,
 }
 
 /// One block met by [`FreeList::walk`].
@@ -226,6 +230,7 @@ impl FreeList {
             dv_size: 0,
             bits: Vec::new(),
             peak_top: GRANULE,
+            highest_top_before_clear: GRANULE,
         }
     }
 
@@ -243,6 +248,17 @@ impl FreeList {
     #[inline]
     pub(crate) fn top(&self) -> u32 {
         self.top
+    }
+
+    /// The highest `top` ever: the end of the highest block ever handed out, 0 before the
+    /// first (`top` only rises when the wilderness hands out a block).
+    pub(crate) fn highest_top(&self) -> u32 {
+        let highest = self.highest_top_before_clear.max(self.peak_top).max(self.top);
+        if highest > GRANULE {
+            highest
+        } else {
+            0
+        }
     }
 
     /// How many times [`FreeList::coalesce`] was called.

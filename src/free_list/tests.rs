@@ -1,5 +1,5 @@
 //! Unit tests of the free list: the size classes partition the sizes, allocation order, merging
-//! at once and through footers, the designated victim, exact resets, refused frees, corruption reported as errors (never panics), and
+//! at once and through footers, the designated victim, exact resets, the highest `top` kept for the statistics, refused frees, corruption reported as errors (never panics), and
 //! `BlockAllocator` (compiled for the tests whether or not its feature is on). They read the
 //! private state (bitmaps, counters) to check invariants that the API alone cannot show, and
 //! run every check of `checks.rs` along the way.
@@ -570,4 +570,28 @@ fn block_allocator_rejects_bad_regions() {
     let misaligned = unsafe { BlockAllocator::from_raw_parts(words.as_mut_ptr().add(8), 64) };
     assert!(matches!(misaligned.err(), Some(Error::RegionMisaligned { .. })));
     assert!(BlockAllocator::new(&mut crate::region::test_region(64)[..32]).is_err());
+}
+
+#[test]
+fn highest_top_is_the_highest_top_ever_through_frees_to_the_wilderness_and_resets() {
+    let mut r = region(4096);
+    let mut list = FreeList::new();
+    assert_eq!(list.highest_top(), 0, "nothing handed out yet");
+    let blocks = alloc_all(&mut list, &mut r, &[32, 64, 48]);
+    let high = GRANULE + 32 + 64 + 48;
+    assert_eq!((list.top(), list.highest_top()), (high, high));
+    // Freed in reverse order, every block goes back to the wilderness: `top` falls, the
+    // highest stays.
+    for (&index, size) in blocks.iter().zip([32, 64, 48]).rev() {
+        list.free(&mut r, index, size).unwrap();
+    }
+    assert_eq!((list.top(), list.highest_top()), (GRANULE, high));
+    // A lower peak after a reset (the bitmap cleared) does not lower it; a higher one raises it.
+    list.reset();
+    alloc_all(&mut list, &mut r, &[16]);
+    assert_eq!(list.highest_top(), high);
+    list.reset();
+    alloc_all(&mut list, &mut r, &[512]);
+    assert_eq!(list.highest_top(), GRANULE + 512);
+    check(&list, &r);
 }

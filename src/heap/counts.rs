@@ -169,7 +169,7 @@ impl<'a, H> HeapIn<'a, H> {
         };
         self.zeal_after_alloc(index, block)?;
         ObjectHeader::new(kind, type_index, block, flags).encode(&mut self.region, index)?;
-        self.counters.allocated(block, self.free_list.top());
+        self.counters.allocated(block);
         Ok(index)
     }
 

@@ -42,6 +42,7 @@ impl<'a, H> HeapIn<'a, H> {
             free_blocks: self.free_list.free_blocks(&self.region),
             largest_free_block: self.free_list.largest_free_block(&self.region)? as u64,
             used_bytes: self.free_list.top() as u64,
+            peak_used_bytes: self.free_list.highest_top() as u64,
             activations_table_entries: self.activations.len() as u64,
             host_data_values: self.host_data.len() as u64,
             ..self.counters.snapshot()
