@@ -107,12 +107,14 @@ impl Kind {
     /// A struct object.
     pub const STRUCT: Kind = Kind(0b0001_0110);
 
-    /// The kind encoded by a header byte, if it is one of the allocated kinds.
+    /// The kind encoded by a header byte, if it is one of the allocated kinds (one table
+    /// lookup: every header read tests it).
     #[inline]
     pub const fn from_byte(byte: u8) -> Option<Kind> {
-        match Kind(byte) {
-            Kind::EXTERN | Kind::ARRAY | Kind::STRUCT => Some(Kind(byte)),
-            _ => None,
+        if ALLOCATED_KIND_BYTES[byte as usize] {
+            Some(Kind(byte))
+        } else {
+            None
         }
     }
 
@@ -140,6 +142,16 @@ impl Kind {
         }
     }
 }
+
+/// Which header bytes are allocated kinds ([`Kind::EXTERN`], [`Kind::ARRAY`], [`Kind::STRUCT`]),
+/// indexed by the byte.
+static ALLOCATED_KIND_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    table[Kind::EXTERN.0 as usize] = true;
+    table[Kind::ARRAY.0 as usize] = true;
+    table[Kind::STRUCT.0 as usize] = true;
+    table
+};
 
 impl core::fmt::Debug for Kind {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -278,6 +278,14 @@ impl<'a, H> HeapIn<'a, H> {
     /// The offset and storage type of field `field` of struct `r`.
     #[inline]
     pub(crate) fn struct_field(&self, r: &GcRef, field: u32) -> Result<(u32, StorageType)> {
+        self.struct_field_inline(r, field)
+    }
+
+    /// [`Heap::struct_field`](crate::Heap::struct_field), always inlined: into the generic
+    /// getter, so that the struct's validation, the field's read and the child's increment are
+    /// one function (no result handed back through memory between them).
+    #[inline(always)]
+    fn struct_field_inline(&self, r: &GcRef, field: u32) -> Result<(u32, StorageType)> {
         let (index, ty, layout) = self.struct_at(r)?;
         let storage =
             *ty.fields.get(field as usize).ok_or(Error::FieldOutOfBounds { field, fields: ty.fields.len() as u32 })?;
@@ -286,7 +294,12 @@ impl<'a, H> HeapIn<'a, H> {
 
     /// Reads a struct field. A reference comes with a new count.
     pub fn struct_get(&mut self, r: &GcRef, field: u32) -> Result<Value> {
-        let (offset, storage) = self.struct_field(r, field)?;
+        let (offset, storage) = self.struct_field_inline(r, field)?;
+        if storage.is_ref() {
+            let raw = self.region.read_u32(offset)?;
+            self.increment(raw)?;
+            return Ok(Value::Ref(self.handle(raw)));
+        }
         self.read_value(offset, storage)
     }
 

@@ -425,6 +425,7 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// A second owned reference to the same object (one more count).
+    #[inline]
     pub fn clone_ref(&mut self, r: &GcRef) -> Result<GcRef> {
         let raw = self.word(r)?;
         self.increment(raw)?;

@@ -172,7 +172,7 @@ impl<'a, H> HeapIn<'a, H> {
 
     /// The struct `r` names, validated once: its offset, type and layout ([`Error::WrongObjectKind`]
     /// for another kind, [`Error::Corrupted`] for a size that disagrees with its type).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn struct_at(&self, r: &GcRef) -> Result<(u32, &StructType, &StructLayout)> {
         let index = self.object_index(r, "struct")?;
         let header = self.object(index)?;
