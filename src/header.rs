@@ -253,6 +253,25 @@ impl ObjectHeader {
         })
     }
 
+    /// Reads the reference count of the object at `index`, validating what a count change
+    /// trusts of its header: `index` is a non-zero multiple of 16, the kind byte names an
+    /// allocated kind and the flags are known bits (as [`ObjectHeader::decode`]); the size is
+    /// not read, since a count change does not use it (whatever does, validates it).
+    #[inline(always)]
+    pub(crate) fn decode_count(region: &Region, index: u32) -> Result<u32> {
+        if index == 0 || index % HEADER_SIZE != 0 {
+            return Err(Error::InvalidReference(index));
+        }
+        let bytes: [u8; 16] = region.read(index)?;
+        if Kind::from_byte(bytes[0]).is_none() {
+            return Err(Error::corrupted(index, "invalid object kind"));
+        }
+        if HeaderFlags::from_bits(bytes[1]).is_none() {
+            return Err(Error::corrupted(index, "unknown header flag bits"));
+        }
+        Ok(u32::from_ne_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]))
+    }
+
     /// Writes this header at `index`.
     #[inline]
     pub(crate) fn encode(&self, region: &mut Region, index: u32) -> Result<()> {

@@ -211,11 +211,15 @@ impl<'a, H> HeapIn<'a, H> {
         if object_word(raw).is_none() {
             return Ok(());
         }
-        let header = self.object(raw)?;
-        if header.ref_count == 0 {
+        // A count change trusts nothing of the header but the count: its size is not read.
+        if !self.free_list.is_allocated(raw) {
+            return Err(Error::InvalidReference(raw));
+        }
+        let count = ObjectHeader::decode_count(&self.region, raw)?;
+        if count == 0 {
             return Err(Error::corrupted(raw, "live reference to an object with a zero count"));
         }
-        let count = header.ref_count.checked_add(1).ok_or(Error::RefCountOverflow)?;
+        let count = count.checked_add(1).ok_or(Error::RefCountOverflow)?;
         self.region.write_u32(raw + REF_COUNT_OFFSET, count)
     }
 

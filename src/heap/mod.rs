@@ -42,7 +42,9 @@
 //! # Sandbox
 //! Every reference word and every header is validated when it is read
 //! (`header::ObjectHeader::decode`, `Heap::object`): corrupted bytes give
-//! [`Error::Corrupted`] or [`Error::InvalidReference`], never an access outside the region. A
+//! [`Error::Corrupted`] or [`Error::InvalidReference`], never an access outside the region. An
+//! increment reads only what it trusts (`ObjectHeader::decode_count`: the kind, the flags and
+//! the count, not the block size, which whatever uses it validates). A
 //! word is an object only if the object bits of the free list's host-side bitmap (exact) say an object
 //! starts there, so a word inside an object or at a freed block is [`Error::InvalidReference`]
 //! (for a host handle used after its last count was dropped, that is the misuse it names). A
