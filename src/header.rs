@@ -70,6 +70,17 @@ pub struct ObjectHeader {
     pub ref_count: u32,
 }
 
+/// What a count change reads of a header ([`ObjectHeader::decode_count`]): no block size.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CountFields {
+    /// The object's kind (an allocated one).
+    pub(crate) kind: Kind,
+    /// The registered type of a struct or array; 0 for an externref.
+    pub(crate) type_index: u32,
+    /// The number of references to the object.
+    pub(crate) ref_count: u32,
+}
+
 /// The array header as JIT code sees it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -253,23 +264,29 @@ impl ObjectHeader {
         })
     }
 
-    /// Reads the reference count of the object at `index`, validating what a count change
-    /// trusts of its header: `index` is a non-zero multiple of 16, the kind byte names an
-    /// allocated kind and the flags are known bits (as [`ObjectHeader::decode`]); the size is
-    /// not read, since a count change does not use it (whatever does, validates it).
+    /// Reads what a count change needs of the header of the object at `index` (the count, and
+    /// the kind and type index a reference type check needs), validating what it trusts:
+    /// `index` is a non-zero multiple of 16, the kind byte names an allocated kind and the flags
+    /// are known bits (as [`ObjectHeader::decode`]); the size is not read, since a count change
+    /// does not use it (whatever does, validates it).
     #[inline(always)]
-    pub(crate) fn decode_count(region: &Region, index: u32) -> Result<u32> {
+    pub(crate) fn decode_count(region: &Region, index: u32) -> Result<CountFields> {
         if index == 0 || index % HEADER_SIZE != 0 {
             return Err(Error::InvalidReference(index));
         }
         let bytes: [u8; 16] = region.read(index)?;
-        if Kind::from_byte(bytes[0]).is_none() {
+        let Some(kind) = Kind::from_byte(bytes[0]) else {
             return Err(Error::corrupted(index, "invalid object kind"));
-        }
+        };
         if HeaderFlags::from_bits(bytes[1]).is_none() {
             return Err(Error::corrupted(index, "unknown header flag bits"));
         }
-        Ok(u32::from_ne_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]))
+        let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        Ok(CountFields {
+            kind,
+            type_index: word(TYPE_INDEX_OFFSET as usize),
+            ref_count: word(REF_COUNT_OFFSET as usize),
+        })
     }
 
     /// Writes this header at `index`.

@@ -16,7 +16,7 @@ use super::object::{check_immediate_ref_type, heap_type_accepts, kind_decides, r
 use super::HeapIn;
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
-use crate::header::{HeaderFlags, Kind, ObjectHeader, ARRAY_LENGTH_OFFSET};
+use crate::header::{HeaderFlags, Kind, ARRAY_LENGTH_OFFSET};
 use crate::types::{HeapType, RefType, StorageType, TypeIndex, MAX_OBJECT_SIZE};
 use crate::value::{mismatch, read_scalar, write_scalar, Value, ValueRef};
 use crate::GcRef;
@@ -74,13 +74,6 @@ impl<'a, H> HeapIn<'a, H> {
         }
     }
 
-    /// Whether an object with this header (`None`: an i31 value) is a value of `heap_type`
-    /// (see [`heap_type_accepts`]).
-    #[inline]
-    pub(super) fn heap_type_accepts(&self, object: Option<&ObjectHeader>, heap_type: HeapType) -> bool {
-        heap_type_accepts(&self.types, object, heap_type)
-    }
-
     /// Checks that the word `raw` may be stored where `ref_type` is expected. Answered inline:
     /// the null word for a nullable type (the leaves of a tree store nulls), and an object for
     /// a heap type its kind alone decides (`eq`, `struct`, `array`: the bitmap says an object
@@ -116,7 +109,7 @@ impl<'a, H> HeapIn<'a, H> {
                 }
                 HeapType::Concrete(_) => {
                     let header = self.object(index)?;
-                    self.heap_type_accepts(Some(&header), ref_type.heap_type)
+                    heap_type_accepts(&self.types, Some((header.kind, header.type_index)), ref_type.heap_type)
                 }
                 heap_type => {
                     let kind = self.object_kind(index)?;

@@ -129,8 +129,11 @@ pub(crate) fn retain_word(
     if !free_list.is_allocated(raw) {
         return Err(Error::InvalidReference(raw));
     }
-    let header = ObjectHeader::decode(region, raw)?;
-    if ref_type.is_some_and(|ref_type| !heap_type_accepts(types, Some(&header), ref_type.heap_type)) {
+    // A count change and a type check trust nothing of the header but these: no size read.
+    let header = ObjectHeader::decode_count(region, raw)?;
+    if ref_type
+        .is_some_and(|ref_type| !heap_type_accepts(types, Some((header.kind, header.type_index)), ref_type.heap_type))
+    {
         return Err(ref_type_mismatch());
     }
     if header.ref_count == 0 {
@@ -215,7 +218,7 @@ impl<'a, H> HeapIn<'a, H> {
         if !self.free_list.is_allocated(raw) {
             return Err(Error::InvalidReference(raw));
         }
-        let count = ObjectHeader::decode_count(&self.region, raw)?;
+        let count = ObjectHeader::decode_count(&self.region, raw)?.ref_count;
         if count == 0 {
             return Err(Error::corrupted(raw, "live reference to an object with a zero count"));
         }

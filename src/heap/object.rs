@@ -220,22 +220,20 @@ pub(super) fn kind_decides(heap_type: HeapType) -> Option<Kind> {
     }
 }
 
-/// Whether an object with this header (`None`: an i31 value) is a value of `heap_type`, with
-/// the registry `types` for a concrete type's supertype chain.
+/// Whether an object of this kind and type index (from its header; `None`: an i31 value) is a
+/// value of `heap_type`, with the registry `types` for a concrete type's supertype chain.
 #[inline]
-pub(super) fn heap_type_accepts(types: &TypeRegistry, object: Option<&ObjectHeader>, heap_type: HeapType) -> bool {
-    let Some(header) = object else { return heap_type_accepts_i31(heap_type) };
+pub(super) fn heap_type_accepts(types: &TypeRegistry, object: Option<(Kind, u32)>, heap_type: HeapType) -> bool {
+    let Some((kind, type_index)) = object else { return heap_type_accepts_i31(heap_type) };
     match heap_type {
         // `extern.convert_any` and `any.convert_extern` keep the word: both tops hold anything.
         HeapType::Extern | HeapType::Any => true,
-        HeapType::Eq => header.kind.matches(Kind::EQ),
-        HeapType::Struct => header.kind == Kind::STRUCT,
-        HeapType::Array => header.kind == Kind::ARRAY,
+        HeapType::Eq => kind.matches(Kind::EQ),
+        HeapType::Struct => kind == Kind::STRUCT,
+        HeapType::Array => kind == Kind::ARRAY,
         // Registered types hold no group-relative reference; `matches` refuses one.
         HeapType::I31 | HeapType::None | HeapType::NoExtern | HeapType::RecGroupMember(_) => false,
-        HeapType::Concrete(target) => {
-            header.kind != Kind::EXTERN && types.is_subtype(TypeIndex(header.type_index), target)
-        }
+        HeapType::Concrete(target) => kind != Kind::EXTERN && types.is_subtype(TypeIndex(type_index), target),
     }
 }
 
