@@ -275,8 +275,9 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// [`Heap::struct_field`](crate::Heap::struct_field), always inlined: into the generic
-    /// getter, so that the struct's validation, the field's read and the child's increment are
-    /// one function (no result handed back through memory between them).
+    /// getter and setter, so that the struct's validation and the field's read (and the
+    /// child's increment) or write are one function (no result handed back through memory
+    /// between them).
     #[inline(always)]
     fn struct_field_inline(&self, r: &GcRef, field: u32) -> Result<(u32, StorageType)> {
         let (index, ty, layout) = self.struct_at(r)?;
@@ -298,7 +299,7 @@ impl<'a, H> HeapIn<'a, H> {
 
     /// Writes a struct field through the write barrier.
     pub fn struct_set(&mut self, r: &GcRef, field: u32, value: ValueRef<'_>) -> Result<()> {
-        let (offset, storage) = self.struct_field(r, field)?;
+        let (offset, storage) = self.struct_field_inline(r, field)?;
         self.write_value(offset, storage, value)
     }
 
