@@ -19,7 +19,8 @@
 //! document that layout for JIT code, and the offset constants are tested against
 //! `core::mem::offset_of!`. The heap never forms Rust references into the region: it reads and
 //! writes these fields through `region`'s checked accessors, and
-//! `ObjectHeader::decode` validates what it reads.
+//! `ObjectHeader::decode` validates what it reads (`ObjectHeader::decode_count`, for a count
+//! change, reads and validates all but the block size, which a count change does not use).
 //!
 //! # Kinds
 //! A [`Kind`] is a bit pattern in which a subtype contains all the bits of its supertypes
@@ -329,6 +330,32 @@ mod tests {
         assert!(!Kind::EQ.matches(Kind::STRUCT));
         assert_eq!(Kind::from_byte(FREE_KIND), None);
         assert_eq!(Kind::from_byte(Kind::EQ.to_byte()), None);
+    }
+
+    #[test]
+    fn decode_count_validates_all_but_the_block_size() {
+        let mut region = Region::owned(4096).unwrap();
+        let header = ObjectHeader::new(Kind::STRUCT, 7, 32, HeaderFlags::ACYCLIC);
+        header.encode(&mut region, 32).unwrap();
+        let fields = ObjectHeader::decode_count(&region, 32).unwrap();
+        assert_eq!((fields.kind, fields.type_index, fields.ref_count), (Kind::STRUCT, 7, 1));
+        // A size no block has: `decode` refuses it, a count change does not read it.
+        region.write_u32(32 + SIZE_OFFSET, 8).unwrap();
+        assert!(matches!(ObjectHeader::decode(&region, 32), Err(Error::Corrupted { .. })));
+        assert_eq!(ObjectHeader::decode_count(&region, 32).unwrap().ref_count, 1);
+        // The index, the kind and the flags are validated as `decode` validates them.
+        assert!(matches!(ObjectHeader::decode_count(&region, 40), Err(Error::InvalidReference(40))));
+        assert!(matches!(ObjectHeader::decode_count(&region, 0), Err(Error::InvalidReference(0))));
+        region.write(32 + FLAGS_OFFSET, [0x80]).unwrap();
+        assert!(matches!(ObjectHeader::decode_count(&region, 32), Err(Error::Corrupted { .. })));
+        region.write(32 + KIND_OFFSET, [Kind::EQ.to_byte(), 0]).unwrap();
+        assert!(matches!(ObjectHeader::decode_count(&region, 32), Err(Error::Corrupted { .. })));
+    }
+
+    #[test]
+    fn allocated_kinds_are_exactly_the_three_concrete_kinds() {
+        let allocated: alloc::vec::Vec<u8> = (0..=u8::MAX).filter(|&byte| Kind::from_byte(byte).is_some()).collect();
+        assert_eq!(allocated, [Kind::EXTERN.to_byte(), Kind::ARRAY.to_byte(), Kind::STRUCT.to_byte()]);
     }
 
     #[test]

@@ -112,8 +112,10 @@ pub(crate) fn decrement_count(
 /// reading its header once (the barrier's fast path), over the parts of the heap it needs (so
 /// that a caller may hold the type registry meanwhile). With `ref_type` `None` (the caller
 /// proved the type) only the word is validated: null, an i31, or the start of a live object
-/// (the free list's bitmap, then its header) whose count is not zero. Always inlined (it is
-/// the barrier's hot path; a null word costs one test).
+/// (the free list's bitmap, then its header's kind and flags) whose count is not zero. The
+/// header's block size is not read (`ObjectHeader::decode_count`): a count change and a type
+/// check do not use it. Always inlined (it is the barrier's hot path; a null word costs one
+/// test).
 #[inline(always)]
 pub(crate) fn retain_word(
     region: &mut Region,
