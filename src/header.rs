@@ -265,6 +265,29 @@ impl ObjectHeader {
         })
     }
 
+    /// [`ObjectHeader::decode`] without the bounds check of the size: for a caller that checks
+    /// the size against exactly what the object's kind and type say before it uses it (release,
+    /// which then frees the block with it: see `free_block` in `crate::heap::counts`), so that
+    /// the size is not checked twice. The index, kind and flags are validated as `decode` does.
+    #[inline(always)]
+    pub(crate) fn decode_unbounded_size(region: &Region, index: u32) -> Result<ObjectHeader> {
+        if index == 0 || index % HEADER_SIZE != 0 {
+            return Err(Error::InvalidReference(index));
+        }
+        let bytes: [u8; 16] = region.read(index)?;
+        let kind = Kind::from_byte(bytes[0]).ok_or(Error::corrupted(index, "invalid object kind"))?;
+        let flags = HeaderFlags::from_bits(bytes[1]).ok_or(Error::corrupted(index, "unknown header flag bits"))?;
+        let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        Ok(ObjectHeader {
+            kind,
+            flags,
+            reserved: 0,
+            type_index: word(TYPE_INDEX_OFFSET as usize),
+            size: word(SIZE_OFFSET as usize),
+            ref_count: word(REF_COUNT_OFFSET as usize),
+        })
+    }
+
     /// Reads what a count change needs of the header of the object at `index` (the count, and
     /// the kind and type index a reference type check needs), validating what it trusts:
     /// `index` is a non-zero multiple of 16, the kind byte names an allocated kind and the flags

@@ -6,7 +6,7 @@ mod common;
 
 use common::{assert_empty, region, register_node, size, verify, Drops, Tracked, ANYREF, EXTERNREF};
 use drc_heap::activations_table::{ACTIVATIONS_CHUNK_OFFSET, ACTIVATIONS_NEXT_OFFSET};
-use drc_heap::header::REF_COUNT_OFFSET;
+use drc_heap::header::{REF_COUNT_OFFSET, SIZE_OFFSET};
 use drc_heap::types::{ArrayType, StorageType, StructType};
 use drc_heap::zeal::Zeal;
 use drc_heap::{Error, GcRef, Heap, HeapConfig, Root, ValueRef};
@@ -359,4 +359,37 @@ fn an_extended_region_lets_an_out_of_memory_allocation_succeed() {
         heap.drop_ref(r).unwrap();
     }
     assert_empty(&heap);
+}
+
+/// A dead child's block size is checked against its kind and type before its block is freed,
+/// even though the decrement that found it dead does not bounds-check the size: a size
+/// corrupted to out of bounds, to another block size, or below a header gives
+/// [`Error::Corrupted`] when its last holder is released, for a struct, an array and an
+/// externref child.
+#[test]
+fn release_refuses_a_dead_child_with_a_corrupted_size() {
+    let drops = Drops::new();
+    for corrupted in [0xffff_fff0u32, 0x10_0000, 64, 0] {
+        for child_kind in 0..3 {
+            let mut heap: Heap<Tracked> = Heap::new(region(4096)).unwrap();
+            let node = register_node(&mut heap);
+            let array = heap.register_array(ArrayType::new(ANYREF)).unwrap();
+            let child = match child_kind {
+                0 => heap.struct_new_default(node).unwrap(),
+                1 => heap.array_new_default(array, 3).unwrap(),
+                _ => common::externref(&mut heap, &drops, 1),
+            };
+            let parent = heap.struct_new(node, &[ValueRef::I32(0), ValueRef::Ref(Some(&child))]).unwrap();
+            let at = child.as_raw_u32();
+            heap.drop_ref(child).unwrap();
+            for (i, byte) in corrupted.to_ne_bytes().into_iter().enumerate() {
+                poke(&mut heap, at + SIZE_OFFSET + i as u32, byte);
+            }
+            let result = heap.drop_ref(parent);
+            assert!(
+                matches!(result, Err(Error::Corrupted { .. })),
+                "kind {child_kind}, size {corrupted:#x}: {result:?}"
+            );
+        }
+    }
 }

@@ -45,7 +45,8 @@ pub(crate) enum ReleaseWork {
 }
 
 /// What release needs of the header of an object whose count reached zero (validated by the
-/// decrement that read it). Its fields are ordered so that the type index and size, read
+/// decrement that read it, but for the size, which release checks against the object's type
+/// before it frees the block). Its fields are ordered so that the type index and size, read
 /// together from the header, stay in one register: carried as an [`ObjectHeader`] (whose
 /// 16-bit slot hint lies between the flags and the type index), the header was rebuilt
 /// through the stack with overlapping stores and loads, which stall store forwarding.
@@ -77,6 +78,8 @@ impl Dead {
 /// Nothing for null and i31 words. A count left above zero makes the object a possible cycle
 /// root (`cycles` buffers it unless it is acyclic or buffered already: a flag test).
 ///
+/// The header's index, kind and flags are validated, its size only later, against the type, by
+/// the release that frees the block with it (`ObjectHeader::decode_unbounded_size`).
 /// The header returned is what release goes on with, not read again: once an object's count
 /// is zero nothing changes the kind, type, size or flags in its header until it is freed (no
 /// reference may name it: a corrupted one that does is refused here, as a zero count), and the
@@ -96,7 +99,10 @@ pub(crate) fn decrement_count(
     if !free_list.is_allocated(raw) {
         return Err(Error::InvalidReference(raw));
     }
-    let header = ObjectHeader::decode(region, raw)?;
+    // The size is not bounds-checked here: release checks it against exactly what the kind and
+    // type say (`checked_struct_layout`, `check_block_size`, or the array header read again)
+    // before it frees the block with it.
+    let header = ObjectHeader::decode_unbounded_size(region, raw)?;
     let Some(count) = header.ref_count.checked_sub(1) else {
         return Err(Error::corrupted(raw, "released an object with a zero count"));
     };
