@@ -20,7 +20,9 @@
 //! `core::mem::offset_of!`. The heap never forms Rust references into the region: it reads and
 //! writes these fields through `region`'s checked accessors, and
 //! `ObjectHeader::decode` validates what it reads (`ObjectHeader::decode_count`, for a count
-//! change, reads and validates all but the block size, which a count change does not use).
+//! change, reads and validates all but the block size, which a count change does not use;
+//! `ObjectHeader::decode_unbounded_size`, for the decrement that may free the object, all but
+//! the size's bounds, which release checks exactly against the object's kind and type).
 //!
 //! # Kinds
 //! A [`Kind`] is a bit pattern in which a subtype contains all the bits of its supertypes
