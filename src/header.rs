@@ -229,6 +229,25 @@ impl HeaderFlags {
     }
 }
 
+/// The first steps of every header decoder, written once and expanded in place (a function
+/// shared by the decoders changed their code generation on the hot paths; the macro keeps each
+/// decoder's code what it was): checks that `index` is a non-zero multiple of 16, reads the 16
+/// header bytes (inside the region), and validates the kind byte (an allocated kind) and the
+/// flags (known bits); evaluates to `(bytes, kind, flags)`, or returns the error from the
+/// enclosing function.
+macro_rules! read_header_bytes {
+    ($region:expr, $index:expr) => {{
+        let index: u32 = $index;
+        if index == 0 || index % HEADER_SIZE != 0 {
+            return Err(Error::InvalidReference(index));
+        }
+        let bytes: [u8; 16] = $region.read(index)?;
+        let kind = Kind::from_byte(bytes[0]).ok_or(Error::corrupted(index, "invalid object kind"))?;
+        let flags = HeaderFlags::from_bits(bytes[1]).ok_or(Error::corrupted(index, "unknown header flag bits"))?;
+        (bytes, kind, flags)
+    }};
+}
+
 impl ObjectHeader {
     /// A fresh header with a count of one.
     pub(crate) fn new(kind: Kind, type_index: u32, size: u32, flags: HeaderFlags) -> ObjectHeader {
@@ -242,12 +261,7 @@ impl ObjectHeader {
     /// inside the region.
     #[inline]
     pub(crate) fn decode(region: &Region, index: u32) -> Result<ObjectHeader> {
-        if index == 0 || index % HEADER_SIZE != 0 {
-            return Err(Error::InvalidReference(index));
-        }
-        let bytes: [u8; 16] = region.read(index)?;
-        let kind = Kind::from_byte(bytes[0]).ok_or(Error::corrupted(index, "invalid object kind"))?;
-        let flags = HeaderFlags::from_bits(bytes[1]).ok_or(Error::corrupted(index, "unknown header flag bits"))?;
+        let (bytes, kind, flags) = read_header_bytes!(region, index);
         let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         let size = word(SIZE_OFFSET as usize);
         // At least a header, a multiple of 16, and the block inside the region, in two tests:
@@ -273,12 +287,7 @@ impl ObjectHeader {
     /// the size is not checked twice. The index, kind and flags are validated as `decode` does.
     #[inline(always)]
     pub(crate) fn decode_unbounded_size(region: &Region, index: u32) -> Result<ObjectHeader> {
-        if index == 0 || index % HEADER_SIZE != 0 {
-            return Err(Error::InvalidReference(index));
-        }
-        let bytes: [u8; 16] = region.read(index)?;
-        let kind = Kind::from_byte(bytes[0]).ok_or(Error::corrupted(index, "invalid object kind"))?;
-        let flags = HeaderFlags::from_bits(bytes[1]).ok_or(Error::corrupted(index, "unknown header flag bits"))?;
+        let (bytes, kind, flags) = read_header_bytes!(region, index);
         let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         Ok(ObjectHeader {
             kind,
@@ -297,16 +306,7 @@ impl ObjectHeader {
     /// does not use it (whatever does, validates it).
     #[inline(always)]
     pub(crate) fn decode_count(region: &Region, index: u32) -> Result<CountFields> {
-        if index == 0 || index % HEADER_SIZE != 0 {
-            return Err(Error::InvalidReference(index));
-        }
-        let bytes: [u8; 16] = region.read(index)?;
-        let Some(kind) = Kind::from_byte(bytes[0]) else {
-            return Err(Error::corrupted(index, "invalid object kind"));
-        };
-        if HeaderFlags::from_bits(bytes[1]).is_none() {
-            return Err(Error::corrupted(index, "unknown header flag bits"));
-        }
+        let (bytes, kind, _) = read_header_bytes!(region, index);
         let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         Ok(CountFields {
             kind,
