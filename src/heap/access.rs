@@ -287,13 +287,20 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// Reads a struct field. A reference comes with a new count.
+    ///
+    /// A reference field is found with one load and one test (the layout's precomputed
+    /// reference-field offsets, as [`StructView::get_ref`](crate::StructView::get_ref)); any
+    /// other field through its storage type.
     pub fn struct_get(&mut self, r: &GcRef, field: u32) -> Result<Value> {
-        let (offset, storage) = self.struct_field_inline(r, field)?;
-        if storage.is_ref() {
-            let raw = self.region.read_u32(offset)?;
+        let (index, ty, layout) = self.struct_at(r)?;
+        if let Some(&offset) = layout.reference_field_offsets.get(field as usize).filter(|&&offset| offset != 0) {
+            let raw = self.region.read_u32(index + offset)?;
             self.increment(raw)?;
             return Ok(Value::Ref(self.handle(raw)));
         }
+        let storage =
+            *ty.fields.get(field as usize).ok_or(Error::FieldOutOfBounds { field, fields: ty.fields.len() as u32 })?;
+        let offset = index + layout.field_offsets[field as usize];
         self.read_value(offset, storage)
     }
 
