@@ -290,7 +290,9 @@ impl<'a, H> HeapIn<'a, H> {
     ///
     /// A reference field is found with one load and one test (the layout's precomputed
     /// reference-field offsets, as [`StructView::get_ref`](crate::StructView::get_ref)); any
-    /// other field through its storage type.
+    /// other field through its storage type. Inlined into the caller's loop: its `Result`
+    /// through memory and the call cost 14 instructions a read on binary-trees (generic API).
+    #[inline]
     pub fn struct_get(&mut self, r: &GcRef, field: u32) -> Result<Value> {
         let (index, ty, layout) = self.struct_at(r)?;
         if let Some(&offset) = layout.reference_field_offsets.get(field as usize).filter(|&&offset| offset != 0) {
