@@ -161,16 +161,26 @@ impl<'a, H> HeapIn<'a, H> {
     pub(crate) fn alloc_object(&mut self, kind: Kind, type_index: u32, size: u32, flags: HeaderFlags) -> Result<u32> {
         let block =
             FreeList::block_size(size).filter(|&block| block <= MAX_OBJECT_SIZE).ok_or_else(|| self.too_large(size))?;
-        self.alloc_block(kind, type_index, block, flags)
+        self.alloc_block(kind, type_index, size, block, flags)
     }
 
     /// [`Heap::alloc_object`] for a caller that knows the block size already (a struct type's
     /// [`StructLayout::block`](crate::types::StructLayout::block), a non-zero multiple of the
     /// granule no larger than [`MAX_OBJECT_SIZE`]): no rounding, one test against the region.
+    /// `size` is the object's size as asked (the block before rounding), for
+    /// [`Error::AllocationTooLarge`]'s `requested` only, so that every constructor reports the
+    /// bytes requested.
     #[inline(always)]
-    pub(crate) fn alloc_block(&mut self, kind: Kind, type_index: u32, block: u32, flags: HeaderFlags) -> Result<u32> {
+    pub(crate) fn alloc_block(
+        &mut self,
+        kind: Kind,
+        type_index: u32,
+        size: u32,
+        block: u32,
+        flags: HeaderFlags,
+    ) -> Result<u32> {
         if block > self.region.len() - HEADER_SIZE {
-            return Err(self.too_large(block));
+            return Err(self.too_large(size));
         }
         self.zeal_before_alloc(block)?;
         self.collect_cycles_if_due()?;

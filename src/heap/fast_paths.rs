@@ -383,8 +383,9 @@ impl<'a, H> HeapIn<'a, H> {
                 _ => return Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
             }
         }
-        let (block, flags) = (layout.block, if acyclic { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() });
-        Ok((self.alloc_block(Kind::STRUCT, ty.0, block, flags)?, block, offsets))
+        let (size, block) = (layout.size, layout.block);
+        let flags = if acyclic { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() };
+        Ok((self.alloc_block(Kind::STRUCT, ty.0, size, block, flags)?, block, offsets))
     }
 
     /// Writes checked owned values into the fields of the fresh struct at `index` (its body

@@ -295,3 +295,21 @@ fn struct_new_owned_with_a_stale_reference_hands_the_values_back_with_invalid_re
     }
     assert_empty(&heap);
 }
+
+#[test]
+fn allocation_too_large_reports_the_bytes_requested_not_the_rounded_block() {
+    // `Error::AllocationTooLarge::requested` is "bytes requested": for a struct, its layout's
+    // size, also where the constructor allocates the type's precomputed (rounded) block.
+    let mut heap: Heap<()> = Heap::new(region(MIN_REGION_LEN)).expect("heap");
+    let fields = [StorageType::V128, StorageType::V128, StorageType::V128, StorageType::I8];
+    let ty = heap.register_struct(StructType::new(&fields)).expect("type");
+    let size = heap.types().struct_layout(ty).expect("layout").1.size as usize;
+    assert_ne!(size % 16, 0, "the layout's size must not be a whole block for this test to tell them apart");
+    let values = [Value::V128(1), Value::V128(2), Value::V128(3), Value::I8(4)];
+    let Err((owned, _)) = heap.struct_new_owned(ty, values) else { panic!("a struct larger than the region") };
+    let default = heap.struct_new_default(ty).expect_err("a struct larger than the region");
+    for error in [owned, default] {
+        assert!(matches!(error, Error::AllocationTooLarge { requested, .. } if requested == size), "{error:?}");
+    }
+    assert_eq!(heap.stats().expect("stats").objects_allocated, 0);
+}
