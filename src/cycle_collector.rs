@@ -156,6 +156,14 @@ pub const HEAP_GROWTH_FLOOR_SHARE: u64 = 16;
 /// 3 visits per freed object (mark gray, the scan pass, the collect pass).
 pub const UNPRODUCTIVE_VISITS_PER_FREED: u64 = 8;
 
+/// Offset in the object header of the `u16` that held the buffer-slot hint while the candidate
+/// buffer was a list. The buffer is a bitmap now and keeps no hint: the field is reserved and 0
+/// in every object (verification checks it). Kept so that code naming the offset still builds.
+#[deprecated(
+    note = "the candidate buffer keeps no slot hint: the header's u16 at this offset is reserved and always 0"
+)]
+pub const SLOT_HINT_OFFSET: u32 = 2;
+
 /// Bytes per bit of the buffer's bitmap: objects start on 16-byte boundaries (their headers
 /// are 16 bytes and their blocks multiples of that).
 const MARK_GRANULE: u32 = HEADER_SIZE;
