@@ -162,7 +162,7 @@ pub const UNPRODUCTIVE_VISITS_PER_FREED: u64 = 8;
 #[deprecated(
     note = "the candidate buffer keeps no slot hint: the header's u16 at this offset is reserved and always 0"
 )]
-pub const SLOT_HINT_OFFSET: u32 = 2;
+pub const SLOT_HINT_OFFSET: u32 = crate::header::RESERVED_OFFSET;
 
 /// Bytes per bit of the buffer's bitmap: objects start on 16-byte boundaries (their headers
 /// are 16 bytes and their blocks multiples of that).

@@ -39,6 +39,8 @@ pub const HEADER_SIZE: u32 = 16;
 pub const KIND_OFFSET: u32 = 0;
 /// Offset of the flags byte.
 pub const FLAGS_OFFSET: u32 = 1;
+/// Offset of the reserved `u16`, 0 in every object (verification checks it).
+pub(crate) const RESERVED_OFFSET: u32 = 2;
 /// Offset of the `u32` type index.
 pub const TYPE_INDEX_OFFSET: u32 = 4;
 /// Offset of the `u32` block size (header included, a multiple of 16).
@@ -338,6 +340,7 @@ mod tests {
         assert_eq!(size_of::<ObjectHeader>() as u32, HEADER_SIZE);
         assert_eq!(offset_of!(ObjectHeader, kind) as u32, KIND_OFFSET);
         assert_eq!(offset_of!(ObjectHeader, flags) as u32, FLAGS_OFFSET);
+        assert_eq!(offset_of!(ObjectHeader, reserved) as u32, RESERVED_OFFSET);
         assert_eq!(offset_of!(ObjectHeader, type_index) as u32, TYPE_INDEX_OFFSET);
         assert_eq!(offset_of!(ObjectHeader, size) as u32, SIZE_OFFSET);
         assert_eq!(offset_of!(ObjectHeader, ref_count) as u32, REF_COUNT_OFFSET);

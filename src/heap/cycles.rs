@@ -18,12 +18,9 @@ use super::object::object_word;
 use super::{HeapIn, RELEASE_CHUNK};
 use crate::cycle_collector::{write_flags, write_flags_unbuffered, CycleReport};
 use crate::error::{Error, Result};
-use crate::header::{Colour, HeaderFlags, Kind, ObjectHeader, FLAGS_OFFSET, REF_COUNT_OFFSET};
+use crate::header::{Colour, HeaderFlags, Kind, ObjectHeader, FLAGS_OFFSET, REF_COUNT_OFFSET, RESERVED_OFFSET};
 use crate::types::TypeIndex;
 use alloc::vec::Vec;
-
-/// Offset of the header's reserved `u16` (after the flags byte), always 0.
-const RESERVED_OFFSET: u32 = FLAGS_OFFSET + 1;
 
 /// Entries a scratch worklist keeps between collections; a bigger one is shrunk back.
 const SCRATCH_KEEP: usize = 16 * 1024;
