@@ -1,5 +1,7 @@
 //! drc-heap-wasm as a bench engine: a fresh `Store` per run over a region of the program's size
-//! (`Program::region_bytes`), the engine's default `Config` (cycle collection on).
+//! (`Program::region_bytes`), the engine's default `Config` (cycle collection on) or the same
+//! without cycle collection (the second row measures what cycle collection costs a program that
+//! makes no cycles: issue 12's "cycle collection <= 5% of the run's time" through the engine).
 //!
 //! Peak memory is the region's high-water (`HeapStats::peak_used_bytes`: the part of the region
 //! the run actually used) plus the peak of every byte the store allocated outside the region
@@ -16,7 +18,10 @@ use crate::counting_alloc::Measurement;
 use crate::engines::{Engine, Measure, Outcome, Run, Stopwatch};
 use crate::programs::Program;
 
-pub struct DrcHeapWasm;
+pub struct DrcHeapWasm {
+    /// `Config::cycle_collection`.
+    pub cycle_collection: bool,
+}
 
 fn outcome_of(error: Error) -> Outcome {
     match error {
@@ -44,8 +49,10 @@ fn instantiate(
     module: &Module,
     region_bytes: usize,
     printed: &Rc<RefCell<Vec<i64>>>,
+    cycle_collection: bool,
 ) -> Result<(Store, Instance), Error> {
-    let mut store: Store = Store::new(region_bytes, Config::default())?;
+    let config = Config { cycle_collection, ..Config::default() };
+    let mut store: Store = Store::new(region_bytes, config)?;
     let sink = Rc::clone(printed);
     store.define_func(
         "env",
@@ -66,7 +73,15 @@ fn instantiate(
 
 impl Engine for DrcHeapWasm {
     fn name(&self) -> String {
-        "drc-heap-wasm".to_string()
+        if self.cycle_collection {
+            "drc-heap-wasm".to_string()
+        } else {
+            format!("drc-heap-wasm {}", crate::report::NO_CYCLE_COLLECTION)
+        }
+    }
+
+    fn collects_cycles(&self) -> bool {
+        self.cycle_collection
     }
 
     fn run(&self, program: &Program, measure: Measure) -> Run {
@@ -76,7 +91,7 @@ impl Engine for DrcHeapWasm {
         };
         let printed = Rc::new(RefCell::new(Vec::new()));
         let measurement = (measure == Measure::Memory).then(Measurement::start);
-        let (mut store, instance) = match instantiate(&module, program.region_bytes, &printed) {
+        let (mut store, instance) = match instantiate(&module, program.region_bytes, &printed, self.cycle_collection) {
             Ok(instantiated) => instantiated,
             Err(error) => return failed(outcome_of(error)),
         };

@@ -69,6 +69,10 @@ pub trait Engine {
     fn name(&self) -> String;
     /// Runs `program` once from a fresh store.
     fn run(&self, program: &Program, measure: Measure) -> Run;
+    /// Whether it frees garbage cycles (else it is not run on a [`Program::cyclic`] program).
+    fn collects_cycles(&self) -> bool {
+        true
+    }
 }
 
 /// A stopwatch of on-CPU and wall time.

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --ignore-rust-version --manifest-path bench/wasm/Cargo.toml -- \
-//!     [--quick] [--runs N] [--programs NAMES] [--tuned-threshold-kib K]
+//!     [--quick] [--runs N] [--programs NAMES] [--engines NAMES] [--tuned-threshold-kib K]
 //! ```
 //!
 //! Every run's result (and binary-trees' printed check values) is checked against the program's
@@ -41,12 +41,15 @@ const DRC_HEAP_WASM: &str = "drc-heap-wasm";
 
 fn usage() -> ! {
     eprintln!(
-        "usage: drc-heap-wasm-bench [--quick] [--runs N] [--programs NAMES] [--tuned-threshold-kib K]\n\
+        "usage: drc-heap-wasm-bench [--quick] [--runs N] [--programs NAMES] [--engines NAMES]\n\
+         \x20                          [--tuned-threshold-kib K]\n\
          \n\
          --quick      small sizes (binary-trees 10, GCBench 12, 200 rings of 100, 1024 array\n\
          \x20            rounds), one timed run each: the CI check\n\
          --runs N     timed runs per program and engine (default 3; 1 with --quick)\n\
          --programs NAMES  only the programs whose names contain one of these comma-separated words\n\
+         --engines NAMES   only the engines named exactly so, ';'-separated (the names in the table's\n\
+         \x20            engine column), e.g. \"drc-heap-wasm;drc-heap-wasm (no cycle collection)\"\n\
          --tuned-threshold-kib K  tinywasm's collection threshold in its tuned run, KiB (default 256)"
     );
     std::process::exit(2)
@@ -56,6 +59,8 @@ struct Options {
     quick: bool,
     runs: usize,
     programs: Vec<String>,
+    /// Empty: every engine.
+    engines: Vec<String>,
     tuned_threshold_kib: usize,
 }
 
@@ -63,6 +68,7 @@ fn parse_options() -> Options {
     let mut quick = false;
     let mut runs = None;
     let mut programs = Vec::new();
+    let mut engines = Vec::new();
     let mut tuned_threshold_kib = 256;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -72,16 +78,23 @@ fn parse_options() -> Options {
             "--runs" => runs = Some(number().unwrap_or_else(|| usage())),
             "--tuned-threshold-kib" => tuned_threshold_kib = number().unwrap_or_else(|| usage()),
             "--programs" => programs = args.next().unwrap_or_else(|| usage()).split(',').map(str::to_string).collect(),
+            "--engines" => engines = args.next().unwrap_or_else(|| usage()).split(';').map(str::to_string).collect(),
             _ => usage(),
         }
     }
-    Options { quick, runs: runs.unwrap_or(if quick { 1 } else { 3 }), programs, tuned_threshold_kib }
+    Options { quick, runs: runs.unwrap_or(if quick { 1 } else { 3 }), programs, engines, tuned_threshold_kib }
 }
 
 /// One memory run per engine, then `runs` timed rounds, each round running every engine once in a
 /// rotating order (so the machine's load changes hit all engines alike). An engine whose run
-/// fails is not run again on this program.
+/// fails is not run again on this program; one that does not collect cycles is not run on a
+/// program that makes them.
 fn run_program(program: &programs::Program, engines: &[Box<dyn Engine>], runs: usize) -> ProgramResults {
+    let engines: Vec<&dyn Engine> = engines
+        .iter()
+        .map(|engine| engine.as_ref())
+        .filter(|engine| engine.collects_cycles() || !program.cyclic)
+        .collect();
     let mut results: Vec<EngineRuns> = engines
         .iter()
         .map(|engine| EngineRuns {
@@ -114,11 +127,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let engines: Vec<Box<dyn Engine>> = vec![
-        Box::new(drc_heap_engine::DrcHeapWasm),
+    let all_engines: Vec<Box<dyn Engine>> = vec![
+        Box::new(drc_heap_engine::DrcHeapWasm { cycle_collection: true }),
+        Box::new(drc_heap_engine::DrcHeapWasm { cycle_collection: false }),
         Box::new(tinywasm_engine::Tinywasm::default_settings()),
         Box::new(tinywasm_engine::Tinywasm::with_threshold(options.tuned_threshold_kib << 10)),
     ];
+    let engines: Vec<Box<dyn Engine>> = all_engines
+        .into_iter()
+        .filter(|engine| options.engines.is_empty() || options.engines.contains(&engine.name()))
+        .collect();
+    if engines.is_empty() {
+        eprintln!("--engines {:?} names no engine", options.engines.join(";"));
+        return ExitCode::FAILURE;
+    }
     let selected = |name: &str| options.programs.is_empty() || options.programs.iter().any(|word| name.contains(word));
 
     println!("## Wasm GC programs ({} timed runs each)\n", options.runs);

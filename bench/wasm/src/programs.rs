@@ -23,6 +23,9 @@ pub struct Program {
     pub expected_printed: Vec<i64>,
     /// The drc-heap-wasm region for it, in bytes.
     pub region_bytes: usize,
+    /// Whether it leaves garbage cycles (the rings): only an engine that collects cycles can
+    /// run it in its region, so an engine without cycle collection is not run on it.
+    pub cyclic: bool,
 }
 
 const BINARY_TREES: &str = include_str!("../../../wasm/examples/binary_trees.wat");
@@ -59,6 +62,7 @@ pub fn all(quick: bool) -> Result<Vec<Program>, String> {
             expected: tree_total,
             expected_printed: tree_checks,
             region_bytes: 64 * MIB,
+            cyclic: false,
         },
         Program {
             label: format!("GCBench {stretch}"),
@@ -69,6 +73,7 @@ pub fn all(quick: bool) -> Result<Vec<Program>, String> {
             expected: gcbench_model(stretch),
             expected_printed: Vec::new(),
             region_bytes: 64 * MIB,
+            cyclic: false,
         },
         Program {
             label: format!("rings {ring_count}x{ring_length}, {live_rings} live"),
@@ -79,6 +84,7 @@ pub fn all(quick: bool) -> Result<Vec<Program>, String> {
             expected: rings_model(ring_count, ring_length),
             expected_printed: Vec::new(),
             region_bytes: if quick { MIB } else { 16 * MIB },
+            cyclic: true,
         },
         Program {
             label: format!("arrays {rounds}"),
@@ -89,6 +95,7 @@ pub fn all(quick: bool) -> Result<Vec<Program>, String> {
             expected: arrays_model(rounds),
             expected_printed: Vec::new(),
             region_bytes: 64 * MIB,
+            cyclic: false,
         },
     ])
 }

@@ -189,7 +189,35 @@ pub fn targets(results: &[ProgramResults], engine: &str, baseline: &str) -> Stri
             let _ = writeln!(out, "- time, {name}: not measured");
         }
     }
+    let without = format!("{engine} {NO_CYCLE_COLLECTION}");
+    for program in results {
+        if let Some(share) = cycle_collection_share(program, engine, &without) {
+            let verdict = if share <= 0.05 { "met" } else { "MISSED" };
+            let _ = writeln!(
+                out,
+                "- cycle collection's share of {engine}'s time on {} (which makes no cycles; cpu min against \
+                 the run without it) <= 5%: {:.1}%: {verdict}",
+                program.label,
+                share * 1e2
+            );
+        }
+    }
     out
+}
+
+/// The suffix of the name of drc-heap-wasm's engine without cycle collection.
+pub const NO_CYCLE_COLLECTION: &str = "(no cycle collection)";
+
+/// What cycle collection adds to `engine`'s time on `program`: (cpu min with it - cpu min of
+/// the engine named `without`) / cpu min with it; `None` unless both ran. Negative when the run
+/// without was the slower (noise).
+pub fn cycle_collection_share(program: &ProgramResults, engine: &str, without: &str) -> Option<f64> {
+    let cpu_min = |name: &str| {
+        let runs = program.engines.iter().find(|runs| runs.engine == name)?;
+        runs.cpu_min_median().map(|(min, _)| min.as_secs_f64())
+    };
+    let (with, without) = (cpu_min(engine)?, cpu_min(without)?);
+    (with > 0.0).then(|| (with - without) / with)
 }
 
 #[cfg(test)]
@@ -218,6 +246,7 @@ mod tests {
             expected,
             expected_printed: Vec::new(),
             region_bytes: 0,
+            cyclic: false,
         }
     }
 
@@ -271,5 +300,29 @@ mod tests {
         assert_eq!(ratio(&results, "p", "other", "base", false), Some(0.5));
         assert_eq!(ratio(&results, "p", "other", "base", true), Some(1.0));
         assert_eq!(ratio(&results, "q", "other", "base", false), None);
+    }
+
+    #[test]
+    fn cycle_collection_share_is_the_time_it_adds_over_the_run_with_it_by_exact_engine_name() {
+        let program = ProgramResults {
+            label: "p 1".to_string(),
+            expected: 7,
+            engines: vec![
+                EngineRuns {
+                    engine: "e".to_string(),
+                    memory_run: run(Outcome::Ok, Some(7), 0),
+                    timed_runs: vec![run(Outcome::Ok, Some(7), 50), run(Outcome::Ok, Some(7), 40)],
+                },
+                EngineRuns {
+                    engine: "e (no cycle collection)".to_string(),
+                    memory_run: run(Outcome::Ok, Some(7), 0),
+                    timed_runs: vec![run(Outcome::Ok, Some(7), 38), run(Outcome::Ok, Some(7), 39)],
+                },
+            ],
+        };
+        let share = cycle_collection_share(&program, "e", "e (no cycle collection)").unwrap();
+        assert!((share - 0.05).abs() < 1e-9, "{share}");
+        assert_eq!(cycle_collection_share(&program, "e", "f (no cycle collection)"), None);
+        assert_eq!(cycle_collection_share(&program, "e (no", "e (no cycle collection)"), None);
     }
 }
