@@ -317,16 +317,21 @@ impl ObjectHeader {
         })
     }
 
+    /// The 16 bytes of this header as [`ObjectHeader::encode`] writes them (the reserved field
+    /// 0). A struct type's fresh header is computed once, at registration, with this
+    /// ([`StructLayout::header`](crate::types::StructLayout)), and a constructor stores it whole.
+    #[inline]
+    pub(crate) const fn to_bytes(self) -> [u8; 16] {
+        let [t0, t1, t2, t3] = self.type_index.to_ne_bytes();
+        let [s0, s1, s2, s3] = self.size.to_ne_bytes();
+        let [c0, c1, c2, c3] = self.ref_count.to_ne_bytes();
+        [self.kind.to_byte(), self.flags.bits(), 0, 0, t0, t1, t2, t3, s0, s1, s2, s3, c0, c1, c2, c3]
+    }
+
     /// Writes this header at `index`.
     #[inline]
     pub(crate) fn encode(&self, region: &mut Region, index: u32) -> Result<()> {
-        let mut bytes = [0u8; 16];
-        bytes[0] = self.kind.to_byte();
-        bytes[1] = self.flags.bits();
-        bytes[4..8].copy_from_slice(&self.type_index.to_ne_bytes());
-        bytes[8..12].copy_from_slice(&self.size.to_ne_bytes());
-        bytes[12..16].copy_from_slice(&self.ref_count.to_ne_bytes());
-        region.write(index, bytes)
+        region.write(index, self.to_bytes())
     }
 }
 

@@ -92,7 +92,8 @@
 
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
-use crate::header::{ARRAY_LENGTH_OFFSET, HEADER_SIZE};
+use crate::header::{HeaderFlags, Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, HEADER_SIZE};
+use crate::value::FieldPlan;
 use alloc::vec::Vec;
 
 /// The largest object the heap supports, header included.
@@ -300,6 +301,12 @@ pub struct StructLayout {
     /// offset 0, in the header), so that a reader of a reference field checks its index and
     /// its storage type with one load and one test.
     pub(crate) reference_field_offsets: Vec<u32>,
+    /// The header of a fresh object of this type (its type index, `block`, its flags, a count
+    /// of one) as its 16 bytes, computed at registration: a constructor stores it whole.
+    pub(crate) header: [u8; HEADER_SIZE as usize],
+    /// By field index: the field's offset and the test a constructor makes of a value for it
+    /// without looking up the field's storage type (see [`FieldPlan`]).
+    pub(crate) field_plans: Vec<FieldPlan>,
 }
 
 /// Where an array's elements are.
@@ -611,7 +618,20 @@ impl TypeRegistry {
             .zip(&field_offsets)
             .map(|(storage, &offset)| if storage.is_ref() { offset } else { 0 })
             .collect();
-        let layout = StructLayout { size, block, field_offsets, reference_offsets, reference_field_offsets };
+        let index = u32::try_from(self.entries.len()).map_err(|_| Error::TooManyTypes)?;
+        let flags = if acyclic { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() };
+        let header = ObjectHeader::new(Kind::STRUCT, index, block, flags).to_bytes();
+        let field_plans =
+            ty.fields.iter().zip(&field_offsets).map(|(&storage, &at)| FieldPlan::new(at, storage)).collect();
+        let layout = StructLayout {
+            size,
+            block,
+            field_offsets,
+            reference_offsets,
+            reference_field_offsets,
+            header,
+            field_plans,
+        };
         self.push(TypeDefinition::Struct(ty, layout), acyclic, defaultable)
     }
 

@@ -10,10 +10,14 @@
 //!
 //! Scalars are stored in native byte order at their field offset; floats by their bits, so NaN
 //! payloads survive a round trip.
+//!
+//! A [`FieldPlan`] is a struct field's offset and the test of a value against its storage type
+//! that a constructor can make without the type registry, computed once at registration.
 
 use crate::error::{Error, Result};
+use crate::header::Kind;
 use crate::region::Region;
-use crate::types::StorageType;
+use crate::types::{HeapType, StorageType};
 use crate::GcRef;
 
 /// The value of a field or array element.
@@ -169,7 +173,13 @@ impl ValueRef<'_> {
 /// not all in `bytes`.
 #[inline(always)]
 fn put<const W: usize>(bytes: &mut [u8], at: usize, value: [u8; W]) -> bool {
-    match bytes.get_mut(at..).and_then(|tail| tail.first_chunk_mut::<W>()) {
+    // One test of `at` against the last start that fits (a constant for a fixed-size
+    // `bytes`), which also bounds the slice below (no second test).
+    let Some(last) = bytes.len().checked_sub(W) else { return false };
+    if at > last {
+        return false;
+    }
+    match bytes.get_mut(at..at + W).and_then(|tail| tail.first_chunk_mut::<W>()) {
         Some(destination) => {
             *destination = value;
             true
@@ -254,5 +264,80 @@ pub(crate) fn check_scalar<T: Scalar>(found: StorageType) -> Result<()> {
         Ok(())
     } else {
         Err(Error::TypeMismatch { expected: T::STORAGE.name(), found: found.name() })
+    }
+}
+
+/// A struct field as a constructor moving owned values in sees it (see
+/// [`Heap::struct_new_owned`](crate::Heap::struct_new_owned)): its offset and a test of a value
+/// against its storage type that needs no registry lookup, computed at registration
+/// ([`StructLayout`](crate::types::StructLayout)). The test only accepts: whatever it does
+/// not decide (an error, an i31, a concrete reference type) goes to the full check of the
+/// field's storage type, which gives the answer and the error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FieldPlan {
+    /// The field's offset from the object's start.
+    pub(crate) offset: u32,
+    /// For a reference field: the lowest kind byte accepted (bits 0..8), how many kind bytes
+    /// from it are accepted (bits 8..17; 0: none decided here), and [`FieldPlan::NULLABLE`].
+    /// For a scalar field: its [`scalar_code`] in bits 24..32.
+    check: u32,
+}
+
+impl FieldPlan {
+    /// The bit of a reference field that holds null.
+    const NULLABLE: u32 = 1 << 20;
+
+    /// The plan of a field of type `storage` at `offset`.
+    pub(crate) fn new(offset: u32, storage: StorageType) -> FieldPlan {
+        let StorageType::Ref(ref_type) = storage else {
+            return FieldPlan { offset, check: scalar_code(ValueRef::default_for(storage)) << 24 };
+        };
+        // Kind bytes accepted by the heap types that a header's kind byte alone decides (the
+        // allocated kinds are `EXTERN` 0x01, `ARRAY` 0x15 and `STRUCT` 0x16); `extern` and
+        // `any` take every object, so any byte (the bitmap said an object starts there).
+        let (lowest, span) = match ref_type.heap_type {
+            HeapType::Struct => (Kind::STRUCT.to_byte() as u32, 1),
+            HeapType::Array => (Kind::ARRAY.to_byte() as u32, 1),
+            HeapType::Eq => (Kind::ARRAY.to_byte() as u32, 2),
+            HeapType::Extern | HeapType::Any => (0, 256),
+            _ => (0, 0),
+        };
+        let nullable = if ref_type.nullable { FieldPlan::NULLABLE } else { 0 };
+        FieldPlan { offset, check: lowest | span << 8 | nullable }
+    }
+
+    /// Whether null may be stored in the field (a nullable reference type).
+    #[inline(always)]
+    pub(crate) fn accepts_null(self) -> bool {
+        self.check & FieldPlan::NULLABLE != 0
+    }
+
+    /// Whether an object whose header's kind byte is `kind` may be stored in the field as far
+    /// as this plan decides (`false`: not decided here).
+    #[inline(always)]
+    pub(crate) fn accepts_kind(self, kind: u8) -> bool {
+        (kind as u32).wrapping_sub(self.check & 0xff) < (self.check >> 8 & 0x1ff)
+    }
+
+    /// Whether the field holds scalars of `value`'s variant (`false` for a reference value).
+    #[inline(always)]
+    pub(crate) fn accepts_scalar(self, value: &Value) -> bool {
+        let code = scalar_code(value.borrow());
+        code != 0 && self.check >> 24 == code
+    }
+}
+
+/// A scalar variant's code in a [`FieldPlan`] (from 1), 0 for a reference.
+#[inline(always)]
+fn scalar_code(value: ValueRef<'_>) -> u32 {
+    match value {
+        ValueRef::I8(_) => 1,
+        ValueRef::I16(_) => 2,
+        ValueRef::I32(_) => 3,
+        ValueRef::I64(_) => 4,
+        ValueRef::F32(_) => 5,
+        ValueRef::F64(_) => 6,
+        ValueRef::V128(_) => 7,
+        ValueRef::Ref(_) => 0,
     }
 }

@@ -179,6 +179,18 @@ impl<'a, H> HeapIn<'a, H> {
         block: u32,
         flags: HeaderFlags,
     ) -> Result<u32> {
+        let index = self.alloc_bare_block(size, block)?;
+        ObjectHeader::new(kind, type_index, block, flags).encode(&mut self.region, index)?;
+        self.counters.allocated(block);
+        Ok(index)
+    }
+
+    /// [`Heap::alloc_block`] without the header and the count of the allocation: the caller
+    /// writes the block's header (a struct type's precomputed
+    /// [`StructLayout::header`](crate::types::StructLayout)) and then counts the object
+    /// (`Counters::allocated`), before anything else can fail.
+    #[inline(always)]
+    pub(crate) fn alloc_bare_block(&mut self, size: u32, block: u32) -> Result<u32> {
         if block > self.region.len() - HEADER_SIZE {
             return Err(self.too_large(size));
         }
@@ -189,8 +201,6 @@ impl<'a, H> HeapIn<'a, H> {
             None => self.alloc_slow(block)?,
         };
         self.zeal_after_alloc(index, block)?;
-        ObjectHeader::new(kind, type_index, block, flags).encode(&mut self.region, index)?;
-        self.counters.allocated(block);
         Ok(index)
     }
 
@@ -569,7 +579,14 @@ impl<'a, H> HeapIn<'a, H> {
 /// once inlined into a constructor, into one memset call of the length.
 #[inline(always)]
 pub(super) fn zero_after_header(bytes: &mut [u8]) {
-    let Some(mut body) = bytes.get_mut(HEADER_SIZE as usize..) else { return };
+    if let Some(body) = bytes.get_mut(HEADER_SIZE as usize..) {
+        zero_body_bytes(body);
+    }
+}
+
+/// Zeroes `body`, the bytes after a fresh block's header, as [`zero_after_header`] does.
+#[inline(always)]
+pub(super) fn zero_body_bytes(mut body: &mut [u8]) {
     for _ in 0..3 {
         let Some((granule, rest)) = body.split_first_chunk_mut::<{ GRANULE as usize }>() else { return };
         *granule = [0; GRANULE as usize];

@@ -47,15 +47,17 @@
 //! collection off), nothing worse. Scalars are always checked: a scalar of the wrong width is
 //! refused, never written over a neighbouring field.
 
-use super::counts::zero_after_header;
+use super::counts::zero_body_bytes;
+use super::object::object_word;
 use super::typed::{for_each_scalar, view_getters, view_setters};
 use super::{HeapIn, Operands};
 use crate::error::{Error, Result};
+use crate::free_list::GRANULE;
 use crate::gc_ref::HeapId;
-use crate::header::{HeaderFlags, Kind};
+use crate::header::{HEADER_SIZE, KIND_OFFSET};
 use crate::region::Region;
 use crate::types::{ArrayLayout, RefType, StorageType, StructLayout, StructType, TypeIndex};
-use crate::value::{check_scalar, read_scalar, write_scalar, Scalar, Value, ValueRef};
+use crate::value::{check_scalar, read_scalar, write_scalar, FieldPlan, Scalar, Value, ValueRef};
 use crate::GcRef;
 use core::marker::PhantomData;
 use core::ops::Deref;
@@ -344,11 +346,11 @@ impl<'a, H> HeapIn<'a, H> {
         ty: TypeIndex,
         fields: [Value; N],
     ) -> core::result::Result<GcRef, (Error, [Value; N])> {
-        let (index, block, offsets) = match self.alloc_owned_struct(ty, &fields) {
+        let (index, block, header, offsets) = match self.alloc_owned_struct(ty, &fields) {
             Ok(allocated) => allocated,
             Err(error) => return Err((error, fields)),
         };
-        match self.write_owned_fields(index, block, &offsets, &fields) {
+        match self.write_owned_struct(index, block, &header, &offsets, &fields) {
             // The references in `fields` are in the struct now (a `GcRef` has no drop glue:
             // `fields` goes without touching a count).
             Ok(()) => Ok(self.object_handle(index)),
@@ -359,57 +361,89 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// Type-checks owned field values against struct type `ty` (no count changes), then
-    /// allocates its block: one registry lookup gives the type, its precomputed block and its
-    /// field offsets. Returns the new struct's offset, its block and the offsets.
+    /// allocates its block: one registry lookup gives its precomputed block, header and field
+    /// plans (offsets, and tests of the values that need no further lookup: see
+    /// [`FieldPlan`]). Returns the new struct's offset, its block, its header (not written
+    /// yet: see `alloc_bare_block`) and the field offsets.
     #[inline(always)]
+    #[allow(clippy::type_complexity)]
     fn alloc_owned_struct<const N: usize>(
         &mut self,
         ty: TypeIndex,
         fields: &[Value; N],
-    ) -> Result<(u32, u32, [u32; N])> {
-        let (struct_type, layout, acyclic) = self.types.struct_layout_acyclic(ty)?;
-        let (Ok(storage), Ok(offsets)) =
-            (<&[StorageType; N]>::try_from(&struct_type.fields[..]), <[u32; N]>::try_from(&layout.field_offsets[..]))
-        else {
-            return Err(field_count_mismatch(struct_type.fields.len(), N));
+    ) -> Result<(u32, u32, [u8; HEADER_SIZE as usize], [u32; N])> {
+        let (_, layout, _) = self.types.struct_layout_acyclic(ty)?;
+        let Ok(plans) = <&[FieldPlan; N]>::try_from(&layout.field_plans[..]) else {
+            return Err(field_count_mismatch(layout.field_plans.len(), N));
         };
-        for (&storage, value) in storage.iter().zip(fields) {
-            match (storage, value) {
-                // A reference straight to its type check (no `ValueRef` made and matched again).
-                (StorageType::Ref(ref_type), Value::Ref(r)) => {
-                    self.checked_owned_word(r.as_ref(), ref_type)?;
-                }
-                _ if value.matches_storage(storage) => {}
-                _ => return Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
+        for (field, (&plan, value)) in plans.iter().zip(fields).enumerate() {
+            if !self.owned_value_fits(plan, value) {
+                self.check_owned_value(ty, field, value)?;
             }
         }
-        let (size, block) = (layout.size, layout.block);
-        let flags = if acyclic { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() };
-        Ok((self.alloc_block(Kind::STRUCT, ty.0, size, block, flags)?, block, offsets))
+        let offsets = core::array::from_fn(|field| plans[field].offset);
+        let (size, block, header) = (layout.size, layout.block, layout.header);
+        Ok((self.alloc_bare_block(size, block)?, block, header, offsets))
     }
 
-    /// Writes checked owned values into the fields of the fresh struct at `index` (its body
-    /// zeroed first, so that padding and packed neighbours are zero), through one bounds check
-    /// of the whole block: each store then checks only that its bytes lie in the block.
+    /// Whether the owned `value` may be stored in a field of `plan` as far as the plan decides,
+    /// with no count change: null in a nullable reference field; an object of this heap (the
+    /// free list's bitmap says one starts at its word) whose header's kind byte the field takes;
+    /// a scalar of the field's type. `false` leaves the answer to
+    /// [`HeapIn::check_owned_value`].
     #[inline(always)]
-    fn write_owned_fields<const N: usize>(
+    fn owned_value_fits(&self, plan: FieldPlan, value: &Value) -> bool {
+        match value {
+            Value::Ref(None) => plan.accepts_null(),
+            Value::Ref(Some(r)) => match r.word_for(self.id).ok().and_then(object_word) {
+                Some(index) if self.free_list.is_allocated(index) => {
+                    matches!(self.region.read::<1>(index + KIND_OFFSET), Ok([kind]) if plan.accepts_kind(kind))
+                }
+                _ => false,
+            },
+            _ => plan.accepts_scalar(value),
+        }
+    }
+
+    /// The full check of the owned `value` against field `field` of struct type `ty` (its
+    /// storage type; a reference's word and reference type, as [`HeapIn::checked_owned_word`]),
+    /// for what [`HeapIn::owned_value_fits`] leaves: an error, an i31, a concrete type.
+    #[cold]
+    #[inline(never)]
+    fn check_owned_value(&self, ty: TypeIndex, field: usize, value: &Value) -> Result<()> {
+        let (struct_type, _) = self.types.struct_layout(ty)?;
+        let Some(&storage) = struct_type.fields.get(field) else {
+            return Err(field_count_mismatch(struct_type.fields.len(), field));
+        };
+        match (storage, value) {
+            // A reference straight to its type check (no `ValueRef` made and matched again).
+            (StorageType::Ref(ref_type), Value::Ref(r)) => self.checked_owned_word(r.as_ref(), ref_type).map(|_| ()),
+            _ if value.matches_storage(storage) => Ok(()),
+            _ => Err(Error::TypeMismatch { expected: storage.name(), found: value.type_name() }),
+        }
+    }
+
+    /// Writes the fresh struct at `index` (a bare block of `block` bytes): its precomputed
+    /// `header`, counted as allocated at once, then its body, through one bounds check of the
+    /// whole block (see [`write_struct_body`]).
+    #[inline(always)]
+    fn write_owned_struct<const N: usize>(
         &mut self,
         index: u32,
         block: u32,
+        header: &[u8; HEADER_SIZE as usize],
         offsets: &[u32; N],
         fields: &[Value; N],
     ) -> Result<()> {
-        let bytes = self.region.slice_mut(index, block, "new struct out of region bounds")?;
-        zero_after_header(bytes);
-        for (&offset, value) in offsets.iter().zip(fields) {
-            // Checked by `alloc_owned_struct`: the variant is the field's storage type (a
-            // reference of the field's reference type). A reference's count moves in: the
-            // field was zero (null), so there is no old value to release.
-            if !value.write_into(bytes, offset as usize) {
-                return Err(Error::corrupted(index + offset, "struct field outside its block"));
-            }
-        }
-        Ok(())
+        let HeapIn { region, counters, .. } = self;
+        let bytes = region.slice_mut(index, block, "new struct out of region bounds")?;
+        let Some((head, body)) = bytes.split_first_chunk_mut::<{ HEADER_SIZE as usize }>() else {
+            return Err(Error::corrupted(index, "new struct smaller than its header"));
+        };
+        *head = *header;
+        counters.allocated(block);
+        write_struct_body(body, offsets, fields)
+            .map_err(|offset| Error::corrupted(index + offset, "struct field outside its block"))
     }
 
     /// Writes an owned value to a struct field: a reference is moved in (its count becomes the
@@ -565,4 +599,36 @@ impl<'a, H> HeapIn<'a, H> {
 #[cold]
 fn field_count_mismatch(expected: usize, found: usize) -> Error {
     Error::FieldCountMismatch { expected: expected as u32, found: found as u32 }
+}
+
+/// Writes checked owned values (each of its field's storage type: see `alloc_owned_struct`)
+/// into `body`, the bytes after a fresh struct's header, and zeroes the rest (padding, packed
+/// neighbours). A reference's count moves in: the field was never anything, so there is no
+/// old value to release. A body of one granule (the small structs most programs allocate) is
+/// built in a zeroed local and stored whole: no zeroing pass over the region before the
+/// fields are stored. `Err` holds the offset of a field that does not fit in the block
+/// (which registration rules out).
+#[inline(always)]
+fn write_struct_body<const N: usize>(
+    body: &mut [u8],
+    offsets: &[u32; N],
+    fields: &[Value; N],
+) -> core::result::Result<(), u32> {
+    if let Ok(granule) = <&mut [u8; GRANULE as usize]>::try_from(&mut *body) {
+        let mut image = [0; GRANULE as usize];
+        for (&offset, value) in offsets.iter().zip(fields) {
+            if !value.write_into(&mut image, (offset as usize).wrapping_sub(HEADER_SIZE as usize)) {
+                return Err(offset);
+            }
+        }
+        *granule = image;
+        return Ok(());
+    }
+    zero_body_bytes(body);
+    for (&offset, value) in offsets.iter().zip(fields) {
+        if !value.write_into(body, (offset as usize).wrapping_sub(HEADER_SIZE as usize)) {
+            return Err(offset);
+        }
+    }
+    Ok(())
 }
