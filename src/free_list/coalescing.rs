@@ -57,10 +57,9 @@ impl FreeList {
         if self.dv_size != 0 && end == self.dv_start {
             (stop, joins_dv) = (dv_end, true);
         } else if next_is_listed {
-            let next = self.read_free(region, end)?;
-            if self.code(end + next.size) != AFTER_FREE {
-                return Err(Error::corrupted(end, "free block does not end where the bitmap says"));
-            }
+            // The bitmap has a listed block starting at `end` (16-aligned): its size is checked
+            // against the bitmap's end code.
+            let next = self.read_proven(region, end)?;
             self.unlink(region, end, &next)?;
             // Its header is now inside a free block: leave it plain.
             region.write(end, free_header(next.size, 0, 0))?;
@@ -82,8 +81,13 @@ impl FreeList {
                     index - footer
                 }
             };
-            let previous = self.read_free(region, previous_start)?;
-            if !self.is_listed_start(previous_start) || previous_start + previous.size != index {
+            // A listed start (the bitmap's, or checked in it after the footer) whose size ends
+            // at `index`, where the bitmap has a listed block's end.
+            if !self.is_listed_start(previous_start) {
+                return Err(Error::corrupted(previous_start, "free block does not end where the bitmap says"));
+            }
+            let previous = Self::read_links(region, previous_start)?;
+            if previous_start.wrapping_add(previous.size) != index {
                 return Err(Error::corrupted(previous_start, "free block does not end where the bitmap says"));
             }
             self.unlink(region, previous_start, &previous)?;

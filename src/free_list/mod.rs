@@ -70,10 +70,10 @@
 //! leaves it as new whatever happened.
 //!
 //! # Costs
-//! Allocation from an exact class: one read of the head block, one bitmap word updated. A free
-//! with no free neighbour: one bitmap word read and written (two if the block ends in the next
-//! word), the block's header written, one link written in the previous head; it reads nothing
-//! from the region. A free of the last block below `top` whose previous block is an object
+//! Allocation from an exact class: one read of the head block, the bitmap words of its start
+//! and end updated (the start's object bit set with them). A free with no free neighbour: one
+//! bitmap word read and written (two if the block ends in the next word), the block's header
+//! written, one link written in the previous head; it reads nothing from the region. A free of the last block below `top` whose previous block is an object
 //! (a tree freed in reverse allocation order, as binary-trees frees): one bitmap word, a plain
 //! header written, `top` lowered; and with nothing listed and no designated victim an
 //! allocation bumps inline. Merging adds reads of the neighbours' headers and of their list
@@ -84,7 +84,9 @@
 //! Every link, kind byte and size read from the region is checked before use: a block that is
 //! out of bounds, misaligned, not marked free, of the wrong size for its list, whose links
 //! disagree with its neighbours in the list, or that disagrees with the bitmap is reported as
-//! [`Error::Corrupted`].
+//! [`Error::Corrupted`]. Where a listed block is taken (a pop, a neighbour merged), the bitmap
+//! proves it: a listed start at its offset and a listed block's end where its size ends, which
+//! also puts it in `[16, top)`.
 //!
 //! # `BlockAllocator` (cargo feature `block-allocator`)
 //! The free list as a plain public allocator over a caller region (`alloc`, `free`, `coalesce`,
@@ -131,7 +133,7 @@ use crate::error::{Error, Result};
 use crate::header::{FREE_KIND, REF_COUNT_OFFSET, SIZE_OFFSET, TYPE_INDEX_OFFSET};
 use crate::region::Region;
 use alloc::vec::Vec;
-use bitmaps::{LISTED, OBJECT};
+use bitmaps::{AFTER_FREE, LISTED, OBJECT};
 use size_classes::{LARGE_LEVELS, LISTS};
 
 /// Block granularity and minimum block size.
@@ -282,29 +284,35 @@ impl FreeList {
     #[inline(always)]
     pub(crate) fn alloc(&mut self, region: &mut Region, size: u32) -> Result<Option<u32>> {
         debug_assert!(size >= GRANULE && size % GRANULE == 0);
-        let class = (size / GRANULE).wrapping_sub(1) as usize;
-        let index = if class < SMALL_CLASSES && self.small_bitmap >> class & 1 != 0 {
-            self.pop_small(region, class, size)?
-        } else if (self.small_bitmap | self.large_levels | self.dv_size) == 0 {
+        if (self.small_bitmap | self.large_levels | self.dv_size) == 0 {
             // Nothing listed and no designated victim (a heap that only grows, or whose frees
             // all went back to the wilderness, as a tree freed in reverse order does): bump.
-            match self.bump(region, size) {
-                Some(index) => index,
-                None => return Ok(None),
-            }
-        } else {
-            match self.alloc_slow(region, size)? {
-                Some(index) => index,
-                None => return Ok(None),
-            }
-        };
-        // Every block below `top` is covered (`alloc_slow` grows the bitmap with `top`).
+            return match self.bump(region, size) {
+                Some(index) => self.mark_allocated(index).map(Some),
+                None => Ok(None),
+            };
+        }
+        let class = (size / GRANULE).wrapping_sub(1) as usize;
+        if class < SMALL_CLASSES && self.small_bitmap >> class & 1 != 0 {
+            // The pop sets the block's object bit itself (with the bitmap word it updates).
+            return self.pop_small(region, class, size).map(Some);
+        }
+        match self.alloc_slow(region, size)? {
+            Some(index) => self.mark_allocated(index).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Sets the object bit of the block just allocated at `index` (every block below `top` is
+    /// covered: `bump` grows the bitmap with `top`), and returns `index`.
+    #[inline(always)]
+    fn mark_allocated(&mut self, index: u32) -> Result<u32> {
         let (word, shift) = Self::bit(index);
         match self.bits.get_mut(word) {
             Some(word) => *word |= OBJECT << shift,
             None => return Err(Error::corrupted(index, "allocated block outside the bitmap")),
         }
-        Ok(Some(index))
+        Ok(index)
     }
 
     /// Pops the head of the non-empty small class `class`, whose blocks have `size` bytes: the
@@ -312,21 +320,29 @@ impl FreeList {
     #[inline(always)]
     fn pop_small(&mut self, region: &Region, class: usize, size: u32) -> Result<u32> {
         let index = self.heads[class];
-        let bytes: [u8; 16] = region.read(index)?;
+        let end = index.wrapping_add(size);
+        let ((start_word, start_shift), (end_word, end_shift)) = (Self::bit(index), Self::bit(end));
+        // The bitmap (host memory) proves the block: a listed start at `index` (so a free
+        // block's start in `[16, top)`, not bytes inside an object that imitate one) and the end
+        // of a listed block at `end`; the header must be marked free and of this class's size.
+        let codes = match self.bits.get(end_word) {
+            Some(&at_end) if start_word <= end_word => {
+                (self.bits[start_word] >> start_shift & 0b11) | (at_end >> end_shift & 0b11) << 2
+            }
+            _ => return Err(Self::bad_head(index)),
+        };
+        let header: [u8; 12] = region.read(index)?;
         let word = |at: u32| {
             let at = at as usize;
-            u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+            u32::from_ne_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
         };
         let next = word(NEXT_OFFSET);
-        // One test for all: a 16-aligned offset in [16, top - size], a free block, this size,
-        // and a listed start in the bitmap (so not bytes inside an object that imitate one).
-        let bad = (index < GRANULE)
-            | (index % GRANULE != 0)
-            | (index as u64 + size as u64 > self.top as u64)
-            | (bytes[0] != FREE_KIND)
+        if (index % GRANULE != 0)
+            | (end <= index)
+            | (codes != (LISTED | AFTER_FREE << 2))
+            | (header[0] != FREE_KIND)
             | (word(SIZE_OFFSET) != size)
-            | (self.code(index) != LISTED);
-        if bad {
+        {
             return Err(Self::bad_head(index));
         }
         // The new head's prev link goes stale: a head is recognised as the head, never by it.
@@ -334,7 +350,10 @@ impl FreeList {
         if next == 0 {
             self.small_bitmap &= !(1 << class);
         }
-        self.unmark_listed(index, index + size);
+        // The start goes from LISTED to OBJECT (the allocation), the end from AFTER_FREE to
+        // OBJECT.
+        self.bits[start_word] ^= (LISTED | OBJECT) << start_shift;
+        self.bits[end_word] &= !(LISTED << end_shift);
         self.listed_bytes = self.listed_bytes.wrapping_sub(size);
         self.listed_blocks = self.listed_blocks.wrapping_sub(1);
         Ok(index)
@@ -382,8 +401,11 @@ impl FreeList {
             }
             let (end_word, end_shift) = Self::bit(end);
             if self.code(end) == OBJECT {
-                self.bits[index_word] &= !(OBJECT << index_shift);
-                return self.push_at(region, index, size, (index_word, index_shift), (end_word, end_shift));
+                // Listed: the start goes from OBJECT to LISTED, the end from OBJECT to
+                // AFTER_FREE.
+                self.bits[index_word] ^= (LISTED | OBJECT) << index_shift;
+                self.bits[end_word] |= LISTED << end_shift;
+                return self.push_unmarked(region, index, size);
             }
         }
         if at_index & OBJECT == 0 {

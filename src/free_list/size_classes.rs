@@ -16,8 +16,10 @@
 //!
 //! # Use
 //! `FreeList::alloc` pops an exact small class itself (the hot path) and calls `alloc_slow`
-//! for everything else; a free lists its block with `push` or `push_at`. Every link, kind byte
-//! and size read from the region goes through `read_listed` or `read_free` first.
+//! for everything else; a free lists its block with `push` or `push_unmarked`. Every link, kind
+//! byte and size read from the region goes through `read_listed` or `read_free` first, or, for a
+//! block whose start the bitmap has as listed, `read_links` and `read_proven` (its size checked
+//! against the bitmap's end code).
 
 use super::bitmaps::{AFTER_FREE, LISTED, WORD_GRANULES};
 use super::{free_header, FreeList, FOOTER_MIN, GRANULE, NEXT_OFFSET, PREV_OFFSET, SMALL_CLASSES, SMALL_MAX};
@@ -157,9 +159,13 @@ impl FreeList {
     #[inline]
     fn pop(&mut self, region: &Region, list: usize) -> Result<(u32, u32)> {
         let index = self.heads[list];
-        let block = self.read_listed(region, index, list)?;
-        // The bitmap, not the region, says where listed blocks start and end.
-        if self.code(index) != LISTED || self.code(index + block.size) != AFTER_FREE {
+        let block = self.read_proven(region, index)?;
+        let (min, max) = list_range(list);
+        if (index % GRANULE != 0)
+            | !self.is_listed_start(index)
+            | ((block.size as u64) < min)
+            | ((block.size as u64) > max)
+        {
             return Err(Error::corrupted(index, "free-list head disagrees with the bitmap"));
         }
         // The new head's prev link goes stale: a head is recognised as the head, never by it.
@@ -173,23 +179,52 @@ impl FreeList {
         Ok((index, block.size))
     }
 
-    /// Lists the free block of `size` bytes at `index` (its neighbours are not free): writes
-    /// its header and, if it is larger than [`FOOTER_MIN`], its footer.
-    #[inline]
-    pub(super) fn push(&mut self, region: &mut Region, index: u32, size: u32) -> Result<()> {
-        self.push_at(region, index, size, Self::bit(index), Self::bit(index + size))
+    /// Reads the header of the listed block that the bitmap has starting at `index` (the
+    /// caller checks that code, and that `index` is 16-aligned) and validates it against the
+    /// bitmap: marked free, and a size that is a non-zero multiple of 16 at whose end the bitmap
+    /// has a listed block's end ([`AFTER_FREE`]), so the block lies in `[16, top)`.
+    #[inline(always)]
+    pub(super) fn read_proven(&self, region: &Region, index: u32) -> Result<Listed> {
+        let block = Self::read_links(region, index)?;
+        let end = index.wrapping_add(block.size);
+        if (block.size % GRANULE != 0) | (end <= index) || self.code(end) != AFTER_FREE {
+            return Err(Error::corrupted(index, "free block does not end where the bitmap says"));
+        }
+        Ok(block)
     }
 
-    /// [`FreeList::push`] with the bitmap positions of the block's start and end.
+    /// The links and size of the block at `index`, if it is marked free; the size and links are
+    /// not validated (the caller validates what it uses, against the bitmap).
     #[inline(always)]
-    pub(super) fn push_at(
-        &mut self,
-        region: &mut Region,
-        index: u32,
-        size: u32,
-        (start_word, start_bit): (usize, u32),
-        (end_word, end_bit): (usize, u32),
-    ) -> Result<()> {
+    pub(super) fn read_links(region: &Region, index: u32) -> Result<Listed> {
+        let bytes: [u8; 16] = region.read(index)?;
+        if bytes[0] != FREE_KIND {
+            return Err(Error::corrupted(index, "free-list link to a block not marked free"));
+        }
+        let word = |at: u32| {
+            let at = at as usize;
+            u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        Ok(Listed { size: word(SIZE_OFFSET), next: word(NEXT_OFFSET), prev: word(PREV_OFFSET) })
+    }
+
+    /// Lists the free block of `size` bytes at `index` (its neighbours are not free): writes
+    /// its header and, if it is larger than [`FOOTER_MIN`], its footer, and marks its start
+    /// and end in the bitmap.
+    #[inline(always)]
+    pub(super) fn push(&mut self, region: &mut Region, index: u32, size: u32) -> Result<()> {
+        let ((start_word, start_bit), (end_word, end_bit)) = (Self::bit(index), Self::bit(index + size));
+        // The bitmap covers `[0, top]` and the block ends at or below `top`.
+        if end_word < self.bits.len() {
+            self.bits[start_word] |= LISTED << start_bit;
+            self.bits[end_word] |= LISTED << end_bit;
+        }
+        self.push_unmarked(region, index, size)
+    }
+
+    /// [`FreeList::push`] of a block whose start and end the caller has marked in the bitmap.
+    #[inline(always)]
+    pub(super) fn push_unmarked(&mut self, region: &mut Region, index: u32, size: u32) -> Result<()> {
         debug_assert!(size >= GRANULE && size % GRANULE == 0 && index % GRANULE == 0);
         let list = if size <= SMALL_MAX {
             let class = (size / GRANULE - 1) as usize;
@@ -202,6 +237,8 @@ impl FreeList {
             SMALL_CLASSES + bin
         };
         let head = core::mem::replace(&mut self.heads[list], index);
+        self.listed_bytes = self.listed_bytes.wrapping_add(size);
+        self.listed_blocks = self.listed_blocks.wrapping_add(1);
         region.write(index, free_header(size, head, 0))?;
         if size > FOOTER_MIN {
             region.write(index + size - GRANULE, free_header(size, 0, 0))?;
@@ -209,13 +246,6 @@ impl FreeList {
         if head != 0 {
             region.write_u32(head.wrapping_add(PREV_OFFSET), index)?;
         }
-        // The bitmap covers `[0, top]` and the block ends at or below `top`.
-        if end_word < self.bits.len() {
-            self.bits[start_word] |= LISTED << start_bit;
-            self.bits[end_word] |= LISTED << end_bit;
-        }
-        self.listed_bytes = self.listed_bytes.wrapping_add(size);
-        self.listed_blocks = self.listed_blocks.wrapping_add(1);
         Ok(())
     }
 

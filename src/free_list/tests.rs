@@ -203,6 +203,25 @@ fn corrupted_link_is_an_error_not_a_wild_access() {
     assert!(list.alloc(&mut r, 32).unwrap_err().is_corruption());
 }
 
+/// A small head is taken only if the bitmap has a listed block of its class's size there: a
+/// link to a larger listed block whose size word was rewritten to the class's size is refused
+/// (its end is not where the bitmap has a listed block's end), and nothing is handed out.
+#[test]
+fn a_small_head_whose_end_the_bitmap_does_not_mark_is_corruption() {
+    let mut r = region(1024);
+    let mut list = FreeList::new();
+    let [a, _, b, _] = alloc_all(&mut list, &mut r, &[32, 16, 48, 16])[..] else { unreachable!() };
+    list.free(&mut r, a, 32).unwrap();
+    list.free(&mut r, b, 48).unwrap();
+    r.write_u32(a + NEXT_OFFSET, b).unwrap();
+    r.write_u32(b + SIZE_OFFSET, 32).unwrap();
+    assert_eq!(list.alloc(&mut r, 32).unwrap(), Some(a));
+    let top = list.top();
+    assert!(list.alloc(&mut r, 32).unwrap_err().is_corruption());
+    assert!(!list.is_allocated(b));
+    assert_eq!(list.top(), top);
+}
+
 #[test]
 fn frees_merge_with_both_neighbours_at_once() {
     let mut r = region(1 << 14);
