@@ -76,9 +76,10 @@
 //! The whole buffer is taken as the roots: the objects flagged buffered at the marked offsets
 //! below the heap's high-water mark, in address order (the bits are cleared as they are read;
 //! the number of roots found must be the candidate count, or the region is corrupted). Then,
-//! with explicit worklists (no recursion; a reference array's elements are visited
-//! [`crate::heap::RELEASE_CHUNK`] at a time, the rest of the array waiting on the worklist as
-//! one entry):
+//! with explicit worklists (no recursion; a struct's references are read straight from its
+//! type's reference offsets, its layout checked once per visit; a reference array's elements
+//! are visited [`crate::heap::RELEASE_CHUNK`] at a time, the rest of the array waiting on the
+//! worklist as one entry):
 //! 1. **MarkRoots**: from each purple root, *mark gray*: colour every object reachable through
 //!    non-acyclic objects gray, and remove one count from each for every edge from a gray
 //!    object (trial deletion of the internal references). A root already gray (reached from
@@ -96,9 +97,10 @@
 //!    survives, a gray one is garbage. The references a garbage object holds to acyclic objects
 //!    are released through the heap's ordinary release path (so an externref's host data is
 //!    dropped exactly once, when the last reference to it goes); once all of them are, every
-//!    garbage object's block is freed. Only the tagged garbage objects' references are read
-//!    again, for their acyclic children; when no garbage object is tagged, each is freed in the
-//!    same pass, as it is reached. A garbage object's references to other garbage or black
+//!    garbage object's block is freed, each run of adjacent ones as one block. Only the tagged
+//!    garbage objects' references (and whole headers) are read again, for their acyclic
+//!    children; of the others the pass reads the flags and the block size (checked against the
+//!    type by mark gray). A garbage object's references to other garbage or black
 //!    objects are *not* decremented again: trial deletion already removed them, and black
 //!    objects' counts now hold exactly their references from survivors.
 //!
@@ -120,7 +122,7 @@
 //! its type is acyclic (always for an externref).
 //!
 //! # Robustness
-//! Every index read from the region goes through `Heap::object` (header validation; a marked
+//! Every index read from the region goes through `Heap::object`'s checks (header validation; a marked
 //! offset is first looked up in the free list's host-side bitmap of object starts) and every
 //! access is bounds-checked. The buffer's bitmap and count are outside the region: a forged
 //! [`HeaderFlags::BUFFERED`] flag is found out by the count (a free that would take it below

@@ -14,16 +14,28 @@
 //! allocation-time trigger), [`Heap::alloc_after_collecting_cycles`] (before an allocation
 //! reports out of memory) and [`Heap::run_cycle_collection`] (a collection's cycle phase).
 
-use super::object::object_word;
+use super::object::{checked_struct_layout, object_word};
 use super::{HeapIn, RELEASE_CHUNK};
 use crate::cycle_collector::{write_flags, write_flags_unbuffered, CycleReport};
 use crate::error::{Error, Result};
-use crate::header::{Colour, HeaderFlags, Kind, ObjectHeader, FLAGS_OFFSET, REF_COUNT_OFFSET, RESERVED_OFFSET};
+use crate::free_list::FreeList;
+use crate::header::{
+    Colour, HeaderFlags, Kind, ObjectHeader, FLAGS_OFFSET, REF_COUNT_OFFSET, RESERVED_OFFSET, SIZE_OFFSET,
+};
+use crate::region::Region;
 use crate::types::TypeIndex;
 use alloc::vec::Vec;
 
 /// Entries a scratch worklist keeps between collections; a bigger one is shrunk back.
 const SCRATCH_KEEP: usize = 16 * 1024;
+
+/// [`Heap::free_garbage`] puts the garbage in address order when it has more than one descent
+/// (an object listed after one at a higher offset) per this many objects, and frees its
+/// ascending stretches as they are otherwise.
+const SORT_ABOVE_STRETCH: usize = 16;
+
+/// Objects start on 16-byte boundaries (a bit of [`Scratch::order`] per 16 bytes).
+const HEADER_GRANULE: u32 = crate::header::HEADER_SIZE;
 
 /// Bit 0 of a [`Scratch::gray`] entry (object offsets are multiples of 16): the object may hold
 /// references to acyclic objects, which collecting it must release. Set by mark gray for a
@@ -54,6 +66,8 @@ pub(super) struct Scratch {
     /// The garbage objects CollectRoots found (offset, block size: checked against the type by
     /// mark gray), freed once it has read every header it needs, in address order.
     garbage: Vec<(u32, u32)>,
+    /// [`Heap::free_garbage`]'s bitmap of the garbage offsets, to put them in address order.
+    order: Vec<u64>,
 }
 
 impl Scratch {
@@ -69,6 +83,7 @@ impl Scratch {
         keep(&mut self.black);
         keep(&mut self.children);
         keep(&mut self.garbage);
+        keep(&mut self.order);
     }
 }
 
@@ -219,6 +234,15 @@ impl<'a, H> HeapIn<'a, H> {
         ObjectHeader::decode(&self.region, object)
     }
 
+    /// The flags (validated) of an object of the gray list, all that CollectRoots reads of an
+    /// object it does not release references from (and its block size, checked against its
+    /// type by mark gray in this collection: a collection writes only counts and flags).
+    #[inline]
+    fn listed_flags(&self, object: u32) -> Result<HeaderFlags> {
+        let [byte] = self.region.read::<1>(object + FLAGS_OFFSET)?;
+        HeaderFlags::from_bits(byte).ok_or(Error::corrupted(object, "unknown header flag bits"))
+    }
+
     /// The flags (validated) and count of an object of the gray list, all that ScanRoots reads
     /// of it: the rest of its header was validated by mark gray in this collection, and a
     /// collection writes only counts and flags.
@@ -227,15 +251,6 @@ impl<'a, H> HeapIn<'a, H> {
         let [byte] = self.region.read::<1>(object + FLAGS_OFFSET)?;
         let flags = HeaderFlags::from_bits(byte).ok_or(Error::corrupted(object, "unknown header flag bits"))?;
         Ok((flags, self.region.read_u32(object + REF_COUNT_OFFSET)?))
-    }
-
-    /// The header of a reference word that names an object which takes part in cycle
-    /// collection: `None` for null, i31 and acyclic objects.
-    #[inline]
-    fn cyclic_child(&self, raw: u32) -> Result<Option<ObjectHeader>> {
-        let Some(index) = object_word(raw) else { return Ok(None) };
-        let header = self.object(index)?;
-        Ok((!header.flags.contains(HeaderFlags::ACYCLIC)).then_some(header))
     }
 
     /// MarkRoots: mark gray from every purple root; a root already gray (reached from an
@@ -284,28 +299,30 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// Mark gray: runs the worklist, whose objects are gray already, listing each in `s.gray`
-    /// when its visit begins.
+    /// when its visit begins. A struct's references are read straight from its layout's
+    /// reference offsets ([`Heap::mark_gray_struct`]); arrays go through the chunked
+    /// enumeration of [`Heap::next_visit`].
     fn mark_gray(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<()> {
-        while let Some((object, header, whole)) = self.next_visit(&mut s.worklist, &mut s.children, budget)? {
+        while let Some(visit) = s.worklist.pop() {
+            if let Visit::Object(object, header) = visit {
+                if header.kind == Kind::STRUCT {
+                    self.visit(budget, object)?;
+                    let holds_acyclic = self.mark_gray_struct(object, &header, &mut s.worklist)?;
+                    s.gray.push(object | if holds_acyclic { HOLDS_ACYCLIC } else { 0 });
+                    continue;
+                }
+            }
+            s.worklist.push(visit);
+            let Some((object, header, whole)) = self.next_visit(&mut s.worklist, &mut s.children, budget)? else {
+                break;
+            };
             let mut holds_acyclic = false;
             let mut j = 0;
             while let Some(&child) = s.children.get(j) {
                 j += 1;
                 let Some(index) = object_word(child) else { continue };
                 let header = self.object(index)?;
-                if header.flags.contains(HeaderFlags::ACYCLIC) {
-                    holds_acyclic = true;
-                    continue;
-                }
-                let count = header
-                    .ref_count
-                    .checked_sub(1)
-                    .ok_or(Error::corrupted(index, "more references to an object than its count"))?;
-                self.region.write_u32(index + REF_COUNT_OFFSET, count)?;
-                if header.flags.colour() != Colour::Gray {
-                    write_flags(&mut self.region, index, header.flags.with_colour(Colour::Gray))?;
-                    s.worklist.push(Visit::Object(index, header));
-                }
+                holds_acyclic |= mark_gray_child(&mut self.region, &mut s.worklist, index, header)?;
             }
             if whole {
                 // A reference array is listed as holding acyclic objects whatever its first
@@ -315,6 +332,24 @@ impl<'a, H> HeapIn<'a, H> {
             }
         }
         Ok(())
+    }
+
+    /// Mark gray's visit of the struct `object` (gray, `header` read and validated when it was
+    /// queued): each reference field is read, and the object it names validated
+    /// ([`Heap::object`]'s checks), counted down and queued gray. Returns whether a field names
+    /// an acyclic object.
+    #[inline]
+    fn mark_gray_struct(&mut self, object: u32, header: &ObjectHeader, worklist: &mut Vec<Visit>) -> Result<bool> {
+        let HeapIn { region, types, free_list, cycles, .. } = self;
+        let (_, layout) = checked_struct_layout(types, object, header)?;
+        cycles.count_references(layout.reference_offsets.len());
+        let mut holds_acyclic = false;
+        for &offset in &layout.reference_offsets {
+            let Some(index) = object_word(region.read_u32(object + offset)?) else { continue };
+            let header = checked_object(region, free_list, index)?;
+            holds_acyclic |= mark_gray_child(region, worklist, index, header)?;
+        }
+        Ok(holds_acyclic)
     }
 
     /// ScanRoots, in one pass over the gray objects instead of a traversal from each root: a
@@ -346,21 +381,35 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// Scan black: runs the black worklist, whose objects are black already, restoring the
-    /// count of every reference they hold. Returns the number of objects visited.
+    /// count of every reference they hold. Returns the number of objects visited. A struct's
+    /// references are read straight from its layout, as in mark gray.
     fn scan_black(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<u64> {
         let mut blackened = 0;
-        while let Some((_, _, whole)) = self.next_visit(&mut s.black, &mut s.children, budget)? {
+        while let Some(visit) = s.black.pop() {
+            if let Visit::Object(object, header) = visit {
+                if header.kind == Kind::STRUCT {
+                    self.visit(budget, object)?;
+                    blackened += 1;
+                    let HeapIn { region, types, free_list, cycles, .. } = self;
+                    let (_, layout) = checked_struct_layout(types, object, &header)?;
+                    cycles.count_references(layout.reference_offsets.len());
+                    for &offset in &layout.reference_offsets {
+                        let Some(index) = object_word(region.read_u32(object + offset)?) else { continue };
+                        let header = checked_object(region, free_list, index)?;
+                        scan_black_child(region, &mut s.black, index, header)?;
+                    }
+                    continue;
+                }
+            }
+            s.black.push(visit);
+            let Some((_, _, whole)) = self.next_visit(&mut s.black, &mut s.children, budget)? else { break };
             blackened += u64::from(whole);
             let mut j = 0;
             while let Some(&child) = s.children.get(j) {
                 j += 1;
-                let Some(header) = self.cyclic_child(child)? else { continue };
-                let count = header.ref_count.checked_add(1).ok_or(Error::RefCountOverflow)?;
-                self.region.write_u32(child + REF_COUNT_OFFSET, count)?;
-                if header.flags.colour() != Colour::Black {
-                    write_flags(&mut self.region, child, header.flags.with_colour(Colour::Black))?;
-                    s.black.push(Visit::Object(child, header));
-                }
+                let Some(index) = object_word(child) else { continue };
+                let header = self.object(index)?;
+                scan_black_child(&mut self.region, &mut s.black, index, header)?;
             }
         }
         Ok(blackened)
@@ -382,38 +431,82 @@ impl<'a, H> HeapIn<'a, H> {
         for i in 0..s.gray.len() {
             let entry = s.gray[i];
             let object = entry & !HOLDS_ACYCLIC;
-            let mut header = self.listed_header(object)?;
-            let buffered = header.flags.contains(HeaderFlags::BUFFERED);
-            match header.flags.colour() {
+            let flags = self.listed_flags(object)?;
+            let buffered = flags.contains(HeaderFlags::BUFFERED);
+            match flags.colour() {
                 Colour::Black => {
                     if buffered {
-                        write_flags_unbuffered(&mut self.region, object, header.flags)?;
+                        write_flags_unbuffered(&mut self.region, object, flags)?;
                     }
                 }
                 Colour::Gray => {
                     self.visit(budget, object)?;
                     if buffered {
-                        write_flags_unbuffered(&mut self.region, object, header.flags)?;
-                        header.flags = header.flags.difference(HeaderFlags::BUFFERED);
+                        write_flags_unbuffered(&mut self.region, object, flags)?;
                     }
-                    if entry & HOLDS_ACYCLIC != 0 {
+                    let size = if entry & HOLDS_ACYCLIC != 0 {
+                        let header = self.listed_header(object)?;
                         self.release_acyclic_references(object, header, &mut s.children)?;
-                    }
-                    s.garbage.push((object, header.size));
+                        header.size
+                    } else {
+                        // Checked against the object's type by mark gray in this collection.
+                        self.region.read_u32(object + SIZE_OFFSET)?
+                    };
+                    s.garbage.push((object, size));
                 }
                 _ => return Err(Error::corrupted(object, "gray object changed colour during a cycle collection")),
             }
         }
-        self.free_garbage(&mut s.garbage)
+        self.free_garbage(&mut s.garbage, &mut s.order)
     }
 
-    /// Frees the garbage kept in `garbage`, in address order, each run of adjacent objects as
-    /// one block ([`Heap::free_sorted_blocks`]: a ring or a tree allocated in one go is usually
-    /// one run). Empties `garbage`.
-    fn free_garbage(&mut self, garbage: &mut Vec<(u32, u32)>) -> Result<()> {
-        garbage.sort_unstable_by_key(|&(object, _)| object);
+    /// Frees the garbage kept in `garbage` (with `order`, scratch for a bitmap), each run of
+    /// adjacent objects as one block ([`Heap::free_sorted_blocks`]: a ring or a tree allocated
+    /// in one go is usually one run). Empties `garbage`.
+    ///
+    /// Mark gray lists objects in the order it walks them. A list of a few ascending stretches
+    /// (the roots are taken in address order, and a ring allocated in one go is walked along
+    /// its allocation) is freed a stretch at a time (a stretch that begins next to the end of
+    /// an earlier one merges with it in the free list). Any other list is put in address order
+    /// first: through a bitmap of its offsets when that is no more words than the list has
+    /// objects (one bit set per object and one look per word instead of a sort's comparisons;
+    /// each block size is read again from its header, which mark gray checked against the
+    /// object's type in this collection), else by sorting.
+    fn free_garbage(&mut self, garbage: &mut Vec<(u32, u32)>, order: &mut Vec<u64>) -> Result<()> {
+        let descents = garbage.windows(2).filter(|pair| pair[0].0 > pair[1].0).count();
         // Not buffered: CollectRoots cleared the flag of every garbage object.
-        self.free_sorted_blocks(garbage)?;
+        if descents * SORT_ABOVE_STRETCH <= garbage.len() {
+            for stretch in garbage.chunk_by(|a, b| a.0 < b.0) {
+                self.free_sorted_blocks(stretch)?;
+            }
+        } else {
+            let (low, high) =
+                garbage.iter().fold((u32::MAX, 0), |(low, high), &(object, _)| (low.min(object), high.max(object)));
+            let words = ((high - low) / HEADER_GRANULE) as usize / 64 + 1;
+            if words <= garbage.len() {
+                order.clear();
+                order.resize(words, 0);
+                for &(object, _) in garbage.iter() {
+                    let granule = ((object - low) / HEADER_GRANULE) as usize;
+                    order[granule / 64] |= 1 << (granule % 64);
+                }
+                let mut k = 0;
+                for (word, &bits) in order.iter().enumerate() {
+                    let mut bits = bits;
+                    while bits != 0 {
+                        let object = low + (word as u32 * 64 + bits.trailing_zeros()) * HEADER_GRANULE;
+                        bits &= bits - 1;
+                        // Each garbage object is listed once (coloured gray once): `k` stays
+                        // below the list's length.
+                        garbage[k] = (object, self.region.read_u32(object + SIZE_OFFSET)?);
+                        k += 1;
+                    }
+                }
+            } else {
+                garbage.sort_unstable_by_key(|&(object, _)| object);
+            }
+            self.free_sorted_blocks(garbage)?;
+        }
         garbage.clear();
         Ok(())
     }
@@ -500,4 +593,53 @@ impl<'a, H> HeapIn<'a, H> {
         }
         Ok(())
     }
+}
+
+/// [`Heap::object`] over split borrows of the heap: the header of the object at `index`,
+/// validated ([`Error::InvalidReference`] unless the free list's bitmap says an object starts
+/// there).
+#[inline(always)]
+fn checked_object(region: &Region, free_list: &FreeList, index: u32) -> Result<ObjectHeader> {
+    if !free_list.is_allocated(index) {
+        return Err(Error::InvalidReference(index));
+    }
+    ObjectHeader::decode(region, index)
+}
+
+/// Mark gray's step along one reference to the object at `index` (`header` just read and
+/// validated): an acyclic object is skipped (returns `true`: the holder must release it if it
+/// is garbage); any other loses one count (trial deletion of the reference) and, unless gray
+/// already, is coloured gray and queued.
+#[inline(always)]
+fn mark_gray_child(region: &mut Region, worklist: &mut Vec<Visit>, index: u32, header: ObjectHeader) -> Result<bool> {
+    if header.flags.contains(HeaderFlags::ACYCLIC) {
+        return Ok(true);
+    }
+    let count = header
+        .ref_count
+        .checked_sub(1)
+        .ok_or(Error::corrupted(index, "more references to an object than its count"))?;
+    region.write_u32(index + REF_COUNT_OFFSET, count)?;
+    if header.flags.colour() != Colour::Gray {
+        write_flags(region, index, header.flags.with_colour(Colour::Gray))?;
+        worklist.push(Visit::Object(index, header));
+    }
+    Ok(false)
+}
+
+/// Scan black's step along one reference to the object at `index` (`header` just read and
+/// validated): an acyclic object is skipped; any other gets its count back and, unless black
+/// already, is coloured black and queued.
+#[inline(always)]
+fn scan_black_child(region: &mut Region, worklist: &mut Vec<Visit>, index: u32, header: ObjectHeader) -> Result<()> {
+    if header.flags.contains(HeaderFlags::ACYCLIC) {
+        return Ok(());
+    }
+    let count = header.ref_count.checked_add(1).ok_or(Error::RefCountOverflow)?;
+    region.write_u32(index + REF_COUNT_OFFSET, count)?;
+    if header.flags.colour() != Colour::Black {
+        write_flags(region, index, header.flags.with_colour(Colour::Black))?;
+        worklist.push(Visit::Object(index, header));
+    }
+    Ok(())
 }

@@ -54,6 +54,10 @@ pub(super) static CYCLES: &[PortableTest] = &[
         run: adjacent_garbage_freed_as_one_block_is_poisoned_and_reusable,
     },
     PortableTest {
+        name: "garbage_listed_out_of_address_order_is_freed_as_one_block_per_run",
+        run: garbage_listed_out_of_address_order_is_freed_as_one_block_per_run,
+    },
+    PortableTest {
         name: "cycle_reachable_from_a_global_lives_until_the_global_lets_go",
         run: cycle_reachable_from_a_global_lives_until_the_global_lets_go,
     },

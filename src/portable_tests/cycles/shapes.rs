@@ -4,7 +4,8 @@
 //! garbage with and without references to acyclic objects in one collection.
 
 use super::helpers::{
-    check_ring, heap_with, live, new_heap, new_node, ring, ring_len, some, TestHeap, Token, NEXT, NODE_BLOCK,
+    check_ring, ensure_all_freed, heap_with, live, new_heap, new_node, no_automatic_cycle_collection, ring, ring_len,
+    some, TestHeap, Token, NEXT, NODE_BLOCK,
 };
 use crate::portable_tests::TestResult;
 use crate::zeal::Zeal;
@@ -279,4 +280,70 @@ pub(super) fn adjacent_garbage_freed_as_one_block_is_poisoned_and_reusable(regio
     verify!(heap, []);
     ensure!(live(&heap)? == 0);
     Ok(())
+}
+
+/// Garbage that mark gray lists out of address order (a cycle linked in a scrambled order, and
+/// one whose members lie far apart, between live objects) is put back in address order before
+/// its blocks are freed: each run of adjacent garbage becomes one free block, exactly as for a
+/// cycle walked along its allocation, and the freed memory is handed out again.
+pub(super) fn garbage_listed_out_of_address_order_is_freed_as_one_block_per_run(
+    region: &'static mut [u8],
+) -> TestResult {
+    let config =
+        no_automatic_cycle_collection().with_zeal(Zeal::none().with_poison(true).with_verify_after_collection(true));
+    let n = 64;
+    // The free blocks a cycle of `n` nodes linked in `order` leaves, with a live node after it.
+    let mut outcomes = Vec::new();
+    let scrambled: Vec<usize> = (0..n).map(|i| i * 29 % n).collect();
+    let backwards: Vec<usize> = (0..n).rev().collect();
+    let forwards: Vec<usize> = (0..n).collect();
+    let (mut heap, types) = heap_with(region, config)?;
+    for order in [&forwards, &scrambled, &backwards] {
+        let nodes: Vec<GcRef> = (0..n).map(|i| new_node(&mut heap, &types, i as i32)).collect::<Result<_, _>>()?;
+        let tail = new_node(&mut heap, &types, -1)?;
+        for (k, &i) in order.iter().enumerate() {
+            try_heap!(heap.struct_set(&nodes[i], NEXT, some(&nodes[order[(k + 1) % n]])));
+        }
+        for node in nodes {
+            try_heap!(heap.drop_ref(node));
+        }
+        let report = try_heap!(heap.collect_cycles());
+        verify!(heap, [&tail]);
+        ensure!(report.objects_freed == n as u64, "{report:?}");
+        let stats = try_heap!(heap.stats());
+        outcomes.push((stats.free_blocks, stats.largest_free_block));
+        // The freed run is handed out again (its poison checked as it goes).
+        let again = ring(&mut heap, &types, n)?;
+        verify!(heap, [&tail, &again]);
+        check_ring(&mut heap, &again, n)?;
+        try_heap!(heap.drop_ref(again));
+        try_heap!(heap.collect_cycles());
+        try_heap!(heap.drop_ref(tail));
+        verify!(heap, []);
+        ensure!(live(&heap)? == 0);
+    }
+    ensure!(outcomes.iter().all(|&o| o == outcomes[0]), "free blocks differ by walk order: {outcomes:?}");
+    // Three garbage nodes far apart (live nodes between them), walked high before low.
+    let mut fillers = Vec::new();
+    let mut far = Vec::new();
+    for _ in 0..3 {
+        far.push(new_node(&mut heap, &types, 1)?);
+        for _ in 0..160 {
+            fillers.push(new_node(&mut heap, &types, 0)?);
+        }
+    }
+    try_heap!(heap.struct_set(&far[0], NEXT, some(&far[2])));
+    try_heap!(heap.struct_set(&far[2], NEXT, some(&far[1])));
+    try_heap!(heap.struct_set(&far[1], NEXT, some(&far[0])));
+    for node in far {
+        try_heap!(heap.drop_ref(node));
+    }
+    let report = try_heap!(heap.collect_cycles());
+    ensure!(report.objects_freed == 3, "{report:?}");
+    let roots: Vec<&GcRef> = fillers.iter().collect();
+    verify!(heap, roots);
+    for node in fillers {
+        try_heap!(heap.drop_ref(node));
+    }
+    ensure_all_freed(&heap)
 }
