@@ -124,17 +124,7 @@ impl<'h> StructView<'h> {
     pub fn get_ref(&self, field: u32) -> Result<Option<BorrowedRef<'h>>> {
         match self.layout.reference_field_offsets.get(field as usize) {
             Some(&offset) if offset != 0 => Ok(BorrowedRef::new(self.region.read_u32(self.index + offset)?, self.heap)),
-            _ => Err(self.not_a_reference_field(field)),
-        }
-    }
-
-    /// The error of [`StructView::get_ref`] for a field that is out of bounds or holds no
-    /// reference.
-    #[cold]
-    fn not_a_reference_field(&self, field: u32) -> Error {
-        match self.field(field) {
-            Ok((_, storage)) => Error::TypeMismatch { expected: "ref", found: storage.name() },
-            Err(error) => error,
+            _ => Err(not_a_reference_field(self.ty, field)),
         }
     }
 
@@ -154,6 +144,18 @@ impl<'h> StructView<'h> {
         let (offset, storage) = self.field(field)?;
         read_scalar(self.region, offset, storage)?
             .map_err(|_| Error::TypeMismatch { expected: "a scalar", found: "ref" })
+    }
+}
+
+/// The error of [`StructView::get_ref`] for a field of `ty` that is out of bounds or holds no
+/// reference. It takes the type, not the view, so that the view need not be in memory for the
+/// call (the view's fields stay in registers across a walk).
+#[cold]
+#[inline(never)]
+fn not_a_reference_field(ty: &StructType, field: u32) -> Error {
+    match ty.fields.get(field as usize) {
+        Some(storage) => Error::TypeMismatch { expected: "ref", found: storage.name() },
+        None => Error::FieldOutOfBounds { field, fields: ty.fields.len() as u32 },
     }
 }
 

@@ -12,7 +12,9 @@
 //!   length against its block, an externref's fixed size. A header whose type index names no
 //!   type of its kind, or whose size disagrees, is [`Error::Corrupted`].
 //! * [`Heap::struct_at`], [`Heap::array_info`]: the struct or array a handle names, validated
-//!   once (kind, type, size), for the generic API and the views of the fast paths.
+//!   once (kind, type, size), for the generic API and the views of the fast paths. A struct
+//!   that passes every check is answered by one straight run of tests with no error to build;
+//!   anything else runs the checks in order, out of line, for the exact error.
 //! * [`Heap::ref_slots`]: the region offsets of an object's references, for one visit: all of a
 //!   struct's reference fields, or up to a chunk of a reference array's elements with where the
 //!   rest begins. Release, the cycle collector and verification all walk references with it
@@ -29,7 +31,9 @@ use super::HeapIn;
 use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 pub(crate) use crate::gc_ref::{object_word, Word};
-use crate::header::{Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, EXTERNREF_SIZE, KIND_OFFSET};
+use crate::header::{
+    HeaderFlags, Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, EXTERNREF_SIZE, KIND_OFFSET, SIZE_OFFSET, TYPE_INDEX_OFFSET,
+};
 use crate::types::{
     ArrayLayout, ArrayType, HeapType, RefType, StorageType, StructLayout, StructType, TypeIndex, TypeRegistry,
 };
@@ -172,8 +176,55 @@ impl<'a, H> HeapIn<'a, H> {
 
     /// The struct `r` names, validated once: its offset, type and layout ([`Error::WrongObjectKind`]
     /// for another kind, [`Error::Corrupted`] for a size that disagrees with its type).
+    ///
+    /// One test answers the common case (see [`Heap::valid_struct`]); anything else goes to
+    /// [`Heap::struct_at_slow`], which runs every check in order for the exact error.
     #[inline(always)]
     pub(crate) fn struct_at(&self, r: &GcRef) -> Result<(u32, &StructType, &StructLayout)> {
+        match self.valid_struct(r) {
+            Some(found) => Ok(found),
+            None => self.struct_at_slow(r),
+        }
+    }
+
+    /// What [`Heap::struct_at`] gives if everything [`Heap::struct_at_slow`] checks holds (the
+    /// handle may be used with this heap, an object starts at its word, the header is a
+    /// struct's with known flag bits, its type index names a struct type whose block is the
+    /// header's size, and the block lies inside the region), else `None`. The bitmap's test
+    /// refuses an i31 word (not a multiple of 16). The size needs no other test: a layout's
+    /// block is a non-zero multiple of 16 (`FreeList::block_size`), so a size equal to it is
+    /// one `decode` accepts if the block lies inside the region, which is one compare.
+    #[inline(always)]
+    fn valid_struct(&self, r: &GcRef) -> Option<(u32, &StructType, &StructLayout)> {
+        let index = self.word(r).ok()?;
+        if !self.free_list.is_allocated(index) {
+            return None;
+        }
+        let bytes: [u8; 16] = self.region.read(index).ok()?;
+        let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        // The kind byte is a struct's and the flags byte holds only known bits.
+        let kind_and_flags = u16::from_le_bytes([bytes[0], bytes[1]]);
+        if kind_and_flags & KIND_AND_UNKNOWN_FLAGS != Kind::STRUCT.to_byte() as u16 {
+            return None;
+        }
+        let size = word(SIZE_OFFSET as usize);
+        let (ty, layout) = self.types.struct_layout(TypeIndex(word(TYPE_INDEX_OFFSET as usize))).ok()?;
+        // `read` put the header inside the region, so `index + 16 <= len` and the room from
+        // `index` does not wrap.
+        if (layout.block != size) | (size > self.region.len() - index) {
+            return None;
+        }
+        Some((index, ty, layout))
+    }
+
+    /// [`Heap::struct_at`] past its one test: the full checks, in order, for the error
+    /// ([`Error::ForeignReference`], [`Error::WrongObjectKind`] for an i31 or an object of
+    /// another kind, [`Error::InvalidReference`] if no object starts at the word,
+    /// [`Error::Corrupted`] for a header [`ObjectHeader::decode`] refuses or a struct whose
+    /// type or size disagrees).
+    #[cold]
+    #[inline(never)]
+    fn struct_at_slow(&self, r: &GcRef) -> Result<(u32, &StructType, &StructLayout)> {
         let index = self.object_index(r, "struct")?;
         let header = self.object(index)?;
         if header.kind != Kind::STRUCT {
@@ -195,6 +246,10 @@ impl<'a, H> HeapIn<'a, H> {
         Ok((index, layout, ty.element, len))
     }
 }
+
+/// The bits of a header's first two bytes (kind, then flags, as a little-endian `u16`) that
+/// must equal an allocated kind's byte for the kind to be that kind and the flags known bits.
+const KIND_AND_UNKNOWN_FLAGS: u16 = 0xff | ((!HeaderFlags::all().bits() as u16) << 8);
 
 /// The error of an object whose kind is not the one the operation needs (cold: its kind's
 /// name is looked up only when the error happens).
@@ -260,4 +315,82 @@ pub(super) fn heap_type_accepts_i31(heap_type: HeapType) -> bool {
 #[cold]
 pub(super) fn ref_type_mismatch() -> Error {
     Error::TypeMismatch { expected: "a reference of the field's type", found: "a reference of another type" }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::header::{HEADER_SIZE, SIZE_OFFSET, TYPE_INDEX_OFFSET};
+    use crate::test_support::test_region;
+    use crate::types::{ArrayType, HeapType, RefType, StorageType, StructType};
+    use crate::{GcRef, Heap};
+
+    /// `struct_at` of `r` beside its full checks run in order.
+    fn assert_same(heap: &Heap<()>, r: &GcRef, what: &str) {
+        let fast = heap.struct_at(r).map(|(index, _, layout)| (index, layout.block));
+        let full = heap.struct_at_slow(r).map(|(index, _, layout)| (index, layout.block));
+        assert_eq!(fast, full, "{what}");
+    }
+
+    /// The one test of `struct_at` answers exactly as its full checks do: each of the 20 bytes
+    /// at a struct and at an array overwritten (the kind and flags bytes with every value, the
+    /// others with values around each check's boundary), another struct type's index and
+    /// block, a block past the region's end, i31 and foreign handles, a word inside an object.
+    #[test]
+    fn struct_at_refuses_exactly_what_its_full_checks_refuse() {
+        let mut heap: Heap<()> = Heap::new(test_region(8192)).unwrap();
+        let node = heap
+            .register_struct(StructType::new(&[StorageType::I32, StorageType::Ref(RefType::nullable(HeapType::Any))]))
+            .unwrap();
+        let big = heap.register_struct(StructType::new(&[StorageType::I64; 20])).unwrap();
+        let ints = heap.register_array(ArrayType::new(StorageType::I32)).unwrap();
+        let big_block = heap.types.struct_layout(big).unwrap().1.block;
+        let s = heap.struct_new_default(node).unwrap();
+        let a = heap.array_new_default(ints, 3).unwrap();
+        assert!(heap.struct_at(&s).is_ok());
+        assert!(matches!(
+            heap.struct_at(&a),
+            Err(crate::Error::WrongObjectKind { expected: "struct", found: "array" })
+        ));
+        let every: [u8; 256] = core::array::from_fn(|byte| byte as u8);
+        let bytes = [0, 1, 2, 3, 4, 0x0f, 0x10, 0x11, 0x15, 0x16, 0x17, 0x1f, 0x20, 0x30, 0x80, 0xf0, 0xff];
+        for r in [&s, &a] {
+            let index = r.as_raw_u32();
+            for at in index..index + HEADER_SIZE + 4 {
+                let [saved] = heap.region.read::<1>(at).unwrap();
+                // Every value of the kind and flags bytes, the listed ones elsewhere.
+                let values: &[u8] = if at - index < 2 { &every } else { &bytes };
+                for &byte in values {
+                    heap.region.write(at, [byte]).unwrap();
+                    assert_same(&heap, &s, "struct");
+                    assert_same(&heap, &a, "array");
+                }
+                heap.region.write(at, [saved]).unwrap();
+            }
+            // Another struct type's index, then its block too.
+            let saved = heap.region.read::<16>(index).unwrap();
+            heap.region.write_u32(index + TYPE_INDEX_OFFSET, big.0).unwrap();
+            assert_same(&heap, r, "another type");
+            heap.region.write_u32(index + SIZE_OFFSET, big_block).unwrap();
+            assert_same(&heap, r, "another type and its block");
+            heap.region.write(index, saved).unwrap();
+        }
+        // A struct near the region's end claiming a type whose block reaches past it.
+        let mut last = None;
+        while let Ok(r) = heap.struct_new_default(node) {
+            last = Some(r);
+        }
+        let last = last.unwrap();
+        let index = last.as_raw_u32();
+        assert!(index + big_block > heap.region.len());
+        heap.region.write_u32(index + TYPE_INDEX_OFFSET, big.0).unwrap();
+        heap.region.write_u32(index + SIZE_OFFSET, big_block).unwrap();
+        assert!(matches!(heap.struct_at(&last), Err(crate::Error::Corrupted { .. })));
+        assert_same(&heap, &last, "a block past the region's end");
+        // Words that name no object of this heap.
+        assert_same(&heap, &GcRef::from_i31(7), "an i31");
+        assert_same(&heap, &GcRef::from_raw_u32(s.as_raw_u32() + 16).unwrap(), "inside an object");
+        let other: Heap<()> = Heap::new(test_region(4096)).unwrap();
+        let foreign = other.handle(s.as_raw_u32()).unwrap();
+        assert_same(&heap, &foreign, "a foreign handle");
+    }
 }
