@@ -393,3 +393,30 @@ fn release_refuses_a_dead_child_with_a_corrupted_size() {
         }
     }
 }
+
+/// The release of a struct whose reference field was overwritten: an i31 word holds no count
+/// (the release frees the struct and nothing else), a word that is neither null, an i31 nor a
+/// 16-aligned offset is refused as [`Error::InvalidReference`] naming it, and so is an aligned
+/// offset where no object starts.
+#[test]
+fn release_of_a_corrupted_field_frees_nothing_for_an_i31_and_refuses_other_words() {
+    for (word, expected) in [
+        (0x0000_0007u32, None),
+        (0x0000_0008, Some(Error::InvalidReference(8))),
+        (0x0000_0024, Some(Error::InvalidReference(0x24))),
+        (0x0000_0400, Some(Error::InvalidReference(0x400))),
+    ] {
+        let mut heap: Heap<()> = Heap::new(region(4096)).unwrap();
+        let node = register_node(&mut heap);
+        let field = heap.types().struct_layout(node).unwrap().1.field_offsets[1];
+        let parent = heap.struct_new_default(node).unwrap();
+        let at = parent.as_raw_u32() + field;
+        for (i, byte) in word.to_ne_bytes().into_iter().enumerate() {
+            poke(&mut heap, at + i as u32, byte);
+        }
+        assert_eq!(heap.drop_ref(parent).err(), expected, "word {word:#x}");
+        if expected.is_none() {
+            assert_empty(&heap);
+        }
+    }
+}

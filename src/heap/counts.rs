@@ -22,6 +22,7 @@ use super::HeapIn;
 use crate::cycle_collector::CycleCollector;
 use crate::error::{Error, Result};
 use crate::free_list::{FreeList, GRANULE};
+use crate::gc_ref::I31_TAG;
 use crate::header::{
     HeaderFlags, Kind, ObjectHeader, EXTERNREF_HOST_DATA_OFFSET, EXTERNREF_SIZE, HEADER_SIZE, REF_COUNT_OFFSET,
 };
@@ -93,7 +94,13 @@ pub(crate) fn decrement_count(
     cycles: &mut CycleCollector,
     raw: u32,
 ) -> Result<Option<Dead>> {
-    if object_word(raw).is_none() {
+    // One test for the words a heap field holds most (null and aligned object offsets, the
+    // only ones that end in four zero bits); an i31 (which holds no count) or a word of neither
+    // kind goes the longer way.
+    if raw % GRANULE != 0 {
+        return if raw & I31_TAG != 0 { Ok(None) } else { Err(Error::InvalidReference(raw)) };
+    }
+    if raw == 0 {
         return Ok(None);
     }
     if !free_list.is_allocated(raw) {
