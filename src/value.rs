@@ -15,6 +15,7 @@
 //! that a constructor can make without the type registry, computed once at registration.
 
 use crate::error::{Error, Result};
+use crate::free_list::GRANULE;
 use crate::header::Kind;
 use crate::region::Region;
 use crate::types::{HeapType, StorageType};
@@ -69,6 +70,12 @@ impl Value {
     #[inline(always)]
     pub(crate) fn write_into(&self, bytes: &mut [u8], at: usize) -> bool {
         self.borrow().write_into(bytes, at)
+    }
+
+    /// [`Value::write_into`] for a granule built in a local ([`ValueRef::write_into_granule`]).
+    #[inline(always)]
+    pub(crate) fn write_into_granule(&self, granule: &mut [u8; GRANULE as usize], at: usize) -> bool {
+        self.borrow().write_into_granule(granule, at)
     }
 
     /// The same value with its reference borrowed, to pass to a setter.
@@ -126,15 +133,28 @@ impl ValueRef<'_> {
     /// [`Value::write_into`]: a reference as its word (the caller took its count).
     #[inline(always)]
     pub(crate) fn write_into(&self, bytes: &mut [u8], at: usize) -> bool {
+        self.store::<false>(bytes, at)
+    }
+
+    /// [`ValueRef::write_into`] for a granule built in a local (see `write_struct_body` in
+    /// `crate::heap::fast_paths`): the same test, in the form that compiles to one compare
+    /// against a constant there (the other form costs the dynamic-length callers more).
+    #[inline(always)]
+    pub(crate) fn write_into_granule(&self, granule: &mut [u8; GRANULE as usize], at: usize) -> bool {
+        self.store::<true>(granule, at)
+    }
+
+    #[inline(always)]
+    fn store<const FIXED: bool>(&self, bytes: &mut [u8], at: usize) -> bool {
         match *self {
-            ValueRef::I8(v) => put(bytes, at, v.to_ne_bytes()),
-            ValueRef::I16(v) => put(bytes, at, v.to_ne_bytes()),
-            ValueRef::I32(v) => put(bytes, at, v.to_ne_bytes()),
-            ValueRef::I64(v) => put(bytes, at, v.to_ne_bytes()),
-            ValueRef::F32(v) => put(bytes, at, v.to_bits().to_ne_bytes()),
-            ValueRef::F64(v) => put(bytes, at, v.to_bits().to_ne_bytes()),
-            ValueRef::V128(v) => put(bytes, at, v.to_ne_bytes()),
-            ValueRef::Ref(r) => put(bytes, at, r.map_or(0, GcRef::as_raw_u32).to_ne_bytes()),
+            ValueRef::I8(v) => put::<_, FIXED>(bytes, at, v.to_ne_bytes()),
+            ValueRef::I16(v) => put::<_, FIXED>(bytes, at, v.to_ne_bytes()),
+            ValueRef::I32(v) => put::<_, FIXED>(bytes, at, v.to_ne_bytes()),
+            ValueRef::I64(v) => put::<_, FIXED>(bytes, at, v.to_ne_bytes()),
+            ValueRef::F32(v) => put::<_, FIXED>(bytes, at, v.to_bits().to_ne_bytes()),
+            ValueRef::F64(v) => put::<_, FIXED>(bytes, at, v.to_bits().to_ne_bytes()),
+            ValueRef::V128(v) => put::<_, FIXED>(bytes, at, v.to_ne_bytes()),
+            ValueRef::Ref(r) => put::<_, FIXED>(bytes, at, r.map_or(0, GcRef::as_raw_u32).to_ne_bytes()),
         }
     }
 
@@ -170,16 +190,21 @@ impl ValueRef<'_> {
 }
 
 /// Copies `value` to `bytes[at..at + W]`; `false`, with nothing written, if those bytes are
-/// not all in `bytes`.
+/// not all in `bytes`. One test of `at` against the last start that fits, which also bounds
+/// the slice taken after it; `FIXED` picks the slicing that compiles best for a `bytes` of
+/// constant length (see [`ValueRef::write_into_granule`]).
 #[inline(always)]
-fn put<const W: usize>(bytes: &mut [u8], at: usize, value: [u8; W]) -> bool {
-    // One test of `at` against the last start that fits (a constant for a fixed-size
-    // `bytes`), which also bounds the slice below (no second test).
+fn put<const W: usize, const FIXED: bool>(bytes: &mut [u8], at: usize, value: [u8; W]) -> bool {
     let Some(last) = bytes.len().checked_sub(W) else { return false };
     if at > last {
         return false;
     }
-    match bytes.get_mut(at..at + W).and_then(|tail| tail.first_chunk_mut::<W>()) {
+    let destination = if FIXED {
+        bytes.split_at_mut_checked(at).and_then(|(_, tail)| tail.first_chunk_mut::<W>())
+    } else {
+        bytes.get_mut(at..at + W).and_then(|tail| tail.first_chunk_mut::<W>())
+    };
+    match destination {
         Some(destination) => {
             *destination = value;
             true
@@ -277,11 +302,16 @@ pub(crate) fn check_scalar<T: Scalar>(found: StorageType) -> Result<()> {
 pub(crate) struct FieldPlan {
     /// The field's offset from the object's start.
     pub(crate) offset: u32,
-    /// For a reference field: the lowest kind byte accepted (bits 0..8), how many kind bytes
-    /// from it are accepted (bits 8..17; 0: none decided here), and [`FieldPlan::NULLABLE`].
-    /// For a scalar field: its [`scalar_code`] in bits 24..32.
+    /// For a reference field: bit `k` set for each allocated kind byte `k` (all below 32) that
+    /// the field's heap type takes whatever the object's type (none: not decided here).
+    kinds: u32,
+    /// For a reference field: [`FieldPlan::NULLABLE`]. For a scalar field: its
+    /// [`scalar_code`] in bits 24..32.
     check: u32,
 }
+
+// Every allocated kind byte has its bit in `FieldPlan::kinds`.
+const _: () = assert!(Kind::EXTERN.to_byte() < 32 && Kind::ARRAY.to_byte() < 32 && Kind::STRUCT.to_byte() < 32);
 
 impl FieldPlan {
     /// The bit of a reference field that holds null.
@@ -290,20 +320,21 @@ impl FieldPlan {
     /// The plan of a field of type `storage` at `offset`.
     pub(crate) fn new(offset: u32, storage: StorageType) -> FieldPlan {
         let StorageType::Ref(ref_type) = storage else {
-            return FieldPlan { offset, check: scalar_code(ValueRef::default_for(storage)) << 24 };
+            return FieldPlan { offset, kinds: 0, check: scalar_code(ValueRef::default_for(storage)) << 24 };
         };
-        // Kind bytes accepted by the heap types that a header's kind byte alone decides (the
-        // allocated kinds are `EXTERN` 0x01, `ARRAY` 0x15 and `STRUCT` 0x16); `extern` and
-        // `any` take every object, so any byte (the bitmap said an object starts there).
-        let (lowest, span) = match ref_type.heap_type {
-            HeapType::Struct => (Kind::STRUCT.to_byte() as u32, 1),
-            HeapType::Array => (Kind::ARRAY.to_byte() as u32, 1),
-            HeapType::Eq => (Kind::ARRAY.to_byte() as u32, 2),
-            HeapType::Extern | HeapType::Any => (0, 256),
-            _ => (0, 0),
+        // The kinds that decide the heap types a header's kind byte alone decides; `extern`
+        // and `any` take every object (the bitmap said one starts there; the slow path takes
+        // a kind byte that names none, as the type check always did, without reading it).
+        let bit = |kind: Kind| 1 << kind.to_byte();
+        let kinds = match ref_type.heap_type {
+            HeapType::Struct => bit(Kind::STRUCT),
+            HeapType::Array => bit(Kind::ARRAY),
+            HeapType::Eq => bit(Kind::STRUCT) | bit(Kind::ARRAY),
+            HeapType::Extern | HeapType::Any => bit(Kind::STRUCT) | bit(Kind::ARRAY) | bit(Kind::EXTERN),
+            _ => 0,
         };
-        let nullable = if ref_type.nullable { FieldPlan::NULLABLE } else { 0 };
-        FieldPlan { offset, check: lowest | span << 8 | nullable }
+        let check = if ref_type.nullable { FieldPlan::NULLABLE } else { 0 };
+        FieldPlan { offset, kinds, check }
     }
 
     /// Whether null may be stored in the field (a nullable reference type).
@@ -316,7 +347,7 @@ impl FieldPlan {
     /// as this plan decides (`false`: not decided here).
     #[inline(always)]
     pub(crate) fn accepts_kind(self, kind: u8) -> bool {
-        (kind as u32).wrapping_sub(self.check & 0xff) < (self.check >> 8 & 0x1ff)
+        self.kinds.checked_shr(kind as u32).is_some_and(|kinds| kinds & 1 != 0)
     }
 
     /// Whether the field holds scalars of `value`'s variant (`false` for a reference value).

@@ -619,7 +619,7 @@ fn write_struct_body<const N: usize>(
     if let Ok(granule) = <&mut [u8; GRANULE as usize]>::try_from(&mut *body) {
         let mut image = [0; GRANULE as usize];
         for (&offset, value) in offsets.iter().zip(fields) {
-            if !value.write_into(&mut image, (offset as usize).wrapping_sub(HEADER_SIZE as usize)) {
+            if !value.write_into_granule(&mut image, (offset as usize).wrapping_sub(HEADER_SIZE as usize)) {
                 return Err(offset);
             }
         }
