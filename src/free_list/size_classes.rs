@@ -156,7 +156,7 @@ impl FreeList {
     }
 
     /// Takes the head of the non-empty `list`; returns its offset and size.
-    #[inline]
+    #[inline(always)]
     fn pop(&mut self, region: &Region, list: usize) -> Result<(u32, u32)> {
         let index = self.heads[list];
         let block = self.read_proven(region, index)?;
