@@ -258,6 +258,7 @@ impl<'a, H> HeapIn<'a, H> {
     /// The roots are the objects flagged buffered at the offsets marked in the buffer's
     /// bitmap, which this clears (the other marks are stale: see [`crate::cycle_collector`]).
     /// Returns their number.
+    #[inline(never)]
     fn mark_roots(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<u64> {
         let mut roots = 0;
         // Every object lies below the free list's high-water mark.
@@ -302,6 +303,7 @@ impl<'a, H> HeapIn<'a, H> {
     /// when its visit begins. A struct's references are read straight from its layout's
     /// reference offsets ([`Heap::mark_gray_struct`]); arrays go through the chunked
     /// enumeration of [`Heap::next_visit`].
+    #[inline(never)]
     fn mark_gray(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<()> {
         while let Some(visit) = s.worklist.pop() {
             if let Visit::Object(object, header) = visit {
@@ -359,6 +361,7 @@ impl<'a, H> HeapIn<'a, H> {
     /// (everything reachable from a black object is black, and every gray object with a count
     /// is black), so it is left gray: CollectRoots takes a gray object for white. Returns the
     /// number of objects scan black kept alive.
+    #[inline(never)]
     fn scan_roots(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<u64> {
         let mut survivors = 0;
         for i in 0..s.gray.len() {
@@ -383,6 +386,7 @@ impl<'a, H> HeapIn<'a, H> {
     /// Scan black: runs the black worklist, whose objects are black already, restoring the
     /// count of every reference they hold. Returns the number of objects visited. A struct's
     /// references are read straight from its layout, as in mark gray.
+    #[inline(never)]
     fn scan_black(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<u64> {
         let mut blackened = 0;
         while let Some(visit) = s.black.pop() {
@@ -427,6 +431,7 @@ impl<'a, H> HeapIn<'a, H> {
     /// types), which are never gray: every header of the gray list is still there when the
     /// pass reads it, and each garbage block's size, read then, is still its own when it is
     /// freed.
+    #[inline(never)]
     fn collect_roots(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<()> {
         for i in 0..s.gray.len() {
             let entry = s.gray[i];
@@ -472,6 +477,7 @@ impl<'a, H> HeapIn<'a, H> {
     /// objects (one bit set per object and one look per word instead of a sort's comparisons;
     /// each block size is read again from its header, which mark gray checked against the
     /// object's type in this collection), else by sorting.
+    #[inline(never)]
     fn free_garbage(&mut self, garbage: &mut Vec<(u32, u32)>, order: &mut Vec<u64>) -> Result<()> {
         let descents = garbage.windows(2).filter(|pair| pair[0].0 > pair[1].0).count();
         // Not buffered: CollectRoots cleared the flag of every garbage object.
