@@ -335,10 +335,10 @@ impl CycleCollector {
         Some(MarkedOffsets { bits, base: (word * MARK_WORD_BITS) as u32 * MARK_GRANULE })
     }
 
-    /// Counts one object visit of a collection.
+    /// Counts `n` object visits of a collection.
     #[inline]
-    pub(crate) fn count_visit(&mut self) {
-        self.counters.objects_scanned += 1;
+    pub(crate) fn count_visits(&mut self, n: u64) {
+        self.counters.objects_scanned += n;
     }
 
     /// Counts `n` references read by a collection.

@@ -162,29 +162,38 @@ impl<'a, H> HeapIn<'a, H> {
         let (before, candidates) = self.cycles.start_collection();
         let freed_before = self.counters.objects_freed();
         // Four visits (gray, white, black, gathered) per 16-byte granule in use at most.
-        let mut budget = 4 * (self.free_list.top() as u64 / 16 + 1);
-
-        let roots = self.mark_roots(s, &mut budget)?;
-        if roots != candidates as u64 {
-            return Err(Error::corrupted(0, "a cycle collection found other buffered objects than were buffered"));
-        }
-        let survivors = self.scan_roots(s, &mut budget)?;
-        self.collect_roots(s, &mut budget)?;
-
+        let full_budget = 4 * (self.free_list.top() as u64 / 16 + 1);
+        let mut budget = full_budget;
+        let result = self.trial_deletion_phases(s, &mut budget, candidates);
+        // The visits are what the budget lost (counted once here, not once per visit).
+        self.cycles.count_visits(full_budget - budget);
+        let (roots, survivors) = result?;
         let freed = self.counters.objects_freed() - freed_before;
         let report = self.cycles.finish_collection(before, roots, freed, survivors, self.counters.live_bytes());
         log::debug!("cycle collection: {roots} candidates, {freed} objects freed, {survivors} survivors");
         Ok(report)
     }
 
-    /// Counts one object visit against the budget.
+    /// MarkRoots, ScanRoots and CollectRoots, visits counted against `budget`; the number of
+    /// roots found must be `candidates`. Returns the roots and the survivors.
+    fn trial_deletion_phases(&mut self, s: &mut Scratch, budget: &mut u64, candidates: usize) -> Result<(u64, u64)> {
+        let roots = self.mark_roots(s, budget)?;
+        if roots != candidates as u64 {
+            return Err(Error::corrupted(0, "a cycle collection found other buffered objects than were buffered"));
+        }
+        let survivors = self.scan_roots(s, budget)?;
+        self.collect_roots(s, budget)?;
+        Ok((roots, survivors))
+    }
+
+    /// Counts one object visit against the budget (the collection's visit counter is the
+    /// budget it used, added once at its end).
     #[inline]
     fn visit(&mut self, budget: &mut u64, index: u32) -> Result<()> {
         if *budget == 0 {
             return Err(Error::corrupted(index, "cycle collection visited more objects than the heap can hold"));
         }
         *budget -= 1;
-        self.cycles.count_visit();
         Ok(())
     }
 
