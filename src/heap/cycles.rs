@@ -47,11 +47,21 @@ const HOLDS_ACYCLIC: u32 = 1;
 /// layout): a collection writes counts and flags, never those, and nothing else writes to the
 /// region while it runs, so the copy stays true.
 #[derive(Clone, Copy, Debug)]
-enum Visit {
-    /// An object, all of its references (or the first chunk of an array's).
-    Object(u32, ObjectHeader),
-    /// The elements of a reference array from `next` on.
-    Elements { array: u32, header: ObjectHeader, next: u32 },
+struct Visit {
+    object: u32,
+    header: ObjectHeader,
+    /// 0: the whole object, all of its references (or the first chunk of an array's); else
+    /// the elements of a reference array from `next` on (never 0: the rest of an array begins
+    /// after a chunk).
+    next: u32,
+}
+
+impl Visit {
+    /// The visit of a whole object.
+    #[inline(always)]
+    fn whole(object: u32, header: ObjectHeader) -> Visit {
+        Visit { object, header, next: 0 }
+    }
 }
 
 /// Worklists of a collection, taken out of the heap while it runs.
@@ -208,17 +218,14 @@ impl<'a, H> HeapIn<'a, H> {
         budget: &mut u64,
     ) -> Result<Option<(u32, ObjectHeader, bool)>> {
         let Some(visit) = worklist.pop() else { return Ok(None) };
-        let (object, header, next) = match visit {
-            Visit::Object(object, header) => {
-                self.visit(budget, object)?;
-                (object, header, 0)
-            }
-            Visit::Elements { array, header, next } => (array, header, next),
-        };
+        let Visit { object, header, next } = visit;
+        if next == 0 {
+            self.visit(budget, object)?;
+        }
         if let Some(rest) = self.children(object, &header, next, children)? {
             worklist.push(rest);
         }
-        Ok(Some((object, header, matches!(visit, Visit::Object(..)))))
+        Ok(Some((object, header, next == 0)))
     }
 
     /// Puts the references `visit` covers into `out` (cleared first) and returns the visit of
@@ -231,7 +238,7 @@ impl<'a, H> HeapIn<'a, H> {
             out.push(self.region.read_u32(offset)?);
         }
         self.cycles.count_references(out.len());
-        Ok(rest.map(|next| Visit::Elements { array: object, header: *header, next }))
+        Ok(rest.map(|next| Visit { object, header: *header, next }))
     }
 
     /// The header of an object of the gray list, validated again as a header
@@ -298,7 +305,7 @@ impl<'a, H> HeapIn<'a, H> {
         match header.flags.colour() {
             Colour::Purple if header.ref_count > 0 => {
                 write_flags(&mut self.region, root, header.flags.with_colour(Colour::Gray))?;
-                s.worklist.push(Visit::Object(root, header));
+                s.worklist.push(Visit::whole(root, header));
                 self.mark_gray(s, budget)?;
             }
             // Reached from an earlier root: that root's traversal covers it.
@@ -315,13 +322,12 @@ impl<'a, H> HeapIn<'a, H> {
     #[inline(never)]
     fn mark_gray(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<()> {
         while let Some(visit) = s.worklist.pop() {
-            if let Visit::Object(object, header) = visit {
-                if header.kind == Kind::STRUCT {
-                    self.visit(budget, object)?;
-                    let holds_acyclic = self.mark_gray_struct(object, &header, &mut s.worklist)?;
-                    s.gray.push(object | if holds_acyclic { HOLDS_ACYCLIC } else { 0 });
-                    continue;
-                }
+            if visit.next == 0 && visit.header.kind == Kind::STRUCT {
+                let (object, header) = (visit.object, visit.header);
+                self.visit(budget, object)?;
+                let holds_acyclic = self.mark_gray_struct(object, &header, &mut s.worklist)?;
+                s.gray.push(object | if holds_acyclic { HOLDS_ACYCLIC } else { 0 });
+                continue;
             }
             s.worklist.push(visit);
             let Some((object, header, whole)) = self.next_visit(&mut s.worklist, &mut s.children, budget)? else {
@@ -379,7 +385,7 @@ impl<'a, H> HeapIn<'a, H> {
             match flags.colour() {
                 Colour::Gray if count > 0 => {
                     write_flags(&mut self.region, object, flags.with_colour(Colour::Black))?;
-                    s.black.push(Visit::Object(object, self.listed_header(object)?));
+                    s.black.push(Visit::whole(object, self.listed_header(object)?));
                     survivors += self.scan_black(s, budget)?;
                 }
                 // Scanned without a count: white unless a later scan black reaches it.
@@ -399,20 +405,19 @@ impl<'a, H> HeapIn<'a, H> {
     fn scan_black(&mut self, s: &mut Scratch, budget: &mut u64) -> Result<u64> {
         let mut blackened = 0;
         while let Some(visit) = s.black.pop() {
-            if let Visit::Object(object, header) = visit {
-                if header.kind == Kind::STRUCT {
-                    self.visit(budget, object)?;
-                    blackened += 1;
-                    let HeapIn { region, types, free_list, cycles, .. } = self;
-                    let (_, layout) = checked_struct_layout(types, object, &header)?;
-                    cycles.count_references(layout.reference_offsets.len());
-                    for &offset in &layout.reference_offsets {
-                        let Some(index) = object_word(region.read_u32(object + offset)?) else { continue };
-                        let header = checked_object(region, free_list, index)?;
-                        scan_black_child(region, &mut s.black, index, header)?;
-                    }
-                    continue;
+            if visit.next == 0 && visit.header.kind == Kind::STRUCT {
+                let (object, header) = (visit.object, visit.header);
+                self.visit(budget, object)?;
+                blackened += 1;
+                let HeapIn { region, types, free_list, cycles, .. } = self;
+                let (_, layout) = checked_struct_layout(types, object, &header)?;
+                cycles.count_references(layout.reference_offsets.len());
+                for &offset in &layout.reference_offsets {
+                    let Some(index) = object_word(region.read_u32(object + offset)?) else { continue };
+                    let header = checked_object(region, free_list, index)?;
+                    scan_black_child(region, &mut s.black, index, header)?;
                 }
+                continue;
             }
             s.black.push(visit);
             let Some((_, _, whole)) = self.next_visit(&mut s.black, &mut s.children, budget)? else { break };
@@ -541,8 +546,8 @@ impl<'a, H> HeapIn<'a, H> {
                 }
             }
             match rest {
-                Some(Visit::Elements { next: rest, .. }) => next = rest,
-                _ => return Ok(()),
+                Some(rest) => next = rest.next,
+                None => return Ok(()),
             }
         }
     }
@@ -637,7 +642,7 @@ fn mark_gray_child(region: &mut Region, worklist: &mut Vec<Visit>, index: u32, h
     region.write_u32(index + REF_COUNT_OFFSET, count)?;
     if header.flags.colour() != Colour::Gray {
         write_flags(region, index, header.flags.with_colour(Colour::Gray))?;
-        worklist.push(Visit::Object(index, header));
+        worklist.push(Visit::whole(index, header));
     }
     Ok(false)
 }
@@ -654,7 +659,7 @@ fn scan_black_child(region: &mut Region, worklist: &mut Vec<Visit>, index: u32, 
     region.write_u32(index + REF_COUNT_OFFSET, count)?;
     if header.flags.colour() != Colour::Black {
         write_flags(region, index, header.flags.with_colour(Colour::Black))?;
-        worklist.push(Visit::Object(index, header));
+        worklist.push(Visit::whole(index, header));
     }
     Ok(())
 }
