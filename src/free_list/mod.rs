@@ -284,23 +284,25 @@ impl FreeList {
     #[inline(always)]
     pub(crate) fn alloc(&mut self, region: &mut Region, size: u32) -> Result<Option<u32>> {
         debug_assert!(size >= GRANULE && size % GRANULE == 0);
-        if (self.small_bitmap | self.large_levels | self.dv_size) == 0 {
+        let index = if (self.small_bitmap | self.large_levels | self.dv_size) == 0 {
             // Nothing listed and no designated victim (a heap that only grows, or whose frees
             // all went back to the wilderness, as a tree freed in reverse order does): bump.
-            return match self.bump(region, size) {
-                Some(index) => self.mark_allocated(index).map(Some),
-                None => Ok(None),
-            };
-        }
-        let class = (size / GRANULE).wrapping_sub(1) as usize;
-        if class < SMALL_CLASSES && self.small_bitmap >> class & 1 != 0 {
-            // The pop sets the block's object bit itself (with the bitmap word it updates).
-            return self.pop_small(region, class, size).map(Some);
-        }
-        match self.alloc_slow(region, size)? {
-            Some(index) => self.mark_allocated(index).map(Some),
-            None => Ok(None),
-        }
+            match self.bump(region, size) {
+                Some(index) => index,
+                None => return Ok(None),
+            }
+        } else {
+            let class = (size / GRANULE).wrapping_sub(1) as usize;
+            if class < SMALL_CLASSES && self.small_bitmap >> class & 1 != 0 {
+                // The pop sets the block's object bit itself (with the bitmap word it updates).
+                return self.pop_small(region, class, size).map(Some);
+            }
+            match self.alloc_slow(region, size)? {
+                Some(index) => index,
+                None => return Ok(None),
+            }
+        };
+        self.mark_allocated(index).map(Some)
     }
 
     /// Sets the object bit of the block just allocated at `index` (every block below `top` is
