@@ -34,7 +34,7 @@ const SCRATCH_KEEP: usize = 16 * 1024;
 /// ascending stretches as they are otherwise.
 const SORT_ABOVE_STRETCH: usize = 16;
 
-/// Objects start on 16-byte boundaries (a bit of [`Scratch::order`] per 16 bytes).
+/// Objects start on 16-byte boundaries (a bit of [`Heap::free_garbage`]'s bitmap per 16 bytes).
 const HEADER_GRANULE: u32 = crate::header::HEADER_SIZE;
 
 /// Bit 0 of a [`Scratch::gray`] entry (object offsets are multiples of 16): the object may hold
@@ -69,15 +69,14 @@ impl Visit {
 pub(super) struct Scratch {
     worklist: Vec<Visit>,
     /// Every object mark gray coloured gray, once each, in the order it visited them, tagged
-    /// with [`HOLDS_ACYCLIC`]; after ScanRoots, those still gray are the garbage.
+    /// with [`HOLDS_ACYCLIC`]; after ScanRoots, those still gray are the garbage. Once
+    /// CollectRoots has read it, its room is [`Heap::free_garbage`]'s bitmap.
     gray: Vec<u32>,
     black: Vec<Visit>,
     children: Vec<u32>,
     /// The garbage objects CollectRoots found (offset, block size: checked against the type by
     /// mark gray), freed once it has read every header it needs, in address order.
     garbage: Vec<(u32, u32)>,
-    /// [`Heap::free_garbage`]'s bitmap of the garbage offsets, to put them in address order.
-    order: Vec<u64>,
 }
 
 impl Scratch {
@@ -93,7 +92,6 @@ impl Scratch {
         keep(&mut self.black);
         keep(&mut self.children);
         keep(&mut self.garbage);
-        keep(&mut self.order);
     }
 }
 
@@ -476,10 +474,12 @@ impl<'a, H> HeapIn<'a, H> {
                 _ => return Err(Error::corrupted(object, "gray object changed colour during a cycle collection")),
             }
         }
-        self.free_garbage(&mut s.garbage, &mut s.order)
+        // The gray list is read no more: its room holds free_garbage's bitmap.
+        self.free_garbage(&mut s.garbage, &mut s.gray)
     }
 
-    /// Frees the garbage kept in `garbage` (with `order`, scratch for a bitmap), each run of
+    /// Frees the garbage kept in `garbage` (with `order`, scratch for a bitmap: the gray list,
+    /// whose entries are no longer needed, so that it allocates nothing), each run of
     /// adjacent objects as one block ([`Heap::free_sorted_blocks`]: a ring or a tree allocated
     /// in one go is usually one run). Empties `garbage`.
     ///
@@ -492,7 +492,7 @@ impl<'a, H> HeapIn<'a, H> {
     /// each block size is read again from its header, which mark gray checked against the
     /// object's type in this collection), else by sorting.
     #[inline(never)]
-    fn free_garbage(&mut self, garbage: &mut Vec<(u32, u32)>, order: &mut Vec<u64>) -> Result<()> {
+    fn free_garbage(&mut self, garbage: &mut Vec<(u32, u32)>, order: &mut Vec<u32>) -> Result<()> {
         let descents = garbage.windows(2).filter(|pair| pair[0].0 > pair[1].0).count();
         // Not buffered: CollectRoots cleared the flag of every garbage object.
         if descents * SORT_ABOVE_STRETCH <= garbage.len() {
@@ -502,26 +502,33 @@ impl<'a, H> HeapIn<'a, H> {
         } else {
             let (low, high) =
                 garbage.iter().fold((u32::MAX, 0), |(low, high), &(object, _)| (low.min(object), high.max(object)));
-            let words = ((high - low) / HEADER_GRANULE) as usize / 64 + 1;
+            let words = ((high - low) / HEADER_GRANULE / u32::BITS) as usize + 1;
+            // No more words than the gray list had entries (at least one per garbage object):
+            // its capacity holds the bitmap without growing.
             if words <= garbage.len() {
                 order.clear();
                 order.resize(words, 0);
                 for &(object, _) in garbage.iter() {
-                    let granule = ((object - low) / HEADER_GRANULE) as usize;
-                    order[granule / 64] |= 1 << (granule % 64);
+                    let granule = (object - low) / HEADER_GRANULE;
+                    if let Some(word) = order.get_mut((granule / u32::BITS) as usize) {
+                        *word |= 1 << (granule % u32::BITS);
+                    }
                 }
+                // Each garbage object is listed once (coloured gray once), so there are as many
+                // bits as entries; `k` counts the entries rewritten.
                 let mut k = 0;
                 for (word, &bits) in order.iter().enumerate() {
                     let mut bits = bits;
                     while bits != 0 {
-                        let object = low + (word as u32 * 64 + bits.trailing_zeros()) * HEADER_GRANULE;
+                        let object = low + (word as u32 * u32::BITS + bits.trailing_zeros()) * HEADER_GRANULE;
                         bits &= bits - 1;
-                        // Each garbage object is listed once (coloured gray once): `k` stays
-                        // below the list's length.
-                        garbage[k] = (object, self.region.read_u32(object + SIZE_OFFSET)?);
+                        if let Some(entry) = garbage.get_mut(k) {
+                            *entry = (object, self.region.read_u32(object + SIZE_OFFSET)?);
+                        }
                         k += 1;
                     }
                 }
+                garbage.truncate(k);
             } else {
                 garbage.sort_unstable_by_key(|&(object, _)| object);
             }
