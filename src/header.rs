@@ -248,6 +248,45 @@ macro_rules! read_header_bytes {
         let flags = HeaderFlags::from_bits(bytes[1]).ok_or(Error::corrupted(index, "unknown header flag bits"))?;
         (bytes, kind, flags)
     }};
+    // The same checks with the kind and the flags in one test
+    // ([`allocated_kind_with_known_flags`]): for `decode_count`, where it saves instructions
+    // (in `decode` and `decode_unbounded_size` it moved code around their callers and cost).
+    ($region:expr, $index:expr, one_test) => {{
+        let index: u32 = $index;
+        if index == 0 || index % HEADER_SIZE != 0 {
+            return Err(Error::InvalidReference(index));
+        }
+        let bytes: [u8; 16] = $region.read(index)?;
+        if !allocated_kind_with_known_flags(bytes[0], bytes[1]) {
+            return Err(kind_or_flags_error(index, bytes[0]));
+        }
+        (bytes, Kind(bytes[0]), HeaderFlags::from_bits_retain(bytes[1]))
+    }};
+}
+
+/// The allocated kinds' bytes as bits of a `u32` (each below 32: see
+/// [`allocated_kind_with_known_flags`]).
+const ALLOCATED_KIND_BITS: u32 = 1 << Kind::EXTERN.0 | 1 << Kind::ARRAY.0 | 1 << Kind::STRUCT.0;
+
+/// Whether `kind` is an allocated kind's byte and `flags` holds only known flag bits (what
+/// [`Kind::from_byte`] and [`HeaderFlags::from_bits`] test), in one test of the two bytes and
+/// one bit test: every allocated kind's byte is below 32.
+#[inline(always)]
+fn allocated_kind_with_known_flags(kind: u8, flags: u8) -> bool {
+    // The kind's bits from 32 up and the unknown flag bits.
+    const ZERO: u32 = 0xe0 | ((!HeaderFlags::all().bits()) as u32) << 8;
+    let bytes = kind as u32 | (flags as u32) << 8;
+    bytes & ZERO == 0 && ALLOCATED_KIND_BITS >> (bytes & 31) & 1 != 0
+}
+
+/// The error of a header whose kind byte or flags byte [`allocated_kind_with_known_flags`]
+/// refused: the kind's if the kind byte is no allocated kind, else the flags'.
+#[inline]
+fn kind_or_flags_error(index: u32, kind: u8) -> Error {
+    match Kind::from_byte(kind) {
+        None => Error::corrupted(index, "invalid object kind"),
+        Some(_) => Error::corrupted(index, "unknown header flag bits"),
+    }
 }
 
 impl ObjectHeader {
@@ -308,7 +347,7 @@ impl ObjectHeader {
     /// does not use it (whatever does, validates it).
     #[inline(always)]
     pub(crate) fn decode_count(region: &Region, index: u32) -> Result<CountFields> {
-        let (bytes, kind, _) = read_header_bytes!(region, index);
+        let (bytes, kind, _) = read_header_bytes!(region, index, one_test);
         let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         Ok(CountFields {
             kind,
@@ -383,6 +422,22 @@ mod tests {
         assert!(matches!(ObjectHeader::decode_count(&region, 32), Err(Error::Corrupted { .. })));
         region.write(32 + KIND_OFFSET, [Kind::EQ.to_byte(), 0]).unwrap();
         assert!(matches!(ObjectHeader::decode_count(&region, 32), Err(Error::Corrupted { .. })));
+    }
+
+    /// `decode_count`'s one test of the kind and flags bytes refuses exactly the pairs that
+    /// `decode` refuses, with the same error: all 65536 of them.
+    #[test]
+    fn decode_count_refuses_exactly_the_kind_and_flags_bytes_decode_refuses() {
+        let mut region = Region::owned(4096).unwrap();
+        ObjectHeader::new(Kind::STRUCT, 7, 32, HeaderFlags::empty()).encode(&mut region, 32).unwrap();
+        for kind in 0..=u8::MAX {
+            for flags in 0..=u8::MAX {
+                region.write(32 + KIND_OFFSET, [kind, flags]).unwrap();
+                let full = ObjectHeader::decode(&region, 32).map(|header| (header.kind, header.type_index));
+                let count = ObjectHeader::decode_count(&region, 32).map(|fields| (fields.kind, fields.type_index));
+                assert_eq!(count, full, "kind {kind:#x}, flags {flags:#x}");
+            }
+        }
     }
 
     #[test]
