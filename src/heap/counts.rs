@@ -310,7 +310,11 @@ impl<'a, H> HeapIn<'a, H> {
     /// (the one the drain would pop next, in the same order), so that a tree's other children
     /// are freed in this loop too; it returns when the worklist is empty or holds an array's
     /// tail on top (for [`Heap::drain_release_worklist`](crate::Heap::drain_release_worklist)).
-    #[inline]
+    ///
+    /// Never inlined (nor is the drain): inlined into [`Heap::release`], they made every
+    /// release save and restore six registers and a large frame, also the most common one,
+    /// which leaves the count above zero and frees nothing.
+    #[inline(never)]
     fn release_dead(&mut self, mut index: u32, mut dead: Dead) -> Result<()> {
         loop {
             match dead.kind {
@@ -359,7 +363,8 @@ impl<'a, H> HeapIn<'a, H> {
         }
     }
 
-    /// Runs the release worklist until it is empty.
+    /// Runs the release worklist until it is empty. Never inlined (see [`Heap::release_dead`]).
+    #[inline(never)]
     pub(crate) fn drain_release_worklist(&mut self) -> Result<()> {
         while let Some(work) = self.release_worklist.pop() {
             match work {
