@@ -11,8 +11,9 @@
 //! Scalars are stored in native byte order at their field offset; floats by their bits, so NaN
 //! payloads survive a round trip.
 //!
-//! A [`FieldPlan`] is a struct field's offset and the test of a value against its storage type
-//! that a constructor can make without the type registry, computed once at registration.
+//! A `FieldPlan` (crate-private) is a struct field's offset and the test of a value against its
+//! storage type that a constructor can make without the type registry, computed once at
+//! registration.
 
 use crate::error::{Error, Result};
 use crate::free_list::GRANULE;
