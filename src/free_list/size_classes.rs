@@ -140,19 +140,11 @@ impl FreeList {
         if index < GRANULE || index % GRANULE != 0 || index >= self.top {
             return Err(Error::corrupted(index, "free-list link out of bounds"));
         }
-        let bytes: [u8; 16] = region.read(index)?;
-        if bytes[0] != FREE_KIND {
-            return Err(Error::corrupted(index, "free-list link to a block not marked free"));
-        }
-        let word = |at: u32| {
-            let at = at as usize;
-            u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-        };
-        let size = word(SIZE_OFFSET);
-        if size < GRANULE || size % GRANULE != 0 || size > self.top - index {
+        let block = Self::read_links(region, index)?;
+        if block.size < GRANULE || block.size % GRANULE != 0 || block.size > self.top - index {
             return Err(Error::corrupted(index, "free block size out of bounds"));
         }
-        Ok(Listed { size, next: word(NEXT_OFFSET), prev: word(PREV_OFFSET) })
+        Ok(block)
     }
 
     /// Takes the head of the non-empty `list`; returns its offset and size.
