@@ -148,14 +148,14 @@ impl ValueRef<'_> {
     #[inline(always)]
     fn store<const FIXED: bool>(&self, bytes: &mut [u8], at: usize) -> bool {
         match *self {
-            ValueRef::I8(v) => put::<_, FIXED>(bytes, at, v.to_ne_bytes()),
-            ValueRef::I16(v) => put::<_, FIXED>(bytes, at, v.to_ne_bytes()),
-            ValueRef::I32(v) => put::<_, FIXED>(bytes, at, v.to_ne_bytes()),
-            ValueRef::I64(v) => put::<_, FIXED>(bytes, at, v.to_ne_bytes()),
-            ValueRef::F32(v) => put::<_, FIXED>(bytes, at, v.to_bits().to_ne_bytes()),
-            ValueRef::F64(v) => put::<_, FIXED>(bytes, at, v.to_bits().to_ne_bytes()),
-            ValueRef::V128(v) => put::<_, FIXED>(bytes, at, v.to_ne_bytes()),
-            ValueRef::Ref(r) => put::<_, FIXED>(bytes, at, r.map_or(0, GcRef::as_raw_u32).to_ne_bytes()),
+            ValueRef::I8(v) => put::<1, FIXED>(bytes, at, v.to_ne_bytes()),
+            ValueRef::I16(v) => put::<2, FIXED>(bytes, at, v.to_ne_bytes()),
+            ValueRef::I32(v) => put::<4, FIXED>(bytes, at, v.to_ne_bytes()),
+            ValueRef::I64(v) => put::<8, FIXED>(bytes, at, v.to_ne_bytes()),
+            ValueRef::F32(v) => put::<4, FIXED>(bytes, at, v.to_bits().to_ne_bytes()),
+            ValueRef::F64(v) => put::<8, FIXED>(bytes, at, v.to_bits().to_ne_bytes()),
+            ValueRef::V128(v) => put::<16, FIXED>(bytes, at, v.to_ne_bytes()),
+            ValueRef::Ref(r) => put::<4, FIXED>(bytes, at, r.map_or(0, GcRef::as_raw_u32).to_ne_bytes()),
         }
     }
 
