@@ -146,7 +146,9 @@ use crate::stats::HeapStats;
 use alloc::vec::Vec;
 
 /// The default [`CycleConfig::candidate_threshold`]: a cycle collection runs when the buffer
-/// holds more candidates than this (40 KiB of buffer).
+/// holds more candidates than this. The threshold bounds the work a collection finds waiting,
+/// not memory: the buffer is a bitmap beside the region (one bit per 16 bytes of it) and a
+/// count, whatever the threshold.
 pub const DEFAULT_CYCLE_CANDIDATE_THRESHOLD: usize = 10_000;
 
 /// The heap-growth trigger ([`CycleConfig::collect_on_heap_growth`]) waits until the live bytes
