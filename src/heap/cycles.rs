@@ -14,11 +14,10 @@
 //! allocation-time trigger), [`Heap::alloc_after_collecting_cycles`] (before an allocation
 //! reports out of memory) and [`Heap::run_cycle_collection`] (a collection's cycle phase).
 
-use super::object::{checked_struct_layout, object_word};
+use super::object::{checked_object, checked_struct_layout, object_word};
 use super::{HeapIn, RELEASE_CHUNK};
 use crate::cycle_collector::{write_flags, write_flags_unbuffered, CycleReport};
 use crate::error::{Error, Result};
-use crate::free_list::FreeList;
 use crate::header::{
     Colour, HeaderFlags, Kind, ObjectHeader, FLAGS_OFFSET, REF_COUNT_OFFSET, RESERVED_OFFSET, SIZE_OFFSET,
 };
@@ -351,8 +350,9 @@ impl<'a, H> HeapIn<'a, H> {
 
     /// Mark gray's visit of the struct `object` (gray, `header` read and validated when it was
     /// queued): each reference field is read, and the object it names validated
-    /// ([`Heap::object`]'s checks), counted down and queued gray. Returns whether a field names
-    /// an acyclic object.
+    /// ([`checked_object`]), counted down and queued gray. Returns whether a field names an
+    /// acyclic object. Scan black has the same loop written out in place: one helper for both
+    /// (a closure for the child's step) cost the rings 0.5% of their instructions.
     #[inline]
     fn mark_gray_struct(&mut self, object: u32, header: &ObjectHeader, worklist: &mut Vec<Visit>) -> Result<bool> {
         let HeapIn { region, types, free_list, cycles, .. } = self;
@@ -620,17 +620,6 @@ impl<'a, H> HeapIn<'a, H> {
         }
         Ok(())
     }
-}
-
-/// [`Heap::object`] over split borrows of the heap: the header of the object at `index`,
-/// validated ([`Error::InvalidReference`] unless the free list's bitmap says an object starts
-/// there).
-#[inline(always)]
-fn checked_object(region: &Region, free_list: &FreeList, index: u32) -> Result<ObjectHeader> {
-    if !free_list.is_allocated(index) {
-        return Err(Error::InvalidReference(index));
-    }
-    ObjectHeader::decode(region, index)
 }
 
 /// Mark gray's step along one reference to the object at `index` (`header` just read and

@@ -396,16 +396,11 @@ impl<'a, H> HeapIn<'a, H> {
         self.id
     }
 
-    /// Reads and validates the header of the object at `index`: [`Error::InvalidReference`]
-    /// unless an object starts there (the object bits of the free list's host-side bitmap say so:
-    /// a word pointing inside an object, at a fake header written into one, or at a freed
-    /// block is refused before its bytes are read).
+    /// Reads and validates the header of the object at `index` ([`object::checked_object`]:
+    /// [`Error::InvalidReference`] unless the free list's bitmap says an object starts there).
     #[inline]
     pub(crate) fn object(&self, index: u32) -> Result<ObjectHeader> {
-        if !self.free_list.is_allocated(index) {
-            return Err(Error::InvalidReference(index));
-        }
-        ObjectHeader::decode(&self.region, index)
+        object::checked_object(&self.region, &self.free_list, index)
     }
 
     /// The word of a handle, if it may be used with this heap: unbound (a raw word), or bound

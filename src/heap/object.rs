@@ -6,6 +6,8 @@
 //!   the heap decode words the same way): a reference word is null (0), an i31 value (tagged
 //!   with [`crate::gc_ref::I31_TAG`]) or the offset of an object. [`object_word`] is the test
 //!   the hot paths use.
+//! * [`checked_object`] (and [`Heap::object`] over it): the header of the object a word names,
+//!   validated, after the free list's bitmap of object starts says one starts there.
 //! * [`checked_struct_layout`], [`Heap::array_layout_of`], [`Heap::object_layout`]: the layout
 //!   an object's header claims (its kind and type index, read from the untrusted region),
 //!   validated against the header's block size: a struct's size against its type, an array's
@@ -34,11 +36,26 @@ pub(crate) use crate::gc_ref::{object_word, Word};
 use crate::header::{
     HeaderFlags, Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, EXTERNREF_SIZE, KIND_OFFSET, SIZE_OFFSET, TYPE_INDEX_OFFSET,
 };
+use crate::region::Region;
 use crate::types::{
     ArrayLayout, ArrayType, HeapType, RefType, StorageType, StructLayout, StructType, TypeIndex, TypeRegistry,
 };
 use crate::GcRef;
 use core::ops::Range;
+
+/// Reads and validates the header of the object at `index` over the parts of the heap it
+/// needs (so that a caller may hold the others: the cycle collector's walks):
+/// [`Error::InvalidReference`] unless an object starts there (the object bits of the free
+/// list's host-side bitmap say so: a word pointing inside an object, at a fake header written
+/// into one, or at a freed block is refused before its bytes are read), then
+/// [`ObjectHeader::decode`].
+#[inline(always)]
+pub(crate) fn checked_object(region: &Region, free_list: &FreeList, index: u32) -> Result<ObjectHeader> {
+    if !free_list.is_allocated(index) {
+        return Err(Error::InvalidReference(index));
+    }
+    ObjectHeader::decode(region, index)
+}
 
 /// The struct type and layout the header of the struct at `index` claims, validated against
 /// its block size.
