@@ -306,22 +306,25 @@ pub(crate) struct FieldPlan {
     /// For a reference field: bit `k` set for each allocated kind byte `k` (all below 32) that
     /// the field's heap type takes whatever the object's type (none: not decided here).
     kinds: u32,
-    /// For a reference field: [`FieldPlan::NULLABLE`]. For a scalar field: its
-    /// [`scalar_code`] in bits 24..32.
-    check: u32,
+    /// For a reference field: whether it holds null.
+    nullable: bool,
+    /// For a scalar field: its [`scalar_code`] (0 for a reference field).
+    scalar: u8,
 }
 
 // Every allocated kind byte has its bit in `FieldPlan::kinds`.
 const _: () = assert!(Kind::EXTERN.to_byte() < 32 && Kind::ARRAY.to_byte() < 32 && Kind::STRUCT.to_byte() < 32);
 
 impl FieldPlan {
-    /// The bit of a reference field that holds null.
-    const NULLABLE: u32 = 1 << 20;
-
     /// The plan of a field of type `storage` at `offset`.
     pub(crate) fn new(offset: u32, storage: StorageType) -> FieldPlan {
         let StorageType::Ref(ref_type) = storage else {
-            return FieldPlan { offset, kinds: 0, check: scalar_code(ValueRef::default_for(storage)) << 24 };
+            return FieldPlan {
+                offset,
+                kinds: 0,
+                nullable: false,
+                scalar: scalar_code(ValueRef::default_for(storage)),
+            };
         };
         // The kinds that decide the heap types a header's kind byte alone decides; `extern`
         // and `any` take every object (the bitmap said one starts there; the slow path takes
@@ -334,14 +337,13 @@ impl FieldPlan {
             HeapType::Extern | HeapType::Any => bit(Kind::STRUCT) | bit(Kind::ARRAY) | bit(Kind::EXTERN),
             _ => 0,
         };
-        let check = if ref_type.nullable { FieldPlan::NULLABLE } else { 0 };
-        FieldPlan { offset, kinds, check }
+        FieldPlan { offset, kinds, nullable: ref_type.nullable, scalar: 0 }
     }
 
     /// Whether null may be stored in the field (a nullable reference type).
     #[inline(always)]
     pub(crate) fn accepts_null(self) -> bool {
-        self.check & FieldPlan::NULLABLE != 0
+        self.nullable
     }
 
     /// Whether an object whose header's kind byte is `kind` may be stored in the field as far
@@ -355,13 +357,13 @@ impl FieldPlan {
     #[inline(always)]
     pub(crate) fn accepts_scalar(self, value: &Value) -> bool {
         let code = scalar_code(value.borrow());
-        code != 0 && self.check >> 24 == code
+        code != 0 && self.scalar == code
     }
 }
 
 /// A scalar variant's code in a [`FieldPlan`] (from 1), 0 for a reference.
 #[inline(always)]
-fn scalar_code(value: ValueRef<'_>) -> u32 {
+fn scalar_code(value: ValueRef<'_>) -> u8 {
     match value {
         ValueRef::I8(_) => 1,
         ValueRef::I16(_) => 2,

@@ -374,7 +374,7 @@ impl<'a, H> HeapIn<'a, H> {
         ty: TypeIndex,
         fields: &[Value; N],
     ) -> Result<(u32, u32, [u8; HEADER_SIZE as usize], [u32; N])> {
-        let (_, layout, _) = self.types.struct_layout_acyclic(ty)?;
+        let (_, layout) = self.types.struct_layout(ty)?;
         let Ok(plans) = <&[FieldPlan; N]>::try_from(&layout.field_plans[..]) else {
             return Err(field_count_mismatch(layout.field_plans.len(), N));
         };
