@@ -264,6 +264,10 @@ macro_rules! read_header_bytes {
     }};
 }
 
+/// The bits of a header's flags byte that no known flag uses (a header with any of them set
+/// is corrupted).
+pub(crate) const UNKNOWN_FLAG_BITS: u8 = !HeaderFlags::all().bits();
+
 /// The allocated kinds' bytes as bits of a `u32` (each below 32: see
 /// [`allocated_kind_with_known_flags`]).
 const ALLOCATED_KIND_BITS: u32 = 1 << Kind::EXTERN.0 | 1 << Kind::ARRAY.0 | 1 << Kind::STRUCT.0;
@@ -274,7 +278,7 @@ const ALLOCATED_KIND_BITS: u32 = 1 << Kind::EXTERN.0 | 1 << Kind::ARRAY.0 | 1 <<
 #[inline(always)]
 fn allocated_kind_with_known_flags(kind: u8, flags: u8) -> bool {
     // The kind's bits from 32 up and the unknown flag bits.
-    const ZERO: u32 = 0xe0 | ((!HeaderFlags::all().bits()) as u32) << 8;
+    const ZERO: u32 = 0xe0 | (UNKNOWN_FLAG_BITS as u32) << 8;
     let bytes = kind as u32 | (flags as u32) << 8;
     bytes & ZERO == 0 && ALLOCATED_KIND_BITS >> (bytes & 31) & 1 != 0
 }

@@ -73,7 +73,8 @@
 //! Allocation from an exact class: one read of the head block, the bitmap words of its start
 //! and end updated (the start's object bit set with them). A free with no free neighbour: one
 //! bitmap word read and written (two if the block ends in the next word), the block's header
-//! written, one link written in the previous head; it reads nothing from the region. A free of the last block below `top` whose previous block is an object
+//! written, one link written in the previous head; it reads nothing from the region. A free of
+//! the last block below `top` whose previous block is an object
 //! (a tree freed in reverse allocation order, as binary-trees frees): one bitmap word, a plain
 //! header written, `top` lowered; and with nothing listed and no designated victim an
 //! allocation bumps inline. Merging adds reads of the neighbours' headers and of their list

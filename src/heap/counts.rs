@@ -49,7 +49,7 @@ pub(crate) enum ReleaseWork {
 /// decrement that read it, but for the size, which release checks against the object's type
 /// before it frees the block). Its fields are ordered so that the type index and size, read
 /// together from the header, stay in one register: carried as an [`ObjectHeader`] (whose
-/// 16-bit slot hint lies between the flags and the type index), the header was rebuilt
+/// reserved 16 bits lie between the flags and the type index), the header was rebuilt
 /// through the stack with overlapping stores and loads, which stall store forwarding.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Dead {

@@ -34,7 +34,8 @@ use crate::error::{Error, Result};
 use crate::free_list::FreeList;
 pub(crate) use crate::gc_ref::{object_word, Word};
 use crate::header::{
-    HeaderFlags, Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, EXTERNREF_SIZE, KIND_OFFSET, SIZE_OFFSET, TYPE_INDEX_OFFSET,
+    Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, EXTERNREF_SIZE, KIND_OFFSET, SIZE_OFFSET, TYPE_INDEX_OFFSET,
+    UNKNOWN_FLAG_BITS,
 };
 use crate::region::Region;
 use crate::types::{
@@ -266,7 +267,7 @@ impl<'a, H> HeapIn<'a, H> {
 
 /// The bits of a header's first two bytes (kind, then flags, as a little-endian `u16`) that
 /// must equal an allocated kind's byte for the kind to be that kind and the flags known bits.
-const KIND_AND_UNKNOWN_FLAGS: u16 = 0xff | ((!HeaderFlags::all().bits() as u16) << 8);
+const KIND_AND_UNKNOWN_FLAGS: u16 = 0xff | (UNKNOWN_FLAG_BITS as u16) << 8;
 
 /// The error of an object whose kind is not the one the operation needs (cold: its kind's
 /// name is looked up only when the error happens).
