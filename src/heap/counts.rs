@@ -277,11 +277,15 @@ impl<'a, H> HeapIn<'a, H> {
 
     /// The second half of the write barrier: stores the word `new` at `offset` (a reference
     /// field or element; the caller has validated `new` and taken its count) and gives back the
-    /// count of the word it replaces.
+    /// count of the word it replaces. A null old word (a field written the first time) is
+    /// answered inline, with no call: it holds no count.
     #[inline]
     pub(crate) fn replace_reference(&mut self, offset: u32, new: u32) -> Result<()> {
         let old = self.region.read_u32(offset)?;
         self.region.write_u32(offset, new)?;
+        if old == 0 {
+            return Ok(());
+        }
         self.release(old)
     }
 

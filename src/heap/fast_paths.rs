@@ -54,7 +54,7 @@ use super::{HeapIn, Operands};
 use crate::error::{Error, Result};
 use crate::free_list::GRANULE;
 use crate::gc_ref::HeapId;
-use crate::header::{HEADER_SIZE, KIND_OFFSET};
+use crate::header::{HEADER_SIZE, KIND_OFFSET, TYPE_INDEX_OFFSET};
 use crate::region::Region;
 use crate::types::{ArrayLayout, RefType, StorageType, StructLayout, StructType, TypeIndex};
 use crate::value::{check_scalar, read_scalar, write_scalar, FieldPlan, Scalar, Value, ValueRef};
@@ -396,14 +396,23 @@ impl<'a, H> HeapIn<'a, H> {
     #[inline(always)]
     fn owned_value_fits(&self, plan: FieldPlan, value: &Value) -> bool {
         match value {
-            Value::Ref(None) => plan.accepts_null(),
-            Value::Ref(Some(r)) => match r.word_for(self.id).ok().and_then(object_word) {
-                Some(index) if self.free_list.is_allocated(index) => {
-                    matches!(self.region.read::<1>(index + KIND_OFFSET), Ok([kind]) if plan.accepts_kind(kind))
-                }
-                _ => false,
-            },
+            Value::Ref(r) => self.owned_word_fits(plan, r.as_ref()).is_some(),
             _ => plan.accepts_scalar(value),
+        }
+    }
+
+    /// [`HeapIn::owned_value_fits`] for a reference (or null): its word if the plan takes it
+    /// (null in a nullable field, an object of this heap whose kind byte the field takes),
+    /// `None` if the plan does not decide.
+    #[inline(always)]
+    fn owned_word_fits(&self, plan: FieldPlan, r: Option<&GcRef>) -> Option<u32> {
+        let Some(r) = r else { return plan.accepts_null().then_some(0) };
+        match r.word_for(self.id).ok().and_then(object_word) {
+            Some(index) if self.free_list.is_allocated(index) => {
+                matches!(self.region.read::<1>(index + KIND_OFFSET), Ok([kind]) if plan.accepts_kind(kind))
+                    .then_some(index)
+            }
+            _ => None,
         }
     }
 
@@ -456,7 +465,55 @@ impl<'a, H> HeapIn<'a, H> {
     /// (the first misuse found); but a reference of another heap is
     /// [`Error::ForeignReference`] and its count stays in its own heap (it cannot be released
     /// here: see the method families on [`HeapIn`]).
+    ///
+    /// Costs: the struct's validation (its header read once, one registry lookup) gives the
+    /// field's offset and the test that the constructors make of a value without a further
+    /// lookup (null in a nullable field; an object whose kind byte alone decides the field's
+    /// heap type, its bitmap bit and kind byte read; a scalar of the field's type). A value
+    /// that test does not decide (an i31, a concrete reference type, an error) gets the full
+    /// check of the field's storage type, out of line. Replacing a null field releases
+    /// nothing, with no call.
+    #[inline]
     pub fn struct_set_owned(&mut self, r: &GcRef, field: u32, value: Value) -> Result<()> {
+        let plan = match self.struct_at(r) {
+            Ok((index, _, layout)) => layout.field_plans.get(field as usize).map(|plan| (index, *plan)),
+            Err(_) => None,
+        };
+        let Some((index, plan)) = plan else { return self.struct_set_owned_checked(r, field, value) };
+        let offset = index + plan.offset;
+        match value {
+            Value::Ref(ref moved) => match self.owned_word_fits(plan, moved.as_ref()) {
+                // The value's count becomes the field's.
+                Some(raw) => self.replace_reference(offset, raw),
+                None => self.struct_set_owned_undecided(r, index, field, value),
+            },
+            _ if plan.accepts_scalar(&value) => write_owned_scalar(&mut self.region, offset, &value),
+            _ => self.struct_set_owned_undecided(r, index, field, value),
+        }
+    }
+
+    /// [`Heap::struct_set_owned`](crate::Heap::struct_set_owned) for a value its field plan
+    /// does not decide: the full check of the field's storage type, without validating the
+    /// struct at `index` again (its type index names a struct type with `field`: `struct_at`
+    /// validated it just now, and nothing has changed since).
+    #[inline(never)]
+    fn struct_set_owned_undecided(&mut self, r: &GcRef, index: u32, field: u32, value: Value) -> Result<()> {
+        let found = self.region.read_u32(index + TYPE_INDEX_OFFSET).ok().and_then(|ty| {
+            let (ty, layout) = self.types.struct_layout(TypeIndex(ty)).ok()?;
+            Some((index + *layout.field_offsets.get(field as usize)?, *ty.fields.get(field as usize)?))
+        });
+        match found {
+            Some((offset, storage)) => self.write_owned(offset, storage, value),
+            // Cannot happen (see above): the full checks then give the answer.
+            None => self.struct_set_owned_checked(r, field, value),
+        }
+    }
+
+    /// [`Heap::struct_set_owned`](crate::Heap::struct_set_owned) for a struct or field that
+    /// is not found: every check in order, for the error.
+    #[cold]
+    #[inline(never)]
+    fn struct_set_owned_checked(&mut self, r: &GcRef, field: u32, value: Value) -> Result<()> {
         let (offset, storage) = match self.struct_field(r, field) {
             Ok(found) => found,
             Err(error) => return Err(self.refuse_owned(error, &value)),
@@ -593,6 +650,23 @@ impl<'a, H> HeapIn<'a, H> {
             Ok((offset, element)) => self.write_owned(offset, element, value),
             Err(error) => Err(self.refuse_owned(error, &value)),
         }
+    }
+}
+
+/// Writes the scalar `value` at `offset` in its variant's width (the caller has checked the
+/// variant against the field's storage type, so this is the field's width). A reference is
+/// not written (the barrier's).
+#[inline(always)]
+fn write_owned_scalar(region: &mut Region, offset: u32, value: &Value) -> Result<()> {
+    match *value {
+        Value::I8(v) => region.write(offset, v.to_ne_bytes()),
+        Value::I16(v) => region.write(offset, v.to_ne_bytes()),
+        Value::I32(v) => region.write(offset, v.to_ne_bytes()),
+        Value::I64(v) => region.write(offset, v.to_ne_bytes()),
+        Value::F32(v) => region.write(offset, v.to_bits().to_ne_bytes()),
+        Value::F64(v) => region.write(offset, v.to_bits().to_ne_bytes()),
+        Value::V128(v) => region.write(offset, v.to_ne_bytes()),
+        Value::Ref(_) => Err(Error::TypeMismatch { expected: "a scalar", found: "ref" }),
     }
 }
 
