@@ -340,6 +340,12 @@ impl FieldPlan {
         FieldPlan { offset, kinds, nullable: ref_type.nullable, scalar: 0 }
     }
 
+    /// Whether the field holds references (of any reference type).
+    #[inline(always)]
+    pub(crate) fn holds_references(self) -> bool {
+        self.scalar == 0
+    }
+
     /// Whether null may be stored in the field (a nullable reference type).
     #[inline(always)]
     pub(crate) fn accepts_null(self) -> bool {
@@ -356,7 +362,13 @@ impl FieldPlan {
     /// Whether the field holds scalars of `value`'s variant (`false` for a reference value).
     #[inline(always)]
     pub(crate) fn accepts_scalar(self, value: &Value) -> bool {
-        let code = scalar_code(value.borrow());
+        self.accepts_scalar_ref(value.borrow())
+    }
+
+    /// [`FieldPlan::accepts_scalar`] for a borrowed value (a constructor's operand).
+    #[inline(always)]
+    pub(crate) fn accepts_scalar_ref(self, value: ValueRef<'_>) -> bool {
+        let code = scalar_code(value);
         code != 0 && self.scalar == code
     }
 }

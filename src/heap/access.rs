@@ -11,14 +11,16 @@
 //! element's storage type; a reference also against its reference type unless the caller
 //! proved it ([`Operands`]). A constructor that fails gives back every count it took.
 
-use super::counts::{retain_word, zero_after_header};
-use super::object::{check_immediate_ref_type, heap_type_accepts, kind_decides, ref_type_mismatch, Word};
+use super::counts::{retain_word, zero_body_bytes};
+use super::object::{check_immediate_ref_type, heap_type_accepts, kind_decides, object_word, ref_type_mismatch, Word};
 use super::HeapIn;
 use crate::error::{Error, Result};
-use crate::free_list::FreeList;
-use crate::header::{HeaderFlags, Kind, ARRAY_LENGTH_OFFSET};
-use crate::types::{HeapType, RefType, StorageType, TypeIndex, MAX_OBJECT_SIZE};
-use crate::value::{mismatch, read_scalar, write_scalar, Value, ValueRef};
+use crate::free_list::{FreeList, GRANULE};
+use crate::gc_ref::HeapId;
+use crate::header::{Kind, ObjectHeader, ARRAY_LENGTH_OFFSET, HEADER_SIZE, REF_COUNT_OFFSET};
+use crate::region::Region;
+use crate::types::{HeapType, RefType, StorageType, StructType, TypeIndex, TypeRegistry, MAX_OBJECT_SIZE};
+use crate::value::{mismatch, read_scalar, write_scalar, FieldPlan, Value, ValueRef};
 use crate::GcRef;
 
 /// Whether a constructor checks the types of the reference operands it stores against the
@@ -152,62 +154,80 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// [`Heap::struct_new`](crate::Heap::struct_new), checking the reference operands' types or not (`operands`).
+    ///
+    /// One registry lookup gives the checks, the allocation and the stores their plan: the
+    /// type's precomputed block, fresh header and field plans ([`FieldPlan`]). Each operand is
+    /// checked against its field's plan and its count taken in one pass (one header read per
+    /// reference); an operand the plan does not decide (an i31, a concrete reference type, any
+    /// error) goes to the field's full check ([`retain_operand`]), so the answers and errors
+    /// are the full checks'.
+    #[inline(always)]
     pub(crate) fn struct_new_operands(
         &mut self,
         ty: TypeIndex,
         fields: &[ValueRef<'_>],
         operands: Operands,
     ) -> Result<GcRef> {
-        // One registry lookup for the checks and the allocation, one for the stores.
-        let (struct_type, layout, acyclic) = self.types.struct_layout_acyclic(ty)?;
+        let (struct_type, layout) = self.types.struct_layout(ty)?;
         let field_count = struct_type.fields.len();
-        if field_count != fields.len() || layout.field_offsets.len() != fields.len() {
+        if field_count != fields.len() || layout.field_plans.len() != fields.len() {
             return Err(Error::FieldCountMismatch { expected: field_count as u32, found: fields.len() as u32 });
         }
-        let size = layout.size;
-        let flags = if acyclic { HeaderFlags::ACYCLIC } else { HeaderFlags::empty() };
+        let (size, block, header) = (layout.size, layout.block, layout.header);
         self.retain_struct_operands(ty, fields, operands)?;
-        let index = match self.alloc_object(Kind::STRUCT, ty.0, size, flags) {
+        let index = match self.alloc_bare_block(size, block) {
             Ok(index) => index,
             Err(error) => {
                 self.release_field_refs(fields)?;
                 return Err(error);
             }
         };
-        let HeapIn { types, region, .. } = self;
-        let (_, layout) = types.struct_layout(ty)?;
-        // The block `alloc_object` gave, in one bounds check; each store then checks only that
-        // its bytes lie in it.
-        let block = FreeList::block_size(size).unwrap_or(size);
+        let HeapIn { types, region, counters, .. } = self;
+        // The block `alloc_bare_block` gave, in one bounds check; its header is written and the
+        // object counted before anything else can fail; each store then checks only that its
+        // bytes lie in the block.
         let bytes = region.slice_mut(index, block, "new struct out of region bounds")?;
-        zero_after_header(bytes);
-        for (&value, &offset) in fields.iter().zip(&layout.field_offsets) {
-            // Checked by `retain_struct_operands`: the variant is the field's storage type, a
-            // reference's word was validated and its count taken; the field was zero (null),
-            // so there is no old value to release.
-            if !value.write_into(bytes, offset as usize) {
-                return Err(Error::corrupted(index + offset, "struct field outside its block"));
-            }
-        }
+        let Some((head, body)) = bytes.split_first_chunk_mut::<{ HEADER_SIZE as usize }>() else {
+            return Err(Error::corrupted(index, "new struct smaller than its header"));
+        };
+        *head = header;
+        counters.allocated(block);
+        let (_, layout) = types.struct_layout(ty)?;
+        // Checked by `retain_struct_operands`: the variant is the field's storage type, a
+        // reference's word was validated and its count taken; the field was never anything,
+        // so there is no old value to release.
+        write_borrowed_struct_body(body, &layout.field_plans, fields)
+            .map_err(|offset| Error::corrupted(index + offset, "struct field outside its block"))?;
         Ok(self.object_handle(index))
     }
 
-    /// [`Heap::retain_operands`](crate::Heap::retain_operands) for the fields of struct type
-    /// `ty` (as many values as it has fields), with one registry lookup for all of them.
+    /// Checks the operands of a constructor of struct type `ty` (as many values as it has
+    /// fields) and takes the counts of the references among them in one pass, with one
+    /// registry lookup for all of them; if anything fails, gives back the counts taken so far.
+    ///
+    /// Each operand is first tried against its field's [`FieldPlan`]: null in a nullable
+    /// field; an object of this heap (the bitmap says one starts at its word; its header's
+    /// kind and flags validated, its count not zero and not at its maximum) whose kind byte the
+    /// field takes (any object in a reference field when `operands` is [`Operands::Proved`]),
+    /// which gets its count;
+    /// a scalar of the field's type. Whatever the plan does not decide goes to
+    /// [`retain_operand`], the field's full check, which takes the count or gives the error.
+    #[inline(always)]
     fn retain_struct_operands(&mut self, ty: TypeIndex, fields: &[ValueRef<'_>], operands: Operands) -> Result<()> {
         let id = self.id;
         let HeapIn { types, region, free_list, .. } = self;
-        let (struct_type, _) = types.struct_layout(ty)?;
+        let (struct_type, layout) = types.struct_layout(ty)?;
         let mut failed = None;
-        for (i, (&value, &storage)) in fields.iter().zip(&struct_type.fields).enumerate() {
-            let checked = match (storage, value) {
-                (StorageType::Ref(ref_type), ValueRef::Ref(r)) => r
-                    .map_or(Ok(0), |r| r.word_for(id))
-                    .and_then(|raw| retain_word(region, free_list, types, raw, operands.check(ref_type), 1)),
-                _ if value.matches_storage(storage) => Ok(()),
-                _ => Err(mismatch(storage, value)),
+        for (i, (&value, &plan)) in fields.iter().zip(&layout.field_plans).enumerate() {
+            let decided = match value {
+                ValueRef::Ref(None) => plan.accepts_null(),
+                ValueRef::Ref(Some(r)) => retain_if_plan_takes(region, free_list, id, plan, r, operands),
+                _ => plan.accepts_scalar_ref(value),
             };
-            if let Err(error) = checked {
+            if decided {
+                continue;
+            }
+            if let Err(error) = retain_operand(region, free_list, types, id, struct_type, i, value, operands) {
                 failed = Some((i, error));
                 break;
             }
@@ -546,5 +566,250 @@ impl<'a, H> HeapIn<'a, H> {
         let index = self.object_index(r, "a heap object")?;
         let header = self.object(index)?;
         self.region.slice(index, header.size, "object out of region bounds")
+    }
+}
+
+/// Takes a count on the borrowed reference `r` if the plan of the field it is stored in
+/// decides that it may be stored there (see [`HeapIn::retain_struct_operands`]): a handle of
+/// heap `id` naming an object (the free list's bitmap says one starts at its word) whose
+/// header's kind and flags are valid ([`ObjectHeader::decode_count`]), whose kind byte the
+/// plan takes (any kind for [`Operands::Proved`], if the field holds references) and whose count is neither zero nor at its
+/// maximum. `false`, with nothing changed, leaves the check (and the error) to
+/// [`retain_operand`]: the tests are the ones `retain_word` makes, in its order.
+#[inline(always)]
+fn retain_if_plan_takes(
+    region: &mut Region,
+    free_list: &FreeList,
+    id: HeapId,
+    plan: FieldPlan,
+    r: &GcRef,
+    operands: Operands,
+) -> bool {
+    let Some(index) = r.word_for(id).ok().and_then(object_word) else { return false };
+    if !free_list.is_allocated(index) {
+        return false;
+    }
+    let Ok(header) = ObjectHeader::decode_count(region, index) else { return false };
+    let taken = match operands {
+        Operands::Checked => plan.accepts_kind(header.kind.to_byte()),
+        Operands::Proved => plan.holds_references(),
+    };
+    if !taken {
+        return false;
+    }
+    match header.ref_count.checked_add(1) {
+        Some(count) if header.ref_count != 0 => region.write_u32(index + REF_COUNT_OFFSET, count).is_ok(),
+        _ => false,
+    }
+}
+
+/// The full check of operand `value` of field `field` of `struct_type` (a constructor's, on
+/// heap `id`), taking its count if it is a reference: its storage type, then a reference's
+/// word and (unless `operands` is [`Operands::Proved`]) its reference type, as `retain_word`
+/// checks them. For what a field's plan leaves undecided (see
+/// [`HeapIn::retain_struct_operands`]).
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn retain_operand(
+    region: &mut Region,
+    free_list: &FreeList,
+    types: &TypeRegistry,
+    id: HeapId,
+    struct_type: &StructType,
+    field: usize,
+    value: ValueRef<'_>,
+    operands: Operands,
+) -> Result<()> {
+    let Some(&storage) = struct_type.fields.get(field) else {
+        return Err(Error::FieldCountMismatch { expected: struct_type.fields.len() as u32, found: field as u32 });
+    };
+    match (storage, value) {
+        (StorageType::Ref(ref_type), ValueRef::Ref(r)) => r
+            .map_or(Ok(0), |r| r.word_for(id))
+            .and_then(|raw| retain_word(region, free_list, types, raw, operands.check(ref_type), 1)),
+        _ if value.matches_storage(storage) => Ok(()),
+        _ => Err(mismatch(storage, value)),
+    }
+}
+
+/// Writes checked borrowed operands (each of its field's storage type, a reference's count
+/// taken: see [`HeapIn::retain_struct_operands`]) at their plans' offsets into `body`, the bytes
+/// after a fresh struct's header, and zeroes the rest (padding, packed neighbours), as
+/// `write_struct_body` (fast paths) writes owned ones: a body of one granule is built in a
+/// zeroed local and stored whole. `Err` holds the offset of a field that does not fit in the
+/// block (which registration rules out).
+#[inline(always)]
+fn write_borrowed_struct_body(
+    body: &mut [u8],
+    plans: &[FieldPlan],
+    fields: &[ValueRef<'_>],
+) -> core::result::Result<(), u32> {
+    if let Ok(granule) = <&mut [u8; GRANULE as usize]>::try_from(&mut *body) {
+        let mut image = [0; GRANULE as usize];
+        for (plan, value) in plans.iter().zip(fields) {
+            if !value.write_into_granule(&mut image, (plan.offset as usize).wrapping_sub(HEADER_SIZE as usize)) {
+                return Err(plan.offset);
+            }
+        }
+        *granule = image;
+        return Ok(());
+    }
+    zero_body_bytes(body);
+    for (plan, value) in plans.iter().zip(fields) {
+        if !value.write_into(body, (plan.offset as usize).wrapping_sub(HEADER_SIZE as usize)) {
+            return Err(plan.offset);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::UNKNOWN_FLAG_BITS;
+    use crate::test_support::test_region;
+    use crate::types::{ArrayType, StructType};
+    use crate::Heap;
+    use alloc::vec::Vec;
+
+    /// The checks `retain_struct_operands` made before the field plans: each operand's full
+    /// check in field order (`retain_operand`), the counts taken so far given back on an error.
+    fn full_retain(heap: &mut Heap<()>, ty: TypeIndex, fields: &[ValueRef<'_>], operands: Operands) -> Result<()> {
+        let id = heap.id;
+        let HeapIn { types, region, free_list, .. } = heap;
+        let (struct_type, _) = types.struct_layout(ty)?;
+        let failed = fields.iter().enumerate().find_map(|(i, &value)| {
+            retain_operand(region, free_list, types, id, struct_type, i, value, operands).err().map(|error| (i, error))
+        });
+        match failed {
+            Some((i, error)) => {
+                heap.release_field_refs(&fields[..i])?;
+                Err(error)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The field plans of `retain_struct_operands` (and so of `struct_new` and
+    /// `struct_new_proved`) accept and refuse every operand exactly as each field's full check
+    /// does, with the same error and the same count taken: every storage type (every heap
+    /// type, nullable and not) against scalars of each type, null, an i31, a struct of each of
+    /// two types, an array, an externref, a word inside an object, a foreign handle, and each
+    /// object operand with its kind and flags bytes at every value and its count at zero and
+    /// at its maximum (a corrupted kind or flags byte is `Corrupted`).
+    #[test]
+    fn struct_operands_are_checked_exactly_as_each_fields_full_check_does() {
+        let mut heap: Heap<()> = Heap::new(test_region(1 << 16)).unwrap();
+        let node = heap.register_struct(StructType::new(&[StorageType::I32])).unwrap();
+        let other = heap.register_struct(StructType::new(&[StorageType::I64])).unwrap();
+        let ints = heap.register_array(ArrayType::new(StorageType::I32)).unwrap();
+        let a_node = heap.struct_new(node, &[ValueRef::I32(1)]).unwrap();
+        let an_other = heap.struct_new(other, &[ValueRef::I64(1)]).unwrap();
+        let an_array = heap.array_new(ints, 2, ValueRef::I32(0)).unwrap();
+        let an_extern = heap.alloc_externref(()).map_err(|(error, _)| error).unwrap();
+        let inside = GcRef::from_raw_u32(a_node.as_raw_u32() + HEADER_SIZE).unwrap();
+        let i31 = GcRef::from_i31(5);
+        let stranger: Heap<()> = Heap::new(test_region(4096)).unwrap();
+        let foreign = stranger.handle(a_node.as_raw_u32()).unwrap();
+        let heap_types = [
+            HeapType::Extern,
+            HeapType::Any,
+            HeapType::Eq,
+            HeapType::I31,
+            HeapType::Struct,
+            HeapType::Array,
+            HeapType::None,
+            HeapType::NoExtern,
+            HeapType::Concrete(node),
+            HeapType::Concrete(other),
+        ];
+        let mut storages = Vec::from([
+            StorageType::I8,
+            StorageType::I16,
+            StorageType::I32,
+            StorageType::I64,
+            StorageType::F32,
+            StorageType::F64,
+            StorageType::V128,
+        ]);
+        for heap_type in heap_types {
+            for nullable in [true, false] {
+                storages.push(StorageType::Ref(RefType { nullable, heap_type }));
+            }
+        }
+        let scalars = [
+            ValueRef::I8(1),
+            ValueRef::I16(1),
+            ValueRef::I32(1),
+            ValueRef::I64(1),
+            ValueRef::F32(1.0),
+            ValueRef::F64(1.0),
+            ValueRef::V128(1),
+        ];
+        let objects = [&a_node, &an_other, &an_array, &an_extern];
+        let mut values: Vec<ValueRef<'_>> = Vec::from(scalars);
+        values.extend([ValueRef::Ref(None), ValueRef::Ref(Some(&i31)), ValueRef::Ref(Some(&inside))]);
+        values.push(ValueRef::Ref(Some(&foreign)));
+        values.extend(objects.iter().map(|&r| ValueRef::Ref(Some(r))));
+        let every: [u8; 256] = core::array::from_fn(|byte| byte as u8);
+        let mut compared = 0;
+        for storage in storages {
+            // The field after an i32 (a plan's offset that is not the first field's).
+            let ty = heap.register_struct(StructType::new(&[StorageType::I32, storage])).unwrap();
+            for operands in [Operands::Checked, Operands::Proved] {
+                for &value in &values {
+                    let fields = [ValueRef::I32(0), value];
+                    let object = objects.iter().find(|&&r| matches!(value, ValueRef::Ref(Some(v)) if v == r));
+                    // The operand's header as it is, then (objects only) corrupted.
+                    let mut headers = Vec::from([None]);
+                    if let Some(r) = object {
+                        let index = r.as_raw_u32();
+                        let saved: [u8; 16] = heap.region.read(index).unwrap();
+                        for kind in every {
+                            headers.push(Some((index, [kind, saved[1]], None)));
+                        }
+                        for flags in every {
+                            headers.push(Some((index, [saved[0], flags], None)));
+                        }
+                        headers.push(Some((index, [saved[0], saved[1]], Some(0))));
+                        headers.push(Some((index, [saved[0], saved[1]], Some(u32::MAX))));
+                    }
+                    for header in headers {
+                        let saved = header.map(|(index, _, _)| (index, heap.region.read::<16>(index).unwrap()));
+                        let corrupt = |heap: &mut Heap<()>| {
+                            if let Some((index, kind_and_flags, count)) = header {
+                                heap.region.write(index, kind_and_flags).unwrap();
+                                if let Some(count) = count {
+                                    heap.region.write_u32(index + REF_COUNT_OFFSET, count).unwrap();
+                                }
+                            }
+                        };
+                        let after = |heap: &mut Heap<()>| {
+                            let bytes = saved.map(|(index, _)| heap.region.read::<16>(index).unwrap());
+                            if let Some((index, saved)) = saved {
+                                heap.region.write(index, saved).unwrap();
+                            }
+                            bytes
+                        };
+                        corrupt(&mut heap);
+                        let planned = heap.retain_struct_operands(ty, &fields, operands);
+                        let planned = (planned, after(&mut heap));
+                        corrupt(&mut heap);
+                        let full = full_retain(&mut heap, ty, &fields, operands);
+                        let full = (full, after(&mut heap));
+                        assert_eq!(planned, full, "{storage:?} {value:?} {operands:?} {header:?}");
+                        let corrupted = |(_, [kind, flags], _): (u32, [u8; 2], Option<u32>)| {
+                            Kind::from_byte(kind).is_none() || flags & UNKNOWN_FLAG_BITS != 0
+                        };
+                        if storage.is_ref() && header.is_some_and(corrupted) {
+                            assert!(matches!(planned.0, Err(Error::Corrupted { .. })), "{planned:?}");
+                        }
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert!(compared > 20_000, "{compared}");
     }
 }
