@@ -218,16 +218,16 @@ impl<'a, H> HeapIn<'a, H> {
         let HeapIn { types, region, free_list, .. } = self;
         let (struct_type, layout) = types.struct_layout(ty)?;
         let mut failed = None;
-        for (i, (&value, &plan)) in fields.iter().zip(&layout.field_plans).enumerate() {
+        for (i, (value, &plan)) in fields.iter().zip(&layout.field_plans).enumerate() {
             let decided = match value {
                 ValueRef::Ref(None) => plan.accepts_null(),
                 ValueRef::Ref(Some(r)) => retain_if_plan_takes(region, free_list, id, plan, r, operands),
-                _ => plan.accepts_scalar_ref(value),
+                _ => plan.accepts_scalar_ref(*value),
             };
             if decided {
                 continue;
             }
-            if let Err(error) = retain_operand(region, free_list, types, id, struct_type, i, value, operands) {
+            if let Err(error) = retain_operand(region, free_list, types, id, struct_type, i, *value, operands) {
                 failed = Some((i, error));
                 break;
             }
