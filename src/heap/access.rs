@@ -317,8 +317,11 @@ impl<'a, H> HeapIn<'a, H> {
         let (index, ty, layout) = self.struct_at(r)?;
         if let Some(&offset) = layout.reference_field_offsets.get(field as usize).filter(|&&offset| offset != 0) {
             let raw = self.region.read_u32(index + offset)?;
-            self.increment(raw)?;
-            return Ok(Value::Ref(self.handle(raw)));
+            // Null and i31 words carry no count; an object's handle is made from what the
+            // branch knows of its word (neither 0 nor an i31), with no test of its own.
+            let Some(child) = object_word(raw) else { return Ok(Value::Ref(self.handle(raw))) };
+            self.increment(child)?;
+            return Ok(Value::Ref(Some(self.object_handle(child))));
         }
         let storage =
             *ty.fields.get(field as usize).ok_or(Error::FieldOutOfBounds { field, fields: ty.fields.len() as u32 })?;
