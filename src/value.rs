@@ -293,12 +293,14 @@ pub(crate) fn check_scalar<T: Scalar>(found: StorageType) -> Result<()> {
     }
 }
 
-/// A struct field as a constructor moving owned values in sees it (see
-/// [`Heap::struct_new_owned`](crate::Heap::struct_new_owned)): its offset and a test of a value
-/// against its storage type that needs no registry lookup, computed at registration
-/// ([`StructLayout`](crate::types::StructLayout)). The test only accepts: whatever it does
-/// not decide (an error, an i31, a concrete reference type) goes to the full check of the
-/// field's storage type, which gives the answer and the error.
+/// A struct field as a constructor sees it (see
+/// [`Heap::struct_new_owned`](crate::Heap::struct_new_owned), which moves owned values in, and
+/// [`Heap::struct_new`](crate::Heap::struct_new) and
+/// [`Heap::struct_new_proved`](crate::Heap::struct_new_proved), which borrow them): its offset
+/// and a test of a value against its storage type that needs no registry lookup, computed at
+/// registration ([`StructLayout`](crate::types::StructLayout)). The test only accepts:
+/// whatever it does not decide (an error, an i31, a concrete reference type) goes to the full
+/// check of the field's storage type, which gives the answer and the error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FieldPlan {
     /// The field's offset from the object's start.
