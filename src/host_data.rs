@@ -31,6 +31,7 @@ impl<H> HostDataTable<H> {
     }
 
     /// Stores `value` and returns its id.
+    #[inline]
     pub(crate) fn insert(&mut self, value: H) -> u32 {
         self.live += 1;
         if self.free_head != 0 {
@@ -48,6 +49,7 @@ impl<H> HostDataTable<H> {
     }
 
     /// Removes and returns the value with this id.
+    #[inline]
     pub(crate) fn take(&mut self, id: u32) -> Result<H> {
         match self.slots.get_mut(id as usize) {
             Some(slot @ Slot::Occupied(_)) => {
@@ -63,6 +65,7 @@ impl<H> HostDataTable<H> {
     }
 
     /// The value with this id.
+    #[inline]
     pub(crate) fn get(&self, id: u32) -> Result<&H> {
         match self.slots.get(id as usize) {
             Some(Slot::Occupied(value)) => Ok(value),
@@ -71,6 +74,7 @@ impl<H> HostDataTable<H> {
     }
 
     /// The value with this id, mutably.
+    #[inline]
     pub(crate) fn get_mut(&mut self, id: u32) -> Result<&mut H> {
         match self.slots.get_mut(id as usize) {
             Some(Slot::Occupied(value)) => Ok(value),

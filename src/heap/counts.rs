@@ -572,10 +572,35 @@ impl<'a, H> HeapIn<'a, H> {
 
     /// Allocates an externref holding `data`. On failure the data is handed back with the error.
     pub fn alloc_externref(&mut self, data: H) -> core::result::Result<GcRef, (Error, H)> {
-        let index = match self.alloc_object(Kind::EXTERN, 0, EXTERNREF_SIZE, HeaderFlags::ACYCLIC) {
+        // `alloc_object` of an externref: the block size is a constant.
+        let index = match self.alloc_bare_block(EXTERNREF_SIZE, EXTERNREF_BLOCK) {
             Ok(index) => index,
             Err(error) => return Err((error, data)),
         };
+        // The header and the host-data id in one store after one bounds check (the free list
+        // hands out blocks inside the region: the other way is for a region that says not).
+        let Ok(bytes) = self.region.slice_mut(index, EXTERNREF_SIZE, "externref out of region bounds") else {
+            return self.init_externref_in_parts(index, data);
+        };
+        let id = self.host_data.insert(data);
+        let [i0, i1, i2, i3] = id.to_ne_bytes();
+        let [h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13, h14, h15] =
+            ObjectHeader::new(Kind::EXTERN, 0, EXTERNREF_BLOCK, HeaderFlags::ACYCLIC).to_bytes();
+        bytes.copy_from_slice(&[h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13, h14, h15, i0, i1, i2, i3]);
+        self.counters.allocated(EXTERNREF_BLOCK);
+        Ok(self.object_handle(index))
+    }
+
+    /// The rest of [`Heap::alloc_externref`] in its parts, for a block whose bytes are not all
+    /// in the region: the header written and the allocation counted, then the data stored and
+    /// its id written, each with its own error (the data handed back).
+    #[cold]
+    fn init_externref_in_parts(&mut self, index: u32, data: H) -> core::result::Result<GcRef, (Error, H)> {
+        let header = ObjectHeader::new(Kind::EXTERN, 0, EXTERNREF_BLOCK, HeaderFlags::ACYCLIC);
+        if let Err(error) = header.encode(&mut self.region, index) {
+            return Err((error, data));
+        }
+        self.counters.allocated(EXTERNREF_BLOCK);
         let id = self.host_data.insert(data);
         match self.region.write_u32(index + EXTERNREF_HOST_DATA_OFFSET, id) {
             Ok(()) => Ok(self.object_handle(index)),
