@@ -249,12 +249,15 @@ impl FreeList {
     /// there is no victim).
     #[cold]
     pub(super) fn alloc_slow(&mut self, region: &mut Region, size: u32) -> Result<Option<u32>> {
-        if size <= SMALL_MAX {
-            if self.dv_size >= size {
-                return self.carve_dv(region, size).map(Some);
-            }
-            if let Some((index, block_size)) = self.take_fitting(region, size)? {
-                if block_size > size {
+        let small = size <= SMALL_MAX;
+        if small && self.dv_size >= size {
+            return self.carve_dv(region, size).map(Some);
+        }
+        // One call site, so that `take_fitting` is inlined once (its `Result` is not returned
+        // through memory).
+        if let Some((index, block_size)) = self.take_fitting(region, size)? {
+            if block_size > size {
+                if small {
                     // The block had no free neighbour, so neither has the rest.
                     if self.dv_size != 0 {
                         self.push(region, self.dv_start, self.dv_size)?;
@@ -262,19 +265,14 @@ impl FreeList {
                     self.dv_start = index + size;
                     self.dv_size = block_size - size;
                     region.write(self.dv_start, free_header(self.dv_size, 0, 0))?;
-                }
-                return Ok(Some(index));
-            }
-        } else {
-            if let Some((index, block_size)) = self.take_fitting(region, size)? {
-                if block_size > size {
+                } else {
                     self.push(region, index + size, block_size - size)?;
                 }
-                return Ok(Some(index));
             }
-            if self.dv_size >= size {
-                return self.carve_dv(region, size).map(Some);
-            }
+            return Ok(Some(index));
+        }
+        if !small && self.dv_size >= size {
+            return self.carve_dv(region, size).map(Some);
         }
         Ok(self.bump(region, size))
     }
@@ -311,6 +309,7 @@ impl FreeList {
     /// Takes the smallest listed block of at least `size` bytes that the bitmaps find in O(1):
     /// a larger small class, else the head of the large bin of `size` if it fits, else the
     /// head of the first non-empty large bin whose blocks all fit.
+    #[inline(always)]
     fn take_fitting(&mut self, region: &mut Region, size: u32) -> Result<Option<(u32, u32)>> {
         if size < SMALL_MAX {
             let above = self.small_bitmap & !((2u32 << (size / GRANULE - 1)) - 1);
