@@ -89,6 +89,15 @@ impl FreeList {
         }
     }
 
+    /// Clears the listed bit at `offset` (nothing beyond the bitmap).
+    #[inline(always)]
+    pub(super) fn clear_listed(&mut self, offset: u32) {
+        let (word, shift) = Self::bit(offset);
+        if let Some(word) = self.bits.get_mut(word) {
+            *word &= !(LISTED << shift);
+        }
+    }
+
     /// The highest listed start below `offset` and at most [`FOOTER_MIN`] bytes below it, if
     /// the bitmap has one within the three words it looks at.
     #[inline]

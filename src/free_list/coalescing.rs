@@ -47,20 +47,23 @@ impl FreeList {
         }
         let (index_word, index_shift) = Self::bit(index);
         self.bits[index_word] &= !(OBJECT << index_shift);
-        let previous_is_listed = at_index == AFTER_FREE;
-        let next_is_listed = at_end == LISTED;
         let (mut start, mut stop) = (index, end);
         let dv_end = self.dv_start + self.dv_size;
         let mut joins_dv = false;
+        // A listed neighbour's code where it meets the freed block goes when it is unlinked; its
+        // code at the far side (the previous block's start, the next block's end) stays: the
+        // push at the end sets it again, and only a merged block that is not listed (the
+        // designated victim, or back to the wilderness) clears it.
         // The next block, if free: the designated victim, or a listed block (the bitmap, in
         // host memory, says so).
         if self.dv_size != 0 && end == self.dv_start {
             (stop, joins_dv) = (dv_end, true);
-        } else if next_is_listed {
+        } else if at_end == LISTED {
             // The bitmap has a listed block starting at `end` (16-aligned): its size is checked
             // against the bitmap's end code.
             let next = self.read_proven(region, end)?;
             self.unlink(region, end, &next)?;
+            self.clear_listed(end);
             // Its header is now inside a free block: leave it plain.
             region.write(end, free_header(next.size, 0, 0))?;
             stop = end + next.size;
@@ -70,28 +73,18 @@ impl FreeList {
         // its footer tells, as a larger block has one).
         if self.dv_size != 0 && index == dv_end {
             (start, joins_dv) = (self.dv_start, true);
-        } else if previous_is_listed {
-            let previous_start = match self.listed_start_just_below(index) {
-                Some(start) => start,
-                None => {
-                    let footer = region.read_u32(index - (GRANULE - SIZE_OFFSET))?;
-                    if footer <= FOOTER_MIN || footer % GRANULE != 0 || footer >= index {
-                        return Err(Error::corrupted(index - GRANULE, "free block footer out of bounds"));
+        } else if at_index == AFTER_FREE {
+            match self.unlink_previous(region, index) {
+                Ok(previous_start) => start = previous_start,
+                Err(error) => {
+                    // As if the next block's end code had gone with its unlink.
+                    if stop != end && !joins_dv {
+                        self.clear_listed(stop);
                     }
-                    index - footer
+                    return Err(error);
                 }
-            };
-            // A listed start (the bitmap's, or checked in it after the footer) whose size ends
-            // at `index`, where the bitmap has a listed block's end.
-            if !self.is_listed_start(previous_start) {
-                return Err(Error::corrupted(previous_start, "free block does not end where the bitmap says"));
             }
-            let previous = Self::read_links(region, previous_start)?;
-            if previous_start.wrapping_add(previous.size) != index {
-                return Err(Error::corrupted(previous_start, "free block does not end where the bitmap says"));
-            }
-            self.unlink(region, previous_start, &previous)?;
-            start = previous_start;
+            self.bits[index_word] &= !(LISTED << index_shift);
         }
         if start != index {
             // The freed block's header is now inside a free block: leave it plain.
@@ -100,21 +93,52 @@ impl FreeList {
         if joins_dv {
             (self.dv_start, self.dv_size) = (start, stop - start);
         }
-        if stop == self.top {
+        if joins_dv || stop == self.top {
+            // Not listed: the far codes of merged listed neighbours go.
+            self.clear_listed(start);
+            self.clear_listed(stop);
             region.write(start, free_header(stop - start, 0, 0))?;
-            self.top = start;
-            if joins_dv {
-                (self.dv_start, self.dv_size) = (0, 0);
+            if stop == self.top {
+                self.top = start;
+                if joins_dv {
+                    (self.dv_start, self.dv_size) = (0, 0);
+                }
             }
             return Ok(());
-        }
-        if joins_dv {
-            return region.write(start, free_header(stop - start, 0, 0));
         }
         self.push(region, start, stop - start)
     }
 
-    /// Takes the listed block at `index` (already read as `block`) out of its list, in O(1).
+    /// Finds, checks and unlinks the listed block that ends at `index` (the bitmap's code there
+    /// is [`AFTER_FREE`]), leaving its start code; returns its start.
+    #[inline(always)]
+    fn unlink_previous(&mut self, region: &mut Region, index: u32) -> Result<u32> {
+        let previous_start = match self.listed_start_just_below(index) {
+            // A listed start: the bitmap's.
+            Some(start) => start,
+            None => {
+                let footer = region.read_u32(index - (GRANULE - SIZE_OFFSET))?;
+                if footer <= FOOTER_MIN || footer % GRANULE != 0 || footer >= index {
+                    return Err(Error::corrupted(index - GRANULE, "free block footer out of bounds"));
+                }
+                // Checked in the bitmap.
+                if !self.is_listed_start(index - footer) {
+                    return Err(Error::corrupted(index - footer, "free block does not end where the bitmap says"));
+                }
+                index - footer
+            }
+        };
+        // A listed start whose size ends at `index`, where the bitmap has a listed block's end.
+        let previous = Self::read_links(region, previous_start)?;
+        if previous_start.wrapping_add(previous.size) != index {
+            return Err(Error::corrupted(previous_start, "free block does not end where the bitmap says"));
+        }
+        self.unlink(region, previous_start, &previous)?;
+        Ok(previous_start)
+    }
+
+    /// Takes the listed block at `index` (already read as `block`) out of its list, in O(1),
+    /// leaving both its bitmap codes to the caller (`free_merging` keeps one of them).
     /// Always inlined into `free_merging`'s two calls: a call returning its `Result` through
     /// memory, with the merge's state spilled around it, cost a third of an unlink.
     #[inline(always)]
@@ -138,7 +162,6 @@ impl FreeList {
                 region.write_u32(block.next + PREV_OFFSET, block.prev)?;
             }
         }
-        self.unmark_listed(index, index + block.size);
         self.listed_bytes = self.listed_bytes.wrapping_sub(block.size);
         self.listed_blocks = self.listed_blocks.wrapping_sub(1);
         Ok(())
