@@ -7,8 +7,9 @@
 //!
 //! # What it owns
 //! * The **candidate buffer**: the objects that may be the root of a garbage cycle, a bitmap
-//!   outside the region (one bit per 16-byte granule, set for an object when it is buffered)
-//!   and the number of candidates, behind `CycleCollector`'s narrow methods: the heap's hot
+//!   outside the region (one bit per 16-byte granule, set for an object when it is buffered;
+//!   a second one, of the same layout, while the young generation runs: see below) and the
+//!   number of candidates, behind `CycleCollector`'s narrow methods: the heap's hot
 //!   path calls `possible_root` when a decrement leaves a count above zero and `remove` when a
 //!   buffered object is freed, and knows nothing else of it.
 //! * The colour bits and the [`HeaderFlags::BUFFERED`] bit of every object's header, and the
@@ -49,6 +50,28 @@
 //! more than the buffering that set them. The bitmap grows to the highest object ever
 //! buffered, at most one bit per 16 bytes of region (1/128 of its size).
 //!
+//! **The young generation.** When the buffer holds more than half its candidate trigger, the
+//! next allocation starts the young generation: the candidates buffered so far are *old*,
+//! their bitmap is set aside, and the candidates buffered from then on are *young*, marked in
+//! the (all zero) second bitmap, which the hot path now writes (one swap of two vectors: the
+//! hot path is unchanged). A cycle collection that the candidate trigger alone starts takes
+//! only the old candidates as roots and leaves the young ones buffered, for the next
+//! collection, where they are old. A candidate buffered recently is most often part of a
+//! structure still being built or used (the node a list or a ring was just extended from), and
+//! a collection then would only mark it gray and scan it black again: waiting lets it either
+//! become garbage or be taken once. The buffer still holds at most the trigger's worth of
+//! candidates, so the young generation does not add to what garbage cycles hold: it makes the
+//! trigger's collections come twice as often, each on the older half. Every other collection
+//! (the heap-growth trigger, an allocation that finds no room, [`crate::Heap::collect_cycles`])
+//! takes all the candidates. No old candidate lies at an offset the young bitmap marks (it
+//! would have been buffered young), so the young bitmap's marks are cleared from the old one
+//! as a collection of the old candidates starts; the young candidates are then counted (the
+//! objects flagged buffered at the young marks: one look at each), so that the collection can
+//! check the roots it finds against the count. A young candidate that mark gray reaches from
+//! an old root is unbuffered by the collection like a root (it was visited: if it is alive,
+//! its cycles are not garbage now); the others stay buffered and their marks join the old
+//! bitmap when the collection ends, which ends the young generation.
+//!
 //! # Use
 //! Nothing to do: the heap buffers candidates and collects cycles by itself (see [the heap
 //! policy](crate#heap-policy)). An embedder may tune it in [`crate::HeapConfig`], run one now with
@@ -73,9 +96,10 @@
 //! ```
 //!
 //! # A cycle collection
-//! The whole buffer is taken as the roots: the objects flagged buffered at the marked offsets
-//! below the heap's high-water mark, in address order (the bits are cleared as they are read;
-//! the number of roots found must be the candidate count, or the region is corrupted). Then,
+//! The candidates it takes (all of them, or the old ones: see the young generation above) are
+//! the roots: the objects flagged buffered at the marked offsets below the heap's high-water
+//! mark, in address order (the bits are cleared as they are read; the number of roots found
+//! must be the number of candidates taken, or the region is corrupted). Then,
 //! with explicit worklists (no recursion; a struct's references are read straight from its
 //! type's reference offsets, its layout checked once per visit; a reference array's elements
 //! are visited [`crate::heap::RELEASE_CHUNK`] at a time, the rest of the array waiting on the
@@ -93,7 +117,8 @@
 //!    gray after the pass is exactly what the paper's scan leaves white: its scan colours white
 //!    the gray objects without a count and turns black everything reachable from a gray object
 //!    with one, whatever the order; so the gray ones are left gray and taken for white.
-//! 3. **CollectRoots**, one pass over the list: every root leaves the buffer, a black object
+//! 3. **CollectRoots**, one pass over the list: every root (and every young candidate mark gray
+//!    reached) leaves the buffer, a black object
 //!    survives, a gray one is garbage. The references a garbage object holds to acyclic objects
 //!    are released through the heap's ordinary release path (so an externref's host data is
 //!    dropped exactly once, when the last reference to it goes); once all of them are, every
@@ -115,7 +140,8 @@
 //!
 //! # Invariants (checked by [`crate::Heap::verify`])
 //! Outside a cycle collection: every object is black or purple; an object is purple exactly
-//! when it is flagged [`HeaderFlags::BUFFERED`], and then its bit in the buffer is set; the
+//! when it is flagged [`HeaderFlags::BUFFERED`], and then its bit in the buffer (in either
+//! bitmap) is set; the
 //! candidate count is the number of buffered objects (none with cycle collection off, and no
 //! bit set either); no bit lies beyond the region; the header's reserved `u16` is 0; acyclic
 //! objects are never buffered, and an object is flagged [`HeaderFlags::ACYCLIC`] exactly when
@@ -183,8 +209,9 @@ pub struct CycleConfig {
     /// costs nothing more) and garbage cycles leak, as in Wasmtime. On by default.
     pub enabled: bool,
     /// A cycle collection runs when the candidate buffer holds more than this many objects
-    /// (at the next allocation, or in the next collection's cycle phase). See the module's
-    /// heap policy. Default [`DEFAULT_CYCLE_CANDIDATE_THRESHOLD`].
+    /// (at the next allocation, or in the next collection's cycle phase); it takes the
+    /// candidates buffered before the buffer held half as many, the younger ones wait for the
+    /// next. See the module's heap policy. Default [`DEFAULT_CYCLE_CANDIDATE_THRESHOLD`].
     pub candidate_threshold: usize,
     /// Also collect when, with candidates buffered, the live bytes have doubled since the last
     /// cycle collection and exceed 1/[`HEAP_GROWTH_FLOOR_SHARE`] of the region (at the next
@@ -237,39 +264,68 @@ pub(crate) struct CycleCollector {
     /// The buffer length above which the automatic triggers collect: the threshold, or half
     /// the survivors of the last collection when that is more.
     trigger: usize,
+    /// The buffer length above which the allocation-time check looks at the buffer: half the
+    /// trigger before the young generation starts (to start it), the trigger after.
+    next_check: usize,
     /// Whether the heap-growth trigger is on.
     growth: bool,
     /// Twice the live bytes after the last cycle collection (`u64::MAX` with the heap-growth
     /// trigger off, so that one comparison covers both): the heap-growth trigger fires
     /// above this (and above the floor).
     live_bytes_trigger: u64,
-    /// The number of buffered objects (flagged [`HeaderFlags::BUFFERED`]).
+    /// The number of buffered objects (flagged [`HeaderFlags::BUFFERED`]), old and young.
     candidates: usize,
-    /// The buffer's bitmap: bit `g % 64` of word `g / 64` is set when the object at offset
-    /// `16 g` was buffered since the last collection (stale if it has been freed since).
+    /// Whether the young generation has started: `marks` holds the young candidates and
+    /// `old_marks` the old ones.
+    young: bool,
+    /// The bitmap candidates are buffered into: bit `g % 64` of word `g / 64` is set when the
+    /// object at offset `16 g` was buffered since the last collection (or, before the young
+    /// generation starts, left buffered by it); stale if the object has been freed since.
+    /// During a collection, the bitmap of the candidates it takes.
     marks: Vec<u64>,
+    /// The old candidates' bitmap while the young generation runs (laid out as `marks`); all
+    /// zeros (spare room) before it starts. No old candidate's offset is marked in `marks`
+    /// then: a bit set there since the young generation started was set for a young
+    /// candidate, and the old one still lies where it was. During a collection of the old
+    /// candidates, the young ones' bitmap.
+    old_marks: Vec<u64>,
+    /// During a collection of the old candidates: how many young ones are buffered (the
+    /// buffered objects at the offsets marked in `old_marks`), and that they are.
+    young_left: usize,
+    young_waiting: bool,
     counters: CycleCounters,
 }
 
 impl CycleCollector {
     pub(crate) fn new(config: CycleConfig) -> CycleCollector {
-        CycleCollector {
+        let mut collector = CycleCollector {
             enabled: config.enabled,
             threshold: config.candidate_threshold,
-            trigger: config.candidate_threshold,
+            trigger: 0,
+            next_check: 0,
             growth: config.collect_on_heap_growth,
             live_bytes_trigger: growth_trigger(config.collect_on_heap_growth, 0),
             candidates: 0,
+            young: false,
             marks: Vec::new(),
+            old_marks: Vec::new(),
+            young_left: 0,
+            young_waiting: false,
             counters: CycleCounters::default(),
-        }
+        };
+        collector.set_trigger(config.candidate_threshold);
+        collector
     }
 
     /// Forgets every candidate (the heap was reset). Counters stay.
     pub(crate) fn reset(&mut self) {
         self.candidates = 0;
+        self.young = false;
         self.marks.clear();
-        self.trigger = self.threshold;
+        self.old_marks.clear();
+        self.young_left = 0;
+        self.young_waiting = false;
+        self.set_trigger(self.threshold);
         self.live_bytes_trigger = growth_trigger(self.growth, 0);
     }
 
@@ -278,18 +334,23 @@ impl CycleCollector {
         self.candidates
     }
 
-    /// Whether the bit of the object at `index` is set (for verification).
+    /// Whether the bit of the object at `index` is set in the buffer (either bitmap: for
+    /// verification).
     pub(crate) fn is_marked(&self, index: u32) -> bool {
         let (word, bit) = mark_position(index);
-        self.marks.get(word).is_some_and(|&bits| bits & bit != 0)
+        let marked = |marks: &[u64]| marks.get(word).is_some_and(|&bits| bits & bit != 0);
+        marked(&self.marks) || marked(&self.old_marks)
     }
 
     /// The offset the highest bit set in the buffer stands for, if any (for verification: it
     /// must lie within the region).
     pub(crate) fn highest_mark(&self) -> Option<u64> {
-        let word = self.marks.iter().rposition(|&bits| bits != 0)?;
-        let granule = word * MARK_WORD_BITS + (MARK_WORD_BITS - 1 - self.marks[word].leading_zeros() as usize);
-        Some(granule as u64 * MARK_GRANULE as u64)
+        let highest = |marks: &[u64]| {
+            let word = marks.iter().rposition(|&bits| bits != 0)?;
+            let granule = word * MARK_WORD_BITS + (MARK_WORD_BITS - 1 - marks[word].leading_zeros() as usize);
+            Some(granule as u64 * MARK_GRANULE as u64)
+        };
+        highest(&self.marks).max(highest(&self.old_marks))
     }
 
     /// Whether cycle collection is on.
@@ -300,7 +361,14 @@ impl CycleCollector {
     /// Changes the candidate threshold; the trigger starts again from it.
     pub(crate) fn set_threshold(&mut self, threshold: usize) {
         self.threshold = threshold;
-        self.trigger = threshold;
+        self.set_trigger(threshold);
+    }
+
+    /// Sets the candidate trigger (and the check that starts the young generation at half of
+    /// it).
+    fn set_trigger(&mut self, trigger: usize) {
+        self.trigger = trigger;
+        self.next_check = if self.young { trigger } else { trigger / 2 };
     }
 
     /// Whether an automatic cycle collection is due (see the heap policy): the buffer is over
@@ -309,32 +377,149 @@ impl CycleCollector {
     /// a region of `region_len` bytes.
     #[inline]
     pub(crate) fn is_due(&self, live_bytes: u64, region_len: u32) -> bool {
-        let len = self.candidates;
-        len > self.trigger
-            || (len > 0
-                && live_bytes > region_len as u64 / HEAP_GROWTH_FLOOR_SHARE
-                && live_bytes > self.live_bytes_trigger)
+        self.candidates > self.trigger || self.is_due_by_growth(live_bytes, region_len)
     }
 
-    /// Starts a collection: the buffer is empty from now on (the collection unbuffers every
+    /// The allocation-time check: whether a cycle collection is due or the young generation
+    /// is to start ([`CycleCollector::start_young`]: the buffer holds more than half the
+    /// trigger). As cheap as [`CycleCollector::is_due`]: one comparison of the buffer length
+    /// then the heap-growth test.
+    #[inline(always)]
+    pub(crate) fn is_due_or_young(&self, live_bytes: u64, region_len: u32) -> bool {
+        self.candidates > self.next_check || self.is_due_by_growth(live_bytes, region_len)
+    }
+
+    /// Whether the heap-growth trigger makes a collection due (see [`CycleCollector::is_due`]).
+    #[inline(always)]
+    fn is_due_by_growth(&self, live_bytes: u64, region_len: u32) -> bool {
+        self.candidates > 0
+            && live_bytes > region_len as u64 / HEAP_GROWTH_FLOOR_SHARE
+            && live_bytes > self.live_bytes_trigger
+    }
+
+    /// Starts the young generation (the buffer holds more than half the trigger, and no
+    /// collection is due): the candidates buffered so far are old, those buffered from now on
+    /// young, and a collection the candidate trigger starts leaves the young ones for the
+    /// next one (see the heap policy).
+    pub(crate) fn start_young(&mut self) {
+        if self.young {
+            return;
+        }
+        // `old_marks` is all zeros: it is the young generation's bitmap from now on.
+        core::mem::swap(&mut self.marks, &mut self.old_marks);
+        self.young = true;
+        self.next_check = self.trigger;
+    }
+
+    /// Whether a due collection leaves the young candidates for the next one: when the young
+    /// generation has started and the candidate trigger alone makes the collection due (see
+    /// the heap policy).
+    #[inline]
+    pub(crate) fn defers_young(&self, live_bytes: u64, region_len: u32) -> bool {
+        self.young && self.candidates > self.trigger && !self.is_due_by_growth(live_bytes, region_len)
+    }
+
+    /// The offsets word `word` of the young generation's bitmap marks (young candidates, or
+    /// stale), if the young generation has started and the word covers an offset below `end`
+    /// (the heap's high-water mark). For the caller to count the young candidates before a
+    /// collection of the old ones.
+    #[inline]
+    pub(crate) fn young_marks(&self, word: usize, end: u32) -> Option<MarkedOffsets> {
+        if !self.young {
+            return None;
+        }
+        let words = (end as usize).div_ceil(MARK_GRANULE as usize * MARK_WORD_BITS).min(self.marks.len());
+        let bits = *self.marks[..words].get(word)?;
+        Some(MarkedOffsets { bits, base: (word * MARK_WORD_BITS) as u32 * MARK_GRANULE })
+    }
+
+    /// Starts a collection of the old candidates, `young` being the number of young ones
+    /// buffered (the caller counted them: see [`CycleCollector::young_marks`]), or, with
+    /// `young` `None`, of all of them. The young ones stay buffered (their bitmap waits in
+    /// `old_marks`, and their offsets are cleared from the old one, where they are stale);
+    /// the buffer holds only them from now on (the collection unbuffers every other
     /// candidate; the caller takes the roots from the bitmap with
-    /// [`CycleCollector::take_marks`]). Returns the counters before the collection, for
-    /// [`CycleCollector::finish_collection`], and the candidate count (the caller checks that
-    /// it finds that many roots).
-    pub(crate) fn start_collection(&mut self) -> (CycleCounters, usize) {
-        (self.counters, core::mem::take(&mut self.candidates))
+    /// [`CycleCollector::take_marks`], and tells [`CycleCollector::unbuffer_young`] of each
+    /// buffered object it unbuffers). Returns the counters before the collection, for
+    /// [`CycleCollector::finish_collection`], and the number of candidates taken (the caller
+    /// checks that it finds that many roots). A collection of the old candidates when all are
+    /// young (more young ones than candidates is a corrupted region's doing) takes all of them.
+    pub(crate) fn start_collection(&mut self, young: Option<usize>) -> (CycleCounters, usize) {
+        match young {
+            Some(young) if self.young && young < self.candidates => {
+                for (old, young) in self.old_marks.iter_mut().zip(&self.marks) {
+                    *old &= !young;
+                }
+                core::mem::swap(&mut self.marks, &mut self.old_marks);
+                self.young = false;
+                self.young_left = young;
+                self.young_waiting = true;
+            }
+            _ => {
+                self.end_young();
+                self.young_left = 0;
+            }
+        }
+        let old = self.candidates - self.young_left;
+        self.candidates = self.young_left;
+        (self.counters, old)
     }
 
-    /// Clears word `word` of the buffer's bitmap and returns the offsets its bits stood for
-    /// (candidates, or stale: see the module documentation), if the word covers an offset
-    /// below `end` (the heap's high-water mark). The words wholly above it are left: no object
-    /// lies there now, so their bits are stale.
+    /// Whether the young generation has started.
+    #[inline]
+    pub(crate) fn is_young(&self) -> bool {
+        self.young
+    }
+
+    /// Ends the young generation: its bits join the old ones in `marks`, and `old_marks` is
+    /// all zeros again.
+    fn end_young(&mut self) {
+        if !self.young {
+            return;
+        }
+        core::mem::swap(&mut self.marks, &mut self.old_marks);
+        self.young = false;
+        self.merge_spare();
+        self.next_check = self.trigger / 2;
+    }
+
+    /// Moves the bits of `old_marks` to `marks`, leaving it all zeros.
+    fn merge_spare(&mut self) {
+        if self.marks.len() < self.old_marks.len() {
+            self.marks.resize(self.old_marks.len(), 0);
+        }
+        for (marks, spare) in self.marks.iter_mut().zip(self.old_marks.iter_mut()) {
+            *marks |= core::mem::take(spare);
+        }
+    }
+
+    /// Clears word `word` of the bitmap of the candidates the collection takes and returns
+    /// the offsets its bits stood for (candidates, or stale: see the module documentation),
+    /// if the word covers an offset below `end` (the heap's high-water mark). The words wholly
+    /// above it are left: no object lies there now, so their bits are stale.
     #[inline]
     pub(crate) fn take_marks(&mut self, word: usize, end: u32) -> Option<MarkedOffsets> {
         let words = (end as usize).div_ceil(MARK_GRANULE as usize * MARK_WORD_BITS).min(self.marks.len());
         let bits = core::mem::take(self.marks[..words].get_mut(word)?);
         // A bit is set only for an object's offset, below the region's length: it fits in a `u32`.
         Some(MarkedOffsets { bits, base: (word * MARK_WORD_BITS) as u32 * MARK_GRANULE })
+    }
+
+    /// A collection of the old candidates unbuffers the buffered object at `index`, reached
+    /// from a root: if it is a young candidate (marked in the young bitmap), it leaves the
+    /// buffer (one candidate less) and its bit is cleared. (The roots left the buffer when the
+    /// collection started.)
+    #[inline]
+    pub(crate) fn unbuffer_young(&mut self, index: u32) {
+        if self.young_left == 0 {
+            return;
+        }
+        let (word, bit) = mark_position(index);
+        if let Some(bits) = self.old_marks.get_mut(word).filter(|bits| **bits & bit != 0) {
+            *bits &= !bit;
+            self.young_left -= 1;
+            self.candidates -= 1;
+        }
     }
 
     /// Counts `n` object visits of a collection.
@@ -351,7 +536,8 @@ impl CycleCollector {
 
     /// Ends a collection that took `candidates` roots (counters `before` it), freed `freed`
     /// objects and found `survivors` alive, leaving `live_bytes` live: counts it, sets the next
-    /// trigger (the policy's amortization and back-off) and reports what it did.
+    /// trigger (the policy's amortization and back-off), ends the young generation (the young
+    /// candidates left are the next collection's old ones) and reports what it did.
     pub(crate) fn finish_collection(
         &mut self,
         before: CycleCounters,
@@ -370,19 +556,22 @@ impl CycleCollector {
         // program pays O(log) collections instead of one per threshold's worth of candidates;
         // a productive collection brings the trigger back down.
         let scanned = c.objects_scanned - before.objects_scanned;
+        let references = c.references_traced - before.references_traced;
         let floor = self.threshold.max(survivors as usize / 2);
-        self.trigger = if freed.saturating_mul(UNPRODUCTIVE_VISITS_PER_FREED) >= scanned {
+        let trigger = if freed.saturating_mul(UNPRODUCTIVE_VISITS_PER_FREED) >= scanned {
             floor
         } else {
             floor.max(self.trigger.saturating_mul(2))
         };
-        self.live_bytes_trigger = growth_trigger(self.growth, live_bytes);
-        CycleReport {
-            candidates,
-            objects_scanned: scanned,
-            references_traced: c.references_traced - before.references_traced,
-            objects_freed: freed,
+        // The young candidates left are the next collection's old ones.
+        self.end_young();
+        if core::mem::take(&mut self.young_waiting) {
+            self.merge_spare();
         }
+        self.young_left = 0;
+        self.set_trigger(trigger);
+        self.live_bytes_trigger = growth_trigger(self.growth, live_bytes);
+        CycleReport { candidates, objects_scanned: scanned, references_traced: references, objects_freed: freed }
     }
 
     /// The cycle fields of a statistics snapshot.

@@ -88,14 +88,21 @@
 //!     reference is one candidate), and this bounds what garbage cycles hold to about the live
 //!     data again, at O(1) amortized work per allocated byte.
 //!
+//!   A collection the candidate trigger alone makes due takes only the *old* candidates, those
+//!   buffered before the buffer held half its trigger; the *young* ones, buffered since, wait
+//!   for the next collection (they are most often part of a structure still being built, which
+//!   a collection now would only rescan). The buffer holds no more than before, so the
+//!   trigger's collections come twice as often, each on the older half; every other cycle
+//!   collection takes all the candidates.
+//!
 //!   Besides, an allocation that finds no block even after merging free blocks collects cycles
 //!   before it reports [`Error::OutOfMemory`], and [`crate::Heap::collect_cycles`] runs one
 //!   now. The automatic triggers never run inside a no-GC scope, and
 //!   [`crate::Heap::collect_cycles`] there is [`Error::InNoGcScope`]. A cycle collection is
 //!   synchronous (one step of an incremental collection) and costs O(objects + references
-//!   reachable from the candidates), plus one look at each candidate buffered since the last
-//!   one (freed since or not) and a pass over the buffer's bitmap up to the heap's high-water
-//!   mark (one bit per 16 bytes).
+//!   reachable from the candidates it takes), plus one look at each candidate buffered since
+//!   the last one (freed since or not; two for a young one left for the next) and a pass over
+//!   the buffer's bitmaps up to the heap's high-water mark (one bit per 16 bytes).
 //! * **What an embedder tunes** ([`crate::HeapConfig`]): the candidate threshold
 //!   ([`crate::HeapConfig::with_cycle_candidate_threshold`], or
 //!   [`crate::Heap::set_cycle_candidate_threshold`] at run time): lower for less memory held by

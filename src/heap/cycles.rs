@@ -107,7 +107,7 @@ impl<'a, H> HeapIn<'a, H> {
         if self.in_no_gc_scope() {
             return Err(Error::InNoGcScope);
         }
-        self.run_cycle_collection()
+        self.cycle_collection(true)
     }
 
     /// Number of objects buffered as possible cycle roots.
@@ -129,12 +129,13 @@ impl<'a, H> HeapIn<'a, H> {
         self.cycles.is_due(self.counters.live_bytes(), self.region.len())
     }
 
-    /// The allocation-time threshold trigger: collects cycles when the buffer is over its
-    /// trigger and no no-GC scope is open. Always inlined: the test is on every allocation's
-    /// fast path (the collection itself is out of line).
+    /// The allocation-time trigger: collects cycles when one is due and no no-GC scope is
+    /// open, and starts the candidate buffer's young generation when it holds more than half
+    /// its trigger. Always inlined: the test is on every allocation's fast path (what it
+    /// starts is out of line).
     #[inline(always)]
     pub(crate) fn collect_cycles_if_due(&mut self) -> Result<()> {
-        if self.cycle_collection_due() && !self.in_no_gc_scope() {
+        if self.cycles.is_due_or_young(self.counters.live_bytes(), self.region.len()) && !self.in_no_gc_scope() {
             self.run_cycle_collection()?;
         }
         Ok(())
@@ -148,25 +149,59 @@ impl<'a, H> HeapIn<'a, H> {
         if self.cycles.candidates() == 0 || self.in_no_gc_scope() {
             return Ok(None);
         }
-        if self.run_cycle_collection()?.objects_freed == 0 {
+        if self.cycle_collection(true)?.objects_freed == 0 {
             return Ok(None);
         }
         self.coalesce()?;
         self.free_list.alloc(&mut self.region, block)
     }
 
-    /// Runs one cycle collection (the caller has checked the no-GC scope).
+    /// Runs the cycle collection that is due (the caller has checked the no-GC scope): of the
+    /// old candidates alone when the candidate trigger alone made it due (the young ones wait
+    /// for the next: see the heap policy), else of all of them. When none is due (the
+    /// allocation-time check calls this when the buffer holds more than half its trigger too)
+    /// it starts the young generation instead, and reports no work.
     pub(crate) fn run_cycle_collection(&mut self) -> Result<CycleReport> {
+        if !self.cycle_collection_due() {
+            self.cycles.start_young();
+            return Ok(CycleReport::default());
+        }
+        let all = !self.cycles.defers_young(self.counters.live_bytes(), self.region.len());
+        self.cycle_collection(all)
+    }
+
+    /// Runs one cycle collection of the old candidates, and of the young ones too if `all`.
+    fn cycle_collection(&mut self, all: bool) -> Result<CycleReport> {
         let mut scratch = core::mem::take(&mut self.cycle_scratch);
-        let result = self.trial_deletion(&mut scratch);
+        let result = self.trial_deletion(&mut scratch, all);
         scratch.clear();
         self.cycle_scratch = scratch;
         result
     }
 
-    fn trial_deletion(&mut self, s: &mut Scratch) -> Result<CycleReport> {
+    /// The number of young candidates (see [`crate::cycle_collector`]): the objects flagged
+    /// buffered at the offsets the young generation's bitmap marks (one look at each mark).
+    fn young_candidates(&self) -> Result<usize> {
+        let (mut young, mut word, end) = (0, 0, self.free_list.top());
+        while let Some(marked) = self.cycles.young_marks(word, end) {
+            word += 1;
+            for index in marked {
+                if self.free_list.is_allocated(index) {
+                    young +=
+                        usize::from(ObjectHeader::decode(&self.region, index)?.flags.contains(HeaderFlags::BUFFERED));
+                }
+            }
+        }
+        Ok(young)
+    }
+
+    fn trial_deletion(&mut self, s: &mut Scratch, all: bool) -> Result<CycleReport> {
         s.clear();
-        let (before, candidates) = self.cycles.start_collection();
+        let young = match all || !self.cycles.is_young() {
+            true => None,
+            false => Some(self.young_candidates()?),
+        };
+        let (before, candidates) = self.cycles.start_collection(young);
         let freed_before = self.counters.objects_freed();
         // Four visits (gray, white, black, gathered) per 16-byte granule in use at most.
         let full_budget = 4 * (self.free_list.top() as u64 / 16 + 1);
@@ -454,12 +489,14 @@ impl<'a, H> HeapIn<'a, H> {
                 Colour::Black => {
                     if buffered {
                         write_flags_unbuffered(&mut self.region, object, flags)?;
+                        self.cycles.unbuffer_young(object);
                     }
                 }
                 Colour::Gray => {
                     self.visit(budget, object)?;
                     if buffered {
                         write_flags_unbuffered(&mut self.region, object, flags)?;
+                        self.cycles.unbuffer_young(object);
                     }
                     let size = if entry & HOLDS_ACYCLIC != 0 {
                         let header = self.listed_header(object)?;

@@ -90,6 +90,10 @@ pub(super) static CYCLES: &[PortableTest] = &[
         run: candidate_threshold_triggers_a_cycle_collection_at_the_next_allocation,
     },
     PortableTest {
+        name: "candidate_trigger_leaves_the_young_candidates_for_the_next_collection",
+        run: candidate_trigger_leaves_the_young_candidates_for_the_next_collection,
+    },
+    PortableTest {
         name: "heap_growth_triggers_a_cycle_collection_when_one_candidate_stands_for_much_garbage",
         run: heap_growth_triggers_a_cycle_collection_when_one_candidate_stands_for_much_garbage,
     },

@@ -67,6 +67,48 @@ pub(super) fn candidate_threshold_triggers_a_cycle_collection_at_the_next_alloca
     ensure_all_freed(&heap)
 }
 
+pub(super) fn candidate_trigger_leaves_the_young_candidates_for_the_next_collection(
+    region: &'static mut [u8],
+) -> TestResult {
+    let threshold = 64;
+    let config =
+        HeapConfig::default().with_cycle_candidate_threshold(threshold).with_cycle_collection_on_heap_growth(false);
+    let (mut heap, types) = heap_with(region, config)?;
+    // A garbage ring of 40: past half the threshold, an allocation starts the young generation
+    // (the ring's last nodes are young).
+    let first = ring(&mut heap, &types, 40)?;
+    try_heap!(heap.drop_ref(first));
+    verify!(heap, []);
+    ensure!(heap.cycle_candidates() == 40, "{} candidates", heap.cycle_candidates());
+    // A second ring, held, passes 64 candidates: the next allocation collects the old
+    // candidates, the first ring's first nodes, whose traversal frees all of it (its young
+    // nodes with it). The second ring's nodes buffered so far are young: they wait, unscanned
+    // (three visits per freed node and no other: without the young generation the part of the
+    // second ring built then would be marked gray and scanned black too).
+    let second = ring(&mut heap, &types, 40)?;
+    verify!(heap, [&second]);
+    let stats = try_heap!(heap.stats());
+    ensure!(stats.cycle_collections == 1 && stats.cycle_objects_freed == 40, "{stats:?}");
+    ensure!(stats.cycle_objects_scanned == 3 * 40, "only the first ring is visited: {stats:?}");
+    ensure!(heap.cycle_candidates() == 40, "the second ring's nodes wait: {} candidates", heap.cycle_candidates());
+    check_ring(&mut heap, &second, 40)?;
+    // An explicit cycle collection takes every candidate, young or old: with the young
+    // generation running (a third ring of 40 passes half the threshold), it scans both held
+    // rings and frees nothing.
+    let third = ring(&mut heap, &types, 40)?;
+    verify!(heap, [&second, &third]);
+    let collections = try_heap!(heap.stats()).cycle_collections;
+    let report = try_heap!(heap.collect_cycles());
+    verify!(heap, [&second, &third]);
+    ensure!(report.objects_freed == 0 && heap.cycle_candidates() == 0, "{report:?}");
+    ensure!(try_heap!(heap.stats()).cycle_collections == collections + 1);
+    try_heap!(heap.drop_ref(second));
+    try_heap!(heap.drop_ref(third));
+    verify!(heap, []);
+    ensure!(try_heap!(heap.collect_cycles()).objects_freed == 80);
+    ensure_all_freed(&heap)
+}
+
 pub(super) fn heap_growth_triggers_a_cycle_collection_when_one_candidate_stands_for_much_garbage(
     region: &'static mut [u8],
 ) -> TestResult {
