@@ -54,7 +54,8 @@ pub(super) fn candidate_threshold_triggers_a_cycle_collection_at_the_next_alloca
     ensure!(heap.cycle_candidates() == 40, "{} candidates", heap.cycle_candidates());
     ensure!(try_heap!(heap.stats()).cycle_collections == 0, "40 candidates are not over 64");
     // Building a second ring passes 64 candidates after 25 of its nodes: the next allocation
-    // collects the first ring (and scans the part of the second that exists, which survives).
+    // collects the first ring (the part of the second that exists is young: it waits, see
+    // `candidate_trigger_leaves_the_young_candidates_for_the_next_collection`).
     let second = ring(&mut heap, &types, 40)?;
     verify!(heap, [&second]);
     let stats = try_heap!(heap.stats());
