@@ -8,9 +8,9 @@
 //! object that was buffered leaves it ([`CycleCollector::remove`]). Those two calls are all the
 //! hot path knows of cycle collection.
 //!
-//! Release never recurses: a dead struct goes on at once with the last of its children that
-//! died, everything else waits on the release worklist ([`ReleaseWork`]), and a reference
-//! array's elements are released [`RELEASE_CHUNK`] at a time. Before a block is freed its size
+//! Release never recurses: the children of a dead struct that die wait on the release
+//! worklist ([`ReleaseWork`]), from whose top the release goes on in the same loop, and a
+//! reference array's elements are released [`RELEASE_CHUNK`] at a time. Before a block is freed its size
 //! is checked against the object's kind and type (the header is in the untrusted region).
 //!
 //! Owned references ([`Heap::clone_ref`], [`Heap::drop_ref`], [`Heap::retain_raw`],
@@ -316,13 +316,15 @@ impl<'a, H> HeapIn<'a, H> {
     /// references it holds (children whose count reaches zero go on the worklist; a reference
     /// array goes there as a tail to walk in chunks) and returns its block.
     ///
-    /// A struct goes on at once with the last of its children that died (with the header the
-    /// decrement just read and validated), so a chain or the spine of a tree is freed without a
-    /// trip through the worklist per object, and no dead object's header is read twice. A
-    /// struct none of whose children died goes on with the dead object on top of the worklist
-    /// (the one the drain would pop next, in the same order), so that a tree's other children
-    /// are freed in this loop too; it returns when the worklist is empty or holds an array's
-    /// tail on top (for [`Heap::drain_release_worklist`](crate::Heap::drain_release_worklist)).
+    /// A struct's children that died go on the worklist (with the header the decrement just
+    /// read and validated, so no dead object's header is read twice), and once its block is
+    /// freed the loop goes on with the dead object on top of the worklist: its last child that
+    /// died, else the one the drain would pop next, in the same order. So a chain, a tree and
+    /// what waits on the worklist are freed in this loop without a return to the drain and a
+    /// call back per object; it returns when the worklist is empty or holds an array's tail on
+    /// top (for [`Heap::drain_release_worklist`](crate::Heap::drain_release_worklist)). (A
+    /// push and a pop per child cost less than keeping the last child that died out of the
+    /// worklist: it lived on the stack, stored and reloaded, in the field loop.)
     ///
     /// Never inlined (nor is the drain): inlined into [`Heap::release`], they made every
     /// release save and restore six registers and a large frame, also the most common one,
@@ -336,28 +338,23 @@ impl<'a, H> HeapIn<'a, H> {
                     // The size the block would be freed with is checked before anything is
                     // released (see `free_block`).
                     let (_, layout) = checked_struct_layout(types, index, &dead.header())?;
-                    let mut next = None;
                     for &offset in &layout.reference_offsets {
                         let child = region.read_u32(index + offset)?;
                         if let Some(child_dead) = decrement_count(region, free_list, cycles, child)? {
-                            if let Some((earlier, earlier_dead)) = next.replace((child, child_dead)) {
-                                release_worklist.push(ReleaseWork::Object(earlier, earlier_dead));
-                            }
+                            release_worklist.push(ReleaseWork::Object(child, child_dead));
                         }
                     }
                     self.free_block(index, dead.flags, dead.size)?;
-                    match next {
-                        Some(child) => (index, dead) = child,
-                        // Then the most recent dead object waiting on the worklist (what the
-                        // drain would pop next), without a return to it and a call back.
-                        None => match self.release_worklist.pop() {
-                            Some(ReleaseWork::Object(waiting, waiting_dead)) => (index, dead) = (waiting, waiting_dead),
-                            Some(tail) => {
-                                self.release_worklist.push(tail);
-                                return Ok(());
-                            }
-                            None => return Ok(()),
-                        },
+                    // Then the most recent dead object on the worklist (the last child that
+                    // died, or what the drain would pop next), without a return to it and a
+                    // call back.
+                    match self.release_worklist.pop() {
+                        Some(ReleaseWork::Object(waiting, waiting_dead)) => (index, dead) = (waiting, waiting_dead),
+                        Some(tail) => {
+                            self.release_worklist.push(tail);
+                            return Ok(());
+                        }
+                        None => return Ok(()),
                     }
                 }
                 Kind::ARRAY => {

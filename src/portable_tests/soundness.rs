@@ -18,6 +18,7 @@ use alloc::vec::Vec;
 pub(super) static SOUNDNESS: &[PortableTest] = &[
     portable!(freeing_with_a_corrupted_block_size_frees_nothing_and_reset_restores_the_heap),
     portable!(a_struct_with_a_corrupted_block_size_is_refused_before_its_fields_are_released),
+    portable!(a_child_that_died_before_a_corrupted_field_is_freed_by_the_next_release),
     portable!(words_pointing_at_a_fake_header_inside_an_object_are_invalid_references),
     portable!(handles_used_after_their_last_count_was_dropped_are_invalid_references),
     portable!(errors_name_a_wrong_field_count_and_region_size_or_null_before_alignment),
@@ -120,6 +121,29 @@ fn a_struct_with_a_corrupted_block_size_is_refused_before_its_fields_are_release
     expect_err!(heap.drop_ref(parent), Error::Corrupted { offset, .. } if offset == word);
     ensure!(ok!(heap.ref_count(&child)) == 2, "the child lost the count its parent holds");
     ok!(heap.drop_ref(child));
+    heap.reset();
+    strict_sequence(&mut heap, node, ints)
+}
+
+/// The children of a dead struct that die go on the release worklist as they are found: when
+/// a later field of the struct is a corrupted word, the release stops with its error but a
+/// child that died before it still waits there, and the next release frees it.
+fn a_child_that_died_before_a_corrupted_field_is_freed_by_the_next_release(region: &'static mut [u8]) -> TestResult {
+    let mut heap: Heap<u32> = ok!(Heap::new(region));
+    let (node, ints) = node_types(&mut heap)?;
+    let any = StorageType::Ref(RefType::nullable(HeapType::Any));
+    let pair = ok!(heap.register_struct(StructType::new(&[any, any])));
+    let child = ok!(heap.struct_new(node, &[ValueRef::I32(1), ValueRef::Ref(None)]));
+    let parent = ok!(heap.struct_new(pair, &[ValueRef::Ref(Some(&child)), ValueRef::Ref(None)]));
+    ok!(heap.drop_ref(child));
+    // The second reference field holds a word that is no reference.
+    poke_u32(&mut heap, parent.as_raw_u32() + 20, 0x8)?;
+    expect_err!(heap.drop_ref(parent), Error::InvalidReference(0x8));
+    ensure!(ok!(heap.stats()).live_objects == 2);
+    let other = ok!(heap.struct_new(node, &[ValueRef::I32(2), ValueRef::Ref(None)]));
+    ok!(heap.drop_ref(other));
+    // `other` and the child are freed; the parent (count zero) stays until a reset.
+    ensure!(ok!(heap.stats()).live_objects == 1, "the child that died is still allocated");
     heap.reset();
     strict_sequence(&mut heap, node, ints)
 }
