@@ -204,6 +204,21 @@ impl<'a, H> HeapIn<'a, H> {
         if block > self.region.len() - HEADER_SIZE {
             return Err(self.too_large(size));
         }
+        // One test for zeal's two hooks: with zeal on, the same steps out of line.
+        if self.config.zeal.is_some() {
+            return self.alloc_bare_block_with_zeal(block);
+        }
+        self.collect_cycles_if_due()?;
+        match self.free_list.alloc(&mut self.region, block)? {
+            Some(index) => Ok(index),
+            None => self.alloc_slow(block),
+        }
+    }
+
+    /// [`Heap::alloc_bare_block`] with zeal on: its hooks before and after the allocation.
+    #[cold]
+    #[inline(never)]
+    fn alloc_bare_block_with_zeal(&mut self, block: u32) -> Result<u32> {
         self.zeal_before_alloc(block)?;
         self.collect_cycles_if_due()?;
         let index = match self.free_list.alloc(&mut self.region, block)? {
