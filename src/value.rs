@@ -12,8 +12,8 @@
 //! payloads survive a round trip.
 //!
 //! A `FieldPlan` (crate-private) is a struct field's offset and the test of a value against its
-//! storage type that a constructor can make without the type registry, computed once at
-//! registration.
+//! storage type that a constructor or an owned store can make without the type registry,
+//! computed once at registration.
 
 use crate::error::{Error, Result};
 use crate::free_list::GRANULE;
@@ -293,14 +293,16 @@ pub(crate) fn check_scalar<T: Scalar>(found: StorageType) -> Result<()> {
     }
 }
 
-/// A struct field as a constructor sees it (see
-/// [`Heap::struct_new_owned`](crate::Heap::struct_new_owned), which moves owned values in, and
+/// A struct field as a constructor or a store sees it (see
+/// [`Heap::struct_new_owned`](crate::Heap::struct_new_owned) and
+/// [`Heap::struct_set_owned`](crate::Heap::struct_set_owned), which move owned values in, and
 /// [`Heap::struct_new`](crate::Heap::struct_new) and
 /// [`Heap::struct_new_proved`](crate::Heap::struct_new_proved), which borrow them): its offset
 /// and a test of a value against its storage type that needs no registry lookup, computed at
 /// registration ([`StructLayout`](crate::types::StructLayout)). The test only accepts:
-/// whatever it does not decide (an error, an i31, a concrete reference type) goes to the full
-/// check of the field's storage type, which gives the answer and the error.
+/// whatever it does not decide (an error, an i31, a concrete reference type for a
+/// constructor, an object of a proper subtype of one for a store) goes to the full check of
+/// the field's storage type, which gives the answer and the error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FieldPlan {
     /// The field's offset from the object's start.
@@ -308,6 +310,11 @@ pub(crate) struct FieldPlan {
     /// For a reference field: bit `k` set for each allocated kind byte `k` (all below 32) that
     /// the field's heap type takes whatever the object's type (none: not decided here).
     kinds: u32,
+    /// For a reference field of a concrete heap type: its type index plus one (0: none, or an
+    /// index too large to add one to, left to the full check). An object whose header (read
+    /// and validated whole) names exactly this type is one the field takes; a subtype is left
+    /// to the full check (the registry's supertype chain).
+    concrete: u32,
     /// For a reference field: whether it holds null.
     nullable: bool,
     /// For a scalar field: its [`scalar_code`] (0 for a reference field).
@@ -324,6 +331,7 @@ impl FieldPlan {
             return FieldPlan {
                 offset,
                 kinds: 0,
+                concrete: 0,
                 nullable: false,
                 scalar: scalar_code(ValueRef::default_for(storage)),
             };
@@ -339,7 +347,18 @@ impl FieldPlan {
             HeapType::Extern | HeapType::Any => bit(Kind::STRUCT) | bit(Kind::ARRAY) | bit(Kind::EXTERN),
             _ => 0,
         };
-        FieldPlan { offset, kinds, nullable: ref_type.nullable, scalar: 0 }
+        let concrete = match ref_type.heap_type {
+            HeapType::Concrete(target) => target.0.checked_add(1).unwrap_or(0),
+            _ => 0,
+        };
+        FieldPlan { offset, kinds, concrete, nullable: ref_type.nullable, scalar: 0 }
+    }
+
+    /// For a field of a concrete heap type, the type index an object's header must name for
+    /// this plan to take it (`None`: the plan decides by the kind byte, or not at all).
+    #[inline(always)]
+    pub(crate) fn concrete_type(self) -> Option<u32> {
+        self.concrete.checked_sub(1)
     }
 
     /// Whether the field holds references (of any reference type).

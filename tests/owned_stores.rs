@@ -2,13 +2,15 @@
 //! (`FieldPlan`, as `struct_new_owned` does) and leaves what the plan does not decide to the
 //! full check: its answers and errors must be exactly the generic `struct_set`'s (which checks
 //! the value against the field's storage type), for every field type and every kind of word,
-//! valid or not, and a refused value's count is given back (nothing leaks).
+//! valid or not (for a concrete field type the plan takes an object of exactly that type and
+//! leaves a subtype's to the full check), and a refused value's count is given back (nothing
+//! leaks).
 
 mod common;
 
 use common::{assert_empty, region, verify};
 use drc_heap::header::{HEADER_SIZE, KIND_OFFSET};
-use drc_heap::types::{ArrayType, HeapType, RefType, StorageType, StructType};
+use drc_heap::types::{ArrayType, HeapType, RefType, StorageType, StructType, TypeReference};
 use drc_heap::{Error, GcRef, Heap, Value, ValueRef};
 
 /// Every heap type a field can have after registration, nullable and not.
@@ -39,11 +41,17 @@ fn field_word<H>(heap: &Heap<H>, target: &GcRef) -> Option<u32> {
 #[test]
 fn struct_set_owned_accepts_and_refuses_every_value_as_struct_set_does() {
     let mut heap: Heap<u32> = Heap::new(region(1 << 16)).unwrap();
-    let node = heap.register_struct(StructType::new(&[StorageType::I32])).unwrap();
+    let open = StructType { fields: vec![StorageType::I32], supertype: None, is_final: false };
+    let node = heap.register_struct(open).unwrap();
     let other = heap.register_struct(StructType::new(&[StorageType::I64])).unwrap();
+    let sub =
+        StructType { fields: vec![StorageType::I32], supertype: Some(TypeReference::Registered(node)), is_final: true };
+    let sub = heap.register_struct(sub).unwrap();
     let array = heap.register_array(ArrayType::new(StorageType::I32)).unwrap();
     let a_node = heap.struct_new(node, &[ValueRef::I32(1)]).unwrap();
     let an_other = heap.struct_new(other, &[ValueRef::I64(1)]).unwrap();
+    // A value of `node` that is not of exactly that type (the plan leaves it to the full check).
+    let a_sub = heap.struct_new(sub, &[ValueRef::I32(1)]).unwrap();
     let an_array = heap.array_new(array, 2, ValueRef::I32(0)).unwrap();
     let an_extern = heap.alloc_externref(9).map_err(|(error, _)| error).unwrap();
     // A word inside an object (no object starts there) and a word past everything allocated.
@@ -53,6 +61,7 @@ fn struct_set_owned_accepts_and_refuses_every_value_as_struct_set_does() {
         ("i31", Some(GcRef::from_i31(5).as_raw_u32())),
         ("struct", Some(a_node.as_raw_u32())),
         ("struct of another type", Some(an_other.as_raw_u32())),
+        ("struct of a subtype", Some(a_sub.as_raw_u32())),
         ("array", Some(an_array.as_raw_u32())),
         ("externref", Some(an_extern.as_raw_u32())),
         ("inside an object", Some(inside)),
@@ -92,14 +101,14 @@ fn struct_set_owned_accepts_and_refuses_every_value_as_struct_set_does() {
             stored += generic.is_ok() as u32;
             checked += 1;
         }
-        verify(&heap, &[&a_node, &an_other, &an_array, &an_extern, &generic_target, &owned_target]);
+        verify(&heap, &[&a_node, &an_other, &a_sub, &an_array, &an_extern, &generic_target, &owned_target]);
         heap.drop_ref(generic_target).unwrap();
         heap.drop_ref(owned_target).unwrap();
     }
     assert_eq!(checked, 18 * operands.len());
     assert!(stored > 30, "{stored}");
-    verify(&heap, &[&a_node, &an_other, &an_array, &an_extern]);
-    for r in [a_node, an_other, an_array, an_extern] {
+    verify(&heap, &[&a_node, &an_other, &a_sub, &an_array, &an_extern]);
+    for r in [a_node, an_other, a_sub, an_array, an_extern] {
         heap.drop_ref(r).unwrap();
     }
     assert_empty(&heap);
@@ -158,9 +167,19 @@ fn struct_set_owned_stores_scalars_and_refuses_mismatches_as_struct_set_does() {
 
 #[test]
 fn struct_set_owned_refuses_an_object_whose_kind_byte_is_corrupted_and_stores_nothing() {
+    for concrete in [false, true] {
+        refuses_a_corrupted_kind_byte(concrete);
+    }
+}
+
+/// The test above with the field of type `ref null struct`, or of the struct's own type
+/// (`concrete`: the plan then reads the header whole).
+fn refuses_a_corrupted_kind_byte(concrete: bool) {
     let mut heap: Heap<()> = Heap::new(region(4096)).unwrap();
     let link = StorageType::Ref(RefType::nullable(HeapType::Struct));
-    let node = heap.register_struct(StructType::new(&[link, link])).unwrap();
+    let own = StorageType::Ref(RefType::nullable(HeapType::Concrete(drc_heap::TypeIndex(0))));
+    let node = heap.register_struct(StructType::new(&[link, if concrete { own } else { link }])).unwrap();
+    assert_eq!(node.0, 0);
     let new =
         |heap: &mut Heap<()>| heap.struct_new_owned(node, [Value::Ref(None), Value::Ref(None)]).map_err(|(e, _)| e);
     let target = new(&mut heap).unwrap();
