@@ -115,6 +115,77 @@ fn struct_set_owned_accepts_and_refuses_every_value_as_struct_set_does() {
 }
 
 #[test]
+fn array_set_owned_accepts_and_refuses_every_value_as_array_set_does() {
+    let mut heap: Heap<u32> = Heap::new(region(1 << 16)).unwrap();
+    let node = heap.register_struct(StructType::new(&[StorageType::I32])).unwrap();
+    let other = heap.register_struct(StructType::new(&[StorageType::I64])).unwrap();
+    let scalars = heap.register_array(ArrayType::new(StorageType::I32)).unwrap();
+    let a_node = heap.struct_new(node, &[ValueRef::I32(1)]).unwrap();
+    let an_other = heap.struct_new(other, &[ValueRef::I64(1)]).unwrap();
+    let an_array = heap.array_new(scalars, 2, ValueRef::I32(0)).unwrap();
+    let an_extern = heap.alloc_externref(9).map_err(|(error, _)| error).unwrap();
+    let inside = a_node.as_raw_u32() + HEADER_SIZE;
+    let operands: Vec<(&str, Option<u32>)> = vec![
+        ("null", None),
+        ("i31", Some(GcRef::from_i31(5).as_raw_u32())),
+        ("struct", Some(a_node.as_raw_u32())),
+        ("struct of another type", Some(an_other.as_raw_u32())),
+        ("array", Some(an_array.as_raw_u32())),
+        ("externref", Some(an_extern.as_raw_u32())),
+        ("inside an object", Some(inside)),
+        ("past the top", Some(1 << 15)),
+    ];
+    let mut checked = 0;
+    for ref_type in field_types(node, other) {
+        let ty = heap.register_array(ArrayType::new(StorageType::Ref(ref_type))).unwrap();
+        let first = operands.iter().find_map(|&(_, raw)| {
+            let init = raw.and_then(GcRef::from_raw_u32);
+            let target = heap.array_new(ty, 2, ValueRef::Ref(init.as_ref())).ok()?;
+            Some((target, heap.array_new(ty, 2, ValueRef::Ref(init.as_ref())).unwrap()))
+        });
+        let Some((generic_target, owned_target)) = first else { continue };
+        for &(name, raw) in &operands {
+            // Element 1, and an index out of bounds.
+            for i in [1, 2] {
+                let unbound = raw.and_then(GcRef::from_raw_u32);
+                let generic = heap.array_set(&generic_target, i, ValueRef::Ref(unbound.as_ref()));
+                let owned_value = unbound
+                    .as_ref()
+                    .map(|r| heap.clone_ref(r).unwrap_or_else(|_| GcRef::from_raw_u32(r.as_raw_u32()).unwrap()));
+                let owned = heap.array_set_owned(&owned_target, i, Value::Ref(owned_value));
+                assert_eq!(generic, owned, "{ref_type:?} given {name} at {i}");
+                let word = |heap: &Heap<u32>, a: &GcRef| heap.array_get_borrowed(a, 1).unwrap().map(|r| r.as_raw_u32());
+                assert_eq!(word(&heap, &generic_target), word(&heap, &owned_target), "{ref_type:?} given {name}");
+                checked += 1;
+            }
+        }
+        // A scalar in a reference array.
+        assert_eq!(
+            heap.array_set(&generic_target, 0, ValueRef::I32(1)),
+            heap.array_set_owned(&owned_target, 0, Value::I32(1))
+        );
+        heap.drop_ref(generic_target).unwrap();
+        heap.drop_ref(owned_target).unwrap();
+    }
+    assert_eq!(checked, 2 * 18 * operands.len());
+    // Scalar elements: the value's variant against the element type.
+    let generic_target = heap.array_new(scalars, 2, ValueRef::I32(0)).unwrap();
+    let owned_target = heap.array_new(scalars, 2, ValueRef::I32(0)).unwrap();
+    for value in [Value::I32(7), Value::I64(7), Value::Ref(None)] {
+        let generic = heap.array_set(&generic_target, 1, value.borrow());
+        assert_eq!(generic, heap.array_set_owned(&owned_target, 1, value));
+    }
+    assert_eq!(heap.array_get(&owned_target, 1).unwrap(), Value::I32(7));
+    // Not an array.
+    assert_eq!(heap.array_set(&a_node, 0, ValueRef::I32(1)), heap.array_set_owned(&a_node, 0, Value::I32(1)));
+    verify(&heap, &[&a_node, &an_other, &an_array, &an_extern, &generic_target, &owned_target]);
+    for r in [a_node, an_other, an_array, an_extern, generic_target, owned_target] {
+        heap.drop_ref(r).unwrap();
+    }
+    assert_empty(&heap);
+}
+
+#[test]
 fn struct_set_owned_stores_scalars_and_refuses_mismatches_as_struct_set_does() {
     let mut heap: Heap<()> = Heap::new(region(1 << 14)).unwrap();
     let storages = [

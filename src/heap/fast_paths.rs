@@ -657,7 +657,39 @@ impl<'a, H> HeapIn<'a, H> {
     /// released and the error is the call's own, as for
     /// [`Heap::struct_set_owned`](crate::Heap::struct_set_owned) (a reference of another heap
     /// included).
+    ///
+    /// Costs: the array's validation (its header read once), then a reference for reference
+    /// elements checked and stored inline (as the constructors check theirs); a scalar, and
+    /// every error, out of line. Replacing a null element releases nothing, with no call.
+    #[inline]
     pub fn array_set_owned(&mut self, r: &GcRef, i: u32, value: Value) -> Result<()> {
+        let found = match self.array_info(r) {
+            Ok((index, layout, element, len)) if i < len => Some((index + layout.element_offset(i), element)),
+            _ => None,
+        };
+        let Some((offset, element)) = found else { return self.array_set_owned_checked(r, i, value) };
+        if let (StorageType::Ref(ref_type), Value::Ref(moved)) = (element, &value) {
+            if let Ok(raw) = self.checked_owned_word(moved.as_ref(), ref_type) {
+                // The value's count becomes the element's.
+                return self.replace_reference(offset, raw);
+            }
+        }
+        // A scalar, or a reference refused (checked again there, for the error).
+        self.write_owned_out_of_line(offset, element, value)
+    }
+
+    /// [`HeapIn::write_owned`], never inlined (the stores' path for what they do not store
+    /// inline).
+    #[inline(never)]
+    fn write_owned_out_of_line(&mut self, offset: u32, storage: StorageType, value: Value) -> Result<()> {
+        self.write_owned(offset, storage, value)
+    }
+
+    /// [`Heap::array_set_owned`](crate::Heap::array_set_owned) for an array or index that is
+    /// not found: every check in order, for the error.
+    #[cold]
+    #[inline(never)]
+    fn array_set_owned_checked(&mut self, r: &GcRef, i: u32, value: Value) -> Result<()> {
         let found = self.array_info(r).and_then(|(index, layout, element, len)| {
             HeapIn::<H>::check_range(i, 1, len)?;
             Ok((index + layout.element_offset(i), element))
