@@ -330,9 +330,17 @@ impl<'a, H> HeapIn<'a, H> {
     }
 
     /// Writes a struct field through the write barrier.
+    ///
+    /// A reference to a reference field is checked, counted and stored in this function (no
+    /// result handed back through memory between the struct's validation and the store).
     pub fn struct_set(&mut self, r: &GcRef, field: u32, value: ValueRef<'_>) -> Result<()> {
         let (offset, storage) = self.struct_field_inline(r, field)?;
-        self.write_value(offset, storage, value)
+        if let (StorageType::Ref(ref_type), ValueRef::Ref(r)) = (storage, value) {
+            let new = self.word_of(r)?;
+            self.retain_as(new, Some(ref_type), 1)?;
+            return self.replace_reference(offset, new);
+        }
+        write_scalar(&mut self.region, offset, storage, value)
     }
 
     /// Reads the value at `offset` (of `storage` type); a reference comes with a new count.
