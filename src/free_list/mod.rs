@@ -322,6 +322,17 @@ impl FreeList {
     /// hot path of allocation.
     #[inline(always)]
     fn pop_small(&mut self, region: &Region, class: usize, size: u32) -> Result<u32> {
+        match self.try_pop_small(region, class, size) {
+            Some(index) => Ok(index),
+            None => Err(self.pop_small_error(region, class, size)),
+        }
+    }
+
+    /// [`FreeList::pop_small`], or `None` (and nothing changed) where it reports an error.
+    /// The block's start goes to [`OBJECT`] (allocated), its end from [`AFTER_FREE`] to
+    /// [`OBJECT`].
+    #[inline(always)]
+    fn try_pop_small(&mut self, region: &Region, class: usize, size: u32) -> Option<u32> {
         let index = self.heads[class];
         let end = index.wrapping_add(size);
         let ((start_word, start_shift), (end_word, end_shift)) = (Self::bit(index), Self::bit(end));
@@ -332,9 +343,9 @@ impl FreeList {
             Some(&at_end) if start_word <= end_word => {
                 (self.bits[start_word] >> start_shift & 0b11) | (at_end >> end_shift & 0b11) << 2
             }
-            _ => return Err(Self::bad_head(index)),
+            _ => return None,
         };
-        let header: [u8; 12] = region.read(index)?;
+        let header: [u8; 12] = region.read(index).ok()?;
         let word = |at: u32| {
             let at = at as usize;
             u32::from_ne_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
@@ -346,7 +357,7 @@ impl FreeList {
             | (header[0] != FREE_KIND)
             | (word(SIZE_OFFSET) != size)
         {
-            return Err(Self::bad_head(index));
+            return None;
         }
         // The new head's prev link goes stale: a head is recognised as the head, never by it.
         self.heads[class] = next;
@@ -359,7 +370,21 @@ impl FreeList {
         self.bits[end_word] &= !(LISTED << end_shift);
         self.listed_bytes = self.listed_bytes.wrapping_sub(size);
         self.listed_blocks = self.listed_blocks.wrapping_sub(1);
-        Ok(index)
+        Some(index)
+    }
+
+    /// The error [`FreeList::pop_small`] reports where `try_pop_small` refused: the region's
+    /// if the head's header is out of bounds and the bitmap covers its end, else `bad_head`.
+    #[cold]
+    fn pop_small_error(&self, region: &Region, class: usize, size: u32) -> Error {
+        let index = self.heads[class];
+        let (start_word, end_word) = (Self::bit(index).0, Self::bit(index.wrapping_add(size)).0);
+        if end_word < self.bits.len() && start_word <= end_word {
+            if let Err(error) = region.read::<12>(index) {
+                return error;
+            }
+        }
+        Self::bad_head(index)
     }
 
     #[cold]

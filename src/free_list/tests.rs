@@ -203,6 +203,31 @@ fn corrupted_link_is_an_error_not_a_wild_access() {
     assert!(list.alloc(&mut r, 32).unwrap_err().is_corruption());
 }
 
+/// A corrupted small head is refused with the error that names what is wrong: a link whose
+/// header lies beyond the region (inside what the bitmap covers) gives the region's bounds
+/// error, one the bitmap does not cover (or whose end wraps) the bad-head error; nothing is
+/// handed out either way.
+#[test]
+fn a_corrupted_small_head_gives_the_region_error_or_the_bad_head_error() {
+    for (link, expected) in [
+        (2048, Error::corrupted(2048, "read out of region bounds")),
+        (0xffff_fff0, FreeList::bad_head(0xffff_fff0)),
+        (1 << 30, FreeList::bad_head(1 << 30)),
+    ] {
+        let mut r = region(1024);
+        let mut list = FreeList::new();
+        let [a, _, b, _] = alloc_all(&mut list, &mut r, &[32, 16, 32, 16])[..] else { unreachable!() };
+        list.free(&mut r, a, 32).unwrap();
+        list.free(&mut r, b, 32).unwrap();
+        r.write_u32(b + NEXT_OFFSET, link).unwrap();
+        assert_eq!(list.alloc(&mut r, 32).unwrap(), Some(b));
+        let top = list.top();
+        assert_eq!(list.alloc(&mut r, 32).unwrap_err(), expected);
+        assert_eq!(list.top(), top);
+        assert!(list.is_allocated(b) && !list.is_allocated(a));
+    }
+}
+
 /// A small head is taken only if the bitmap has a listed block of its class's size there: a
 /// link to a larger listed block whose size word was rewritten to the class's size is refused
 /// (its end is not where the bitmap has a listed block's end), and nothing is handed out.
