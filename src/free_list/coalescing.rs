@@ -11,9 +11,10 @@
 //!   poison check expects.
 //!
 //! # Use
-//! `FreeList::free` calls `free_merging` when a neighbour may be free or the block reaches
-//! `top`; the heap and `BlockAllocator` call `coalesce` before they give up on an allocation,
-//! which has nothing to do since every free merges at once.
+//! `FreeList::free` calls `free_slow` (out of line, with `free_merging` inlined) when a
+//! neighbour may be free or the block reaches `top` after a free neighbour, and for its
+//! errors; the heap and `BlockAllocator` call `coalesce` before they give up on an
+//! allocation, which has nothing to do since every free merges at once.
 
 use super::bitmaps::{AFTER_FREE, LISTED, NONE, OBJECT};
 use super::size_classes::{list_of, Listed};
@@ -25,7 +26,8 @@ use crate::region::Region;
 impl FreeList {
     /// The part of [`FreeList::free`] that merges or gives back to the wilderness, with the
     /// bitmap's codes at the block's start (`at_index`, an object) and at its end (`at_end`).
-    #[inline(never)]
+    /// Inlined into its one caller, `FreeList::free_slow`, which is out of line.
+    #[inline(always)]
     pub(super) fn free_merging(
         &mut self,
         region: &mut Region,

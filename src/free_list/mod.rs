@@ -403,39 +403,54 @@ impl FreeList {
         debug_assert!(size >= GRANULE && size % GRANULE == 0);
         let end = index.wrapping_add(size);
         let dv_end = self.dv_start + self.dv_size;
-        if (index % GRANULE != 0) | (end <= index) | (end > self.top) {
-            return Err(Self::bad_free(index));
-        }
+        // The fast cases; anything else (an error included) is `free_slow`'s.
         // Only an allocated block is freed, once: its object bit says so, and goes (so offset 0
         // and offsets inside the designated victim, where no bit is set, are refused by the
         // bitmap). Its end is the start of the next block: an object (the fast case), a listed
         // free block, the designated victim or `top`; anything else means that `size` is not
         // the block's.
+        if (index % GRANULE == 0) & (end > index) & (end <= self.top) {
+            let (index_word, index_shift) = Self::bit(index);
+            if let Some(&word) = self.bits.get(index_word) {
+                if (word >> index_shift & 0b11 == OBJECT) & (index != dv_end) {
+                    // After an object: no free neighbour before the block.
+                    if end == self.top {
+                        // The last block below the wilderness (nothing starts or ends at
+                        // `top`): back to the wilderness, as a tree freed in reverse
+                        // allocation order (binary-trees) goes, without a look at the bitmap
+                        // there. Its header goes plain, as in free memory everywhere.
+                        self.bits[index_word] &= !(OBJECT << index_shift);
+                        self.top = index;
+                        return region.write(index, free_header(size, 0, 0));
+                    }
+                    let (end_word, end_shift) = Self::bit(end);
+                    if self.code(end) == OBJECT {
+                        // Listed: the start goes from OBJECT to LISTED, the end from OBJECT to
+                        // AFTER_FREE.
+                        self.bits[index_word] ^= (LISTED | OBJECT) << index_shift;
+                        self.bits[end_word] |= LISTED << end_shift;
+                        return self.push_unmarked(region, index, size);
+                    }
+                }
+            }
+        }
+        self.free_slow(region, index, size)
+    }
+
+    /// [`FreeList::free`] but for its fast cases: the errors, and a merge with a free
+    /// neighbour (or a free neighbour before the block and `top` after it).
+    #[cold]
+    #[inline(never)]
+    fn free_slow(&mut self, region: &mut Region, index: u32, size: u32) -> Result<()> {
+        let end = index.wrapping_add(size);
+        if (index % GRANULE != 0) | (end <= index) | (end > self.top) {
+            return Err(Self::bad_free(index));
+        }
         let (index_word, index_shift) = Self::bit(index);
         let at_index = match self.bits.get(index_word) {
             Some(&word) => word >> index_shift & 0b11,
             None => return Err(Self::bad_free(index)),
         };
-        if (at_index == OBJECT) & (index != dv_end) {
-            // After an object: no free neighbour before the block.
-            if end == self.top {
-                // The last block below the wilderness (nothing starts or ends at `top`): back
-                // to the wilderness, as a tree freed in reverse allocation order (binary-trees)
-                // goes, without a look at the bitmap there. Its header goes plain, as in free
-                // memory everywhere.
-                self.bits[index_word] &= !(OBJECT << index_shift);
-                self.top = index;
-                return region.write(index, free_header(size, 0, 0));
-            }
-            let (end_word, end_shift) = Self::bit(end);
-            if self.code(end) == OBJECT {
-                // Listed: the start goes from OBJECT to LISTED, the end from OBJECT to
-                // AFTER_FREE.
-                self.bits[index_word] ^= (LISTED | OBJECT) << index_shift;
-                self.bits[end_word] |= LISTED << end_shift;
-                return self.push_unmarked(region, index, size);
-            }
-        }
         if at_index & OBJECT == 0 {
             return Err(Self::bad_free(index));
         }
