@@ -313,9 +313,14 @@ impl FreeList {
         let (word, shift) = Self::bit(index);
         match self.bits.get_mut(word) {
             Some(word) => *word |= OBJECT << shift,
-            None => return Err(Error::corrupted(index, "allocated block outside the bitmap")),
+            None => return Err(Self::outside_bitmap(index)),
         }
         Ok(index)
+    }
+
+    #[cold]
+    fn outside_bitmap(index: u32) -> Error {
+        Error::corrupted(index, "allocated block outside the bitmap")
     }
 
     /// Pops the head of the non-empty small class `class`, whose blocks have `size` bytes: the
