@@ -25,6 +25,7 @@ use crate::free_list::{FreeList, GRANULE};
 use crate::gc_ref::I31_TAG;
 use crate::header::{
     HeaderFlags, Kind, ObjectHeader, EXTERNREF_HOST_DATA_OFFSET, EXTERNREF_SIZE, HEADER_SIZE, REF_COUNT_OFFSET,
+    SIZE_OFFSET, UNKNOWN_FLAG_BITS,
 };
 use crate::region::Region;
 use crate::types::{RefType, TypeIndex, TypeRegistry, MAX_OBJECT_SIZE};
@@ -33,6 +34,10 @@ use crate::GcRef;
 
 /// The block size of an externref object.
 const EXTERNREF_BLOCK: u32 = (EXTERNREF_SIZE + GRANULE - 1) & !(GRANULE - 1);
+
+/// The bits of a header's first two bytes (kind, then flags, as a little-endian `u16`) that
+/// must equal [`Kind::EXTERN`]'s byte for the kind to be an externref's and the flags known bits.
+const EXTERN_KIND_AND_UNKNOWN_FLAGS: u16 = 0xff | (UNKNOWN_FLAG_BITS as u16) << 8;
 
 /// Elements of a reference array released per worklist step.
 pub const RELEASE_CHUNK: u32 = 1024;
@@ -626,7 +631,54 @@ impl<'a, H> HeapIn<'a, H> {
         }
     }
 
+    /// The host-data id of the externref `r` names. One test answers the common case (see
+    /// [`Heap::valid_externref_id`]); anything else goes to [`Heap::externref_id_slow`], which
+    /// runs every check in order for the exact error.
+    #[inline(always)]
     fn externref_id(&self, r: &GcRef) -> Result<u32> {
+        match self.valid_externref_id(r) {
+            Some(id) => Ok(id),
+            None => self.externref_id_slow(r),
+        }
+    }
+
+    /// What [`Heap::externref_id`] gives if everything [`Heap::externref_id_slow`] checks holds
+    /// (the handle may be used with this heap, an object starts at its word, the header is an
+    /// externref's with known flag bits, its size is the externref block and the block lies
+    /// inside the region), else `None`. The bitmap's test refuses an i31 word (not a multiple of
+    /// 16). The size needs no other test: [`EXTERNREF_BLOCK`] is a non-zero multiple of 16, so a
+    /// size equal to it is one `decode` accepts if the block lies inside the region, which is
+    /// one compare; and the id lies inside the block.
+    #[inline(always)]
+    fn valid_externref_id(&self, r: &GcRef) -> Option<u32> {
+        let index = self.word(r).ok()?;
+        if !self.free_list.is_allocated(index) {
+            return None;
+        }
+        let bytes: [u8; EXTERNREF_SIZE as usize] = self.region.read(index).ok()?;
+        let word = |at: u32| {
+            let at = at as usize;
+            u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        // The kind byte is an externref's and the flags byte holds only known bits.
+        if u16::from_le_bytes([bytes[0], bytes[1]]) & EXTERN_KIND_AND_UNKNOWN_FLAGS != Kind::EXTERN.to_byte() as u16 {
+            return None;
+        }
+        let size = word(SIZE_OFFSET);
+        // `read` put the object's first bytes inside the region, so `index < len`.
+        if (size != EXTERNREF_BLOCK) | (size > self.region.len() - index) {
+            return None;
+        }
+        Some(word(EXTERNREF_HOST_DATA_OFFSET))
+    }
+
+    /// [`Heap::externref_id`] past its one test: the full checks, in order, for the error
+    /// ([`Error::ForeignReference`], [`Error::WrongObjectKind`] for an i31 or an object of
+    /// another kind, [`Error::InvalidReference`] if no object starts at the word,
+    /// [`Error::Corrupted`] for a header [`ObjectHeader::decode`] refuses).
+    #[cold]
+    #[inline(never)]
+    fn externref_id_slow(&self, r: &GcRef) -> Result<u32> {
         let index = self.object_index(r, "externref")?;
         let header = self.object(index)?;
         if header.kind != Kind::EXTERN {
@@ -678,6 +730,74 @@ pub(super) fn zero_body_bytes(mut body: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::test_region;
+    use crate::types::{ArrayType, HeapType, StorageType, StructType};
+    use crate::Heap;
+
+    /// `externref_id` of `r` beside its full checks run in order.
+    fn assert_same_id(heap: &Heap<u32>, r: &GcRef, what: &str) {
+        assert_eq!(heap.externref_id(r), heap.externref_id_slow(r), "{what}");
+    }
+
+    /// The one test of `externref_id` (and so of `externref_data` and `externref_data_mut`)
+    /// answers exactly as its full checks do: each of the 20 bytes at an externref, a struct
+    /// and an array overwritten (the kind and flags bytes with every value, the others with
+    /// values around each check's boundary), an externref whose block reaches past the
+    /// region's end, i31 and foreign handles, a word inside an object.
+    #[test]
+    fn externref_id_refuses_exactly_what_its_full_checks_refuse() {
+        let mut heap: Heap<u32> = Heap::new(test_region(8192)).unwrap();
+        let node = heap
+            .register_struct(StructType::new(&[StorageType::I32, StorageType::Ref(RefType::nullable(HeapType::Any))]))
+            .unwrap();
+        let ints = heap.register_array(ArrayType::new(StorageType::I32)).unwrap();
+        let e = heap.alloc_externref(7).map_err(|(error, _)| error).unwrap();
+        let s = heap.struct_new_default(node).unwrap();
+        let a = heap.array_new_default(ints, 3).unwrap();
+        assert_eq!(heap.externref_data(&e), Ok(&7));
+        assert_eq!(heap.externref_data_mut(&e), Ok(&mut 7));
+        assert!(matches!(
+            heap.externref_data(&s),
+            Err(Error::WrongObjectKind { expected: "externref", found: "struct" })
+        ));
+        let every: [u8; 256] = core::array::from_fn(|byte| byte as u8);
+        let bytes = [0, 1, 2, 3, 4, 0x0f, 0x10, 0x11, 0x15, 0x16, 0x17, 0x1f, 0x20, 0x21, 0x30, 0x80, 0xf0, 0xff];
+        for r in [&e, &s, &a] {
+            let index = r.as_raw_u32();
+            for at in index..index + EXTERNREF_SIZE {
+                let [saved] = heap.region.read::<1>(at).unwrap();
+                // Every value of the kind and flags bytes, the listed ones elsewhere.
+                let values: &[u8] = if at - index < 2 { &every } else { &bytes };
+                for &byte in values {
+                    heap.region.write(at, [byte]).unwrap();
+                    assert_same_id(&heap, &e, "externref");
+                    assert_same_id(&heap, &s, "struct");
+                    assert_same_id(&heap, &a, "array");
+                }
+                heap.region.write(at, [saved]).unwrap();
+            }
+        }
+        // An externref at the region's end, its size claiming a block past it.
+        let mut last = None;
+        while let Ok(r) = heap.alloc_externref(1) {
+            last = Some(r);
+        }
+        let last = last.unwrap();
+        let index = last.as_raw_u32();
+        assert!(index + 2 * EXTERNREF_BLOCK > heap.region.len());
+        heap.region.write_u32(index + SIZE_OFFSET, 2 * EXTERNREF_BLOCK).unwrap();
+        assert!(matches!(heap.externref_data(&last), Err(Error::Corrupted { .. })));
+        assert_same_id(&heap, &last, "a block past the region's end");
+        heap.region.write_u32(index + SIZE_OFFSET, EXTERNREF_BLOCK).unwrap();
+        assert_eq!(heap.externref_data(&last), Ok(&1));
+        // Words that name no object of this heap.
+        assert_same_id(&heap, &GcRef::from_i31(7), "an i31");
+        assert_same_id(&heap, &GcRef::from_raw_u32(e.as_raw_u32() + 16).unwrap(), "inside an object");
+        let other: Heap<u32> = Heap::new(test_region(4096)).unwrap();
+        let foreign = other.handle(e.as_raw_u32()).unwrap();
+        assert_same_id(&heap, &foreign, "a foreign handle");
+        assert!(matches!(heap.externref_data(&foreign), Err(Error::ForeignReference { .. })));
+    }
 
     /// `free_externref` frees with this constant after testing the header's size against it:
     /// it must be exactly the size that `object_layout` accepts for an externref.
