@@ -600,10 +600,12 @@ impl<'a, H> HeapIn<'a, H> {
             return self.init_externref_in_parts(index, data);
         };
         let id = self.host_data.insert(data);
-        let [i0, i1, i2, i3] = id.to_ne_bytes();
-        let [h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13, h14, h15] =
-            ObjectHeader::new(Kind::EXTERN, 0, EXTERNREF_BLOCK, HeaderFlags::ACYCLIC).to_bytes();
-        bytes.copy_from_slice(&[h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13, h14, h15, i0, i1, i2, i3]);
+        // The header (a constant), then the id: one store each (the 20 bytes built as one
+        // array were stored in six pieces). The slice is the object's 20 bytes.
+        let header = ObjectHeader::new(Kind::EXTERN, 0, EXTERNREF_BLOCK, HeaderFlags::ACYCLIC).to_bytes();
+        let (header_bytes, id_bytes) = bytes.split_at_mut(HEADER_SIZE as usize);
+        header_bytes.copy_from_slice(&header);
+        id_bytes.copy_from_slice(&id.to_ne_bytes());
         self.counters.allocated(EXTERNREF_BLOCK);
         // The free list hands out multiples of the granule, so the mask changes nothing; with
         // it the compiler knows the word is no i31 and drops `object_handle`'s test of that.
