@@ -14,7 +14,7 @@
 //! allocation-time trigger), [`Heap::alloc_after_collecting_cycles`] (before an allocation
 //! reports out of memory) and [`Heap::run_cycle_collection`] (a collection's cycle phase).
 
-use super::object::{checked_object, checked_struct_layout, object_word};
+use super::object::{checked_struct_layout, object_word};
 use super::{HeapIn, RELEASE_CHUNK};
 use crate::cycle_collector::{write_flags, write_flags_unbuffered, CycleReport};
 use crate::error::{Error, Result};
@@ -187,8 +187,9 @@ impl<'a, H> HeapIn<'a, H> {
             word += 1;
             for index in marked {
                 if self.free_list.is_allocated(index) {
-                    young +=
-                        usize::from(ObjectHeader::decode(&self.region, index)?.flags.contains(HeaderFlags::BUFFERED));
+                    young += usize::from(
+                        ObjectHeader::decode_one_test(&self.region, index)?.flags.contains(HeaderFlags::BUFFERED),
+                    );
                 }
             }
         }
@@ -327,7 +328,7 @@ impl<'a, H> HeapIn<'a, H> {
         if !self.free_list.is_allocated(root) {
             return Ok(0); // Freed since it was buffered, and no object starts there now.
         }
-        let header = ObjectHeader::decode(&self.region, root)?;
+        let header = ObjectHeader::decode_one_test(&self.region, root)?;
         if !header.flags.contains(HeaderFlags::BUFFERED) {
             return Ok(0); // Freed since it was buffered; the object there now is not a candidate.
         }
@@ -396,7 +397,7 @@ impl<'a, H> HeapIn<'a, H> {
         let mut holds_acyclic = false;
         for &offset in &layout.reference_offsets {
             let Some(index) = object_word(region.read_u32(object + offset)?) else { continue };
-            let header = checked_object(region, free_list, index)?;
+            let header = checked_child(region, free_list, index)?;
             holds_acyclic |= mark_gray_child(region, worklist, index, header)?;
         }
         Ok(holds_acyclic)
@@ -447,7 +448,7 @@ impl<'a, H> HeapIn<'a, H> {
                 cycles.count_references(layout.reference_offsets.len());
                 for &offset in &layout.reference_offsets {
                     let Some(index) = object_word(region.read_u32(object + offset)?) else { continue };
-                    let header = checked_object(region, free_list, index)?;
+                    let header = checked_child(region, free_list, index)?;
                     scan_black_child(region, &mut s.black, index, header)?;
                 }
                 continue;
@@ -657,6 +658,17 @@ impl<'a, H> HeapIn<'a, H> {
         }
         Ok(())
     }
+}
+
+/// [`checked_object`] for the struct loops of mark gray and scan black: the same checks in
+/// the same order and the same errors, with the header's kind and flags tested at once
+/// ([`ObjectHeader::decode_one_test`]).
+#[inline(always)]
+fn checked_child(region: &Region, free_list: &crate::free_list::FreeList, index: u32) -> Result<ObjectHeader> {
+    if !free_list.is_allocated(index) {
+        return Err(Error::InvalidReference(index));
+    }
+    ObjectHeader::decode_one_test(region, index)
 }
 
 /// Mark gray's step along one reference to the object at `index` (`header` just read and

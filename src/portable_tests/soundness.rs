@@ -24,6 +24,7 @@ pub(super) static SOUNDNESS: &[PortableTest] = &[
     portable!(errors_name_a_wrong_field_count_and_region_size_or_null_before_alignment),
     portable!(garbage_roots_are_skipped_and_counted_and_the_collection_still_frees),
     portable!(handles_of_one_heap_are_refused_by_another_but_raw_words_are_not),
+    portable!(a_cycle_collection_names_a_bad_kind_before_bad_flags_in_a_root_and_in_a_child),
 ];
 
 /// Writes `value` at byte `offset` of the region, as JIT code or an attacker could.
@@ -382,3 +383,30 @@ fn handles_of_one_heap_are_refused_by_another_but_raw_words_are_not(region: &'st
 
 #[allow(unused_imports)]
 use {format as _, String as _};
+
+/// The cycle collector tests a header's kind and flags at once (mark roots and mark gray's
+/// struct loop): a bad kind byte is still named before bad flags, and bad flags alone as such,
+/// both in a root and in a child reached from one; after `reset` the heap works exactly.
+fn a_cycle_collection_names_a_bad_kind_before_bad_flags_in_a_root_and_in_a_child(
+    region: &'static mut [u8],
+) -> TestResult {
+    let mut heap: Heap<u32> = ok!(Heap::new(region));
+    let (node, ints) = node_types(&mut heap)?;
+    let kind = u32::from(Kind::STRUCT.to_byte());
+    // (word of the first 4 header bytes: kind, flags, reserved; the error it must give)
+    let cases = [(0xff | 0xff << 8, "invalid object kind"), (kind | 0xf8 << 8, "unknown header flag bits")];
+    for (child, (bytes, what)) in [false, true].into_iter().flat_map(|c| cases.iter().map(move |case| (c, *case))) {
+        let first = ok!(heap.struct_new(node, &[ValueRef::I32(1), ValueRef::Ref(None)]));
+        let second = ok!(heap.struct_new(node, &[ValueRef::I32(2), ValueRef::Ref(Some(&first))]));
+        ok!(heap.struct_set(&first, 1, ValueRef::Ref(Some(&second))));
+        let (low, high) = (first.as_raw_u32(), second.as_raw_u32());
+        ok!(heap.drop_ref(first));
+        ok!(heap.drop_ref(second));
+        // The lower root is taken first; the other object is its child.
+        let target = if child { high } else { low };
+        poke_u32(&mut heap, target, bytes)?;
+        expect_err!(heap.collect_cycles(), Error::Corrupted { offset, what: w } if offset == target && w == what);
+        heap.reset();
+    }
+    strict_sequence(&mut heap, node, ints)
+}
