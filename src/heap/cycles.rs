@@ -371,7 +371,7 @@ impl<'a, H> HeapIn<'a, H> {
             while let Some(&child) = s.children.get(j) {
                 j += 1;
                 let Some(index) = object_word(child) else { continue };
-                let header = self.object(index)?;
+                let header = checked_child(&self.region, &self.free_list, index)?;
                 holds_acyclic |= mark_gray_child(&mut self.region, &mut s.worklist, index, header)?;
             }
             if whole {
@@ -460,7 +460,7 @@ impl<'a, H> HeapIn<'a, H> {
             while let Some(&child) = s.children.get(j) {
                 j += 1;
                 let Some(index) = object_word(child) else { continue };
-                let header = self.object(index)?;
+                let header = checked_child(&self.region, &self.free_list, index)?;
                 scan_black_child(&mut self.region, &mut s.black, index, header)?;
             }
         }
