@@ -13,7 +13,7 @@
 //! # Use
 //! `bench/` compares it with other allocators over the same region (see `bench/src/alloc_trace/subjects.rs`).
 
-use super::{FreeList, GRANULE, MAX_BLOCK};
+use super::{header_words, FreeList, GRANULE, MAX_BLOCK};
 use crate::error::{Error, Result};
 use crate::header::{FREE_KIND, SIZE_OFFSET};
 use crate::region::Region;
@@ -79,10 +79,10 @@ impl BlockAllocator {
                 }
             }
         };
-        let mut header = [0u8; 16];
-        header[0] = BLOCK_KIND;
-        header[SIZE_OFFSET as usize..SIZE_OFFSET as usize + 4].copy_from_slice(&block.to_ne_bytes());
-        self.region.write(index, header)?;
+        // Kind, then zeros, the size at SIZE_OFFSET (8) and a zero reference count.
+        const _: () = assert!(SIZE_OFFSET == 8);
+        let kind = u32::from_ne_bytes([BLOCK_KIND, 0, 0, 0]);
+        self.region.write(index, header_words(kind, 0, block, 0))?;
         Ok(Some(index))
     }
 

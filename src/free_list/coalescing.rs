@@ -18,7 +18,7 @@
 
 use super::bitmaps::{AFTER_FREE, LISTED, NONE, OBJECT};
 use super::size_classes::{list_of, Listed};
-use super::{free_header, FreeList, FOOTER_MIN, GRANULE, NEXT_OFFSET, PREV_OFFSET};
+use super::{plain_header, FreeList, FOOTER_MIN, GRANULE, NEXT_OFFSET, PREV_OFFSET};
 use crate::error::{Error, Result};
 use crate::header::{FREE_KIND, SIZE_OFFSET};
 use crate::region::Region;
@@ -67,7 +67,7 @@ impl FreeList {
             self.unlink(region, end, &next)?;
             self.clear_listed(end);
             // Its header is now inside a free block: leave it plain.
-            region.write(end, free_header(next.size, 0, 0))?;
+            region.write(end, plain_header(next.size))?;
             stop = end + next.size;
         }
         // The previous block, if free: the designated victim, or a listed block (the code at
@@ -90,7 +90,7 @@ impl FreeList {
         }
         if start != index {
             // The freed block's header is now inside a free block: leave it plain.
-            region.write(index, free_header(size, 0, 0))?;
+            region.write(index, plain_header(size))?;
         }
         if joins_dv {
             (self.dv_start, self.dv_size) = (start, stop - start);
@@ -99,7 +99,7 @@ impl FreeList {
             // Not listed: the far codes of merged listed neighbours go.
             self.clear_listed(start);
             self.clear_listed(stop);
-            region.write(start, free_header(stop - start, 0, 0))?;
+            region.write(start, plain_header(stop - start))?;
             if stop == self.top {
                 self.top = start;
                 if joins_dv {

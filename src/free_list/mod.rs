@@ -217,6 +217,30 @@ fn free_header(size: u32, next: u32, prev: u32) -> [u8; 16] {
     bytes
 }
 
+/// `free_header(size, 0, 0)`, the plain granule, as two stores ([`header_words`]; a header
+/// with a link keeps `free_header`'s four, as a link in a `u64` half would need a shift).
+#[inline(always)]
+fn plain_header(size: u32) -> [u8; 16] {
+    const _: () = assert!(SIZE_OFFSET == 8);
+    header_words(0, 0, size, 0)
+}
+
+/// The 16 bytes of the four native-endian `u32` words `[w0, w1, w2, w3]`, made of two `u64`
+/// halves so that a header is written with two stores (a constant or zero-extended half
+/// needs no shift), not one per word or per byte.
+#[inline(always)]
+pub(super) fn header_words(w0: u32, w1: u32, w2: u32, w3: u32) -> [u8; 16] {
+    let half = |first: u32, second: u32| {
+        let (low, high) = if cfg!(target_endian = "little") { (first, second) } else { (second, first) };
+        (low as u64 | (high as u64) << 32).to_ne_bytes()
+    };
+    let (front, back) = (half(w0, w1), half(w2, w3));
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&front);
+    bytes[8..].copy_from_slice(&back);
+    bytes
+}
+
 impl FreeList {
     /// A free list with the whole region as wilderness.
     pub(crate) fn new() -> FreeList {
@@ -426,7 +450,7 @@ impl FreeList {
                         // there. Its header goes plain, as in free memory everywhere.
                         self.bits[index_word] &= !(OBJECT << index_shift);
                         self.top = index;
-                        return region.write(index, free_header(size, 0, 0));
+                        return region.write(index, plain_header(size));
                     }
                     let (end_word, end_shift) = Self::bit(end);
                     if self.code(end) == OBJECT {

@@ -22,7 +22,9 @@
 //! against the bitmap's end code).
 
 use super::bitmaps::{AFTER_FREE, LISTED, WORD_GRANULES};
-use super::{free_header, FreeList, FOOTER_MIN, GRANULE, NEXT_OFFSET, PREV_OFFSET, SMALL_CLASSES, SMALL_MAX};
+use super::{
+    free_header, plain_header, FreeList, FOOTER_MIN, GRANULE, NEXT_OFFSET, PREV_OFFSET, SMALL_CLASSES, SMALL_MAX,
+};
 use crate::error::{Error, Result};
 use crate::header::{FREE_KIND, SIZE_OFFSET};
 use crate::region::Region;
@@ -233,7 +235,7 @@ impl FreeList {
         self.listed_blocks = self.listed_blocks.wrapping_add(1);
         region.write(index, free_header(size, head, 0))?;
         if size > FOOTER_MIN {
-            region.write(index + size - GRANULE, free_header(size, 0, 0))?;
+            region.write(index + size - GRANULE, plain_header(size))?;
         }
         if head != 0 {
             region.write_u32(head.wrapping_add(PREV_OFFSET), index)?;
@@ -264,7 +266,7 @@ impl FreeList {
                     }
                     self.dv_start = index + size;
                     self.dv_size = block_size - size;
-                    region.write(self.dv_start, free_header(self.dv_size, 0, 0))?;
+                    region.write(self.dv_start, plain_header(self.dv_size))?;
                 } else {
                     self.push(region, index + size, block_size - size)?;
                 }
@@ -301,7 +303,7 @@ impl FreeList {
             self.dv_start = 0;
         } else {
             self.dv_start += size;
-            region.write(self.dv_start, free_header(self.dv_size, 0, 0))?;
+            region.write(self.dv_start, plain_header(self.dv_size))?;
         }
         Ok(index)
     }
