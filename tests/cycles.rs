@@ -189,9 +189,11 @@ fn ring_workload_stays_bounded_with_cycle_collection_and_fills_the_heap_without(
         on.cycle_references_traced as f64 / on.cycle_objects_freed as f64,
         on.cycle_collections
     );
-    // Each freed node is visited three times (mark gray, scan, gather); the ring being built
-    // when a collection runs is visited too (mark gray and scan black), and again at the next
-    // collection if that comes before the ring is dropped.
+    // Each freed node is visited three times (mark gray, scan, gather). A collection that the
+    // candidate trigger starts leaves the young candidates (most often the ring being built)
+    // for the next one; a heap-growth collection takes them too, and then a live ring is
+    // visited (mark gray and scan black), and again at the next collection if that comes before
+    // the ring is dropped.
     assert!(on.cycle_objects_scanned <= 8 * on.cycle_objects_freed, "{on:?}");
 
     // The default threshold also keeps it bounded (by the threshold instead of the ring).

@@ -98,8 +98,9 @@ fn implementations(
 
 /// How the cycle collectors are run, shown under every cyclic workload.
 const POLICY: &str = "drc-heap: the default heap policy (a cycle collection at an allocation when more than \
-     10,000 candidates are buffered or the live bytes doubled since the last one, or when an \
-     allocation finds no room), plus one collect_cycles at the end. bacon_rajan_cc has no trigger \
+     10,000 candidates are buffered, of those buffered before the buffer held half as many, or of \
+     all of them when the live bytes doubled since the last one or an allocation finds no room), \
+     plus one collect_cycles at the end. bacon_rajan_cc has no trigger \
      of its own: collect_cycles runs after a ring, tree or graph when more than 10,000 possible \
      roots are buffered, and at the end. 'no cycle collection': drc-heap with \
      HeapConfig::with_cycle_collection(false), over the same region.";
