@@ -307,23 +307,7 @@ impl ObjectHeader {
     #[inline]
     pub(crate) fn decode(region: &Region, index: u32) -> Result<ObjectHeader> {
         let (bytes, kind, flags) = read_header_bytes!(region, index);
-        let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-        let size = word(SIZE_OFFSET as usize);
-        // At least a header, a multiple of 16, and the block inside the region, in two tests:
-        // `read` put the header inside the region (`index + 16 <= len`), so `room` is the
-        // room after it, and a size below 16 wraps around to more than any room.
-        let room = region.len() - index - HEADER_SIZE;
-        if (size % HEADER_SIZE != 0) | (size.wrapping_sub(HEADER_SIZE) > room) {
-            return Err(Error::corrupted(index, "object size out of bounds"));
-        }
-        Ok(ObjectHeader {
-            kind,
-            flags,
-            reserved: 0,
-            type_index: word(TYPE_INDEX_OFFSET as usize),
-            size,
-            ref_count: word(REF_COUNT_OFFSET as usize),
-        })
+        ObjectHeader::with_checked_size(region, index, &bytes, kind, flags)
     }
 
     /// [`ObjectHeader::decode`] with the kind and flags tested at once (the `one_test` form of
@@ -333,8 +317,25 @@ impl ObjectHeader {
     #[inline(always)]
     pub(crate) fn decode_one_test(region: &Region, index: u32) -> Result<ObjectHeader> {
         let (bytes, kind, flags) = read_header_bytes!(region, index, one_test);
+        ObjectHeader::with_checked_size(region, index, &bytes, kind, flags)
+    }
+
+    /// The rest of [`ObjectHeader::decode`] and [`ObjectHeader::decode_one_test`] once the
+    /// header's 16 `bytes` at `index` are read and its kind and flags checked: the size is at
+    /// least a header, a multiple of 16, and the block lies inside the region.
+    #[inline(always)]
+    fn with_checked_size(
+        region: &Region,
+        index: u32,
+        bytes: &[u8; 16],
+        kind: Kind,
+        flags: HeaderFlags,
+    ) -> Result<ObjectHeader> {
         let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         let size = word(SIZE_OFFSET as usize);
+        // At least a header, a multiple of 16, and the block inside the region, in two tests:
+        // `read` put the header inside the region (`index + 16 <= len`), so `room` is the
+        // room after it, and a size below 16 wraps around to more than any room.
         let room = region.len() - index - HEADER_SIZE;
         if (size % HEADER_SIZE != 0) | (size.wrapping_sub(HEADER_SIZE) > room) {
             return Err(Error::corrupted(index, "object size out of bounds"));

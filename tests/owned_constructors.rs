@@ -5,30 +5,10 @@
 
 mod common;
 
-use common::{assert_empty, region, verify};
+use common::{assert_empty, field_types, region, verify};
 use drc_heap::header::{HeaderFlags, ObjectHeader, HEADER_SIZE, KIND_OFFSET};
 use drc_heap::types::{ArrayType, HeapType, RefType, StorageType, StructType};
 use drc_heap::{Error, GcRef, Heap, Value, ValueRef};
-
-/// Every heap type a field can have after registration, nullable and not.
-fn field_types(node: drc_heap::TypeIndex, other: drc_heap::TypeIndex) -> Vec<RefType> {
-    let heap_types = [
-        HeapType::Extern,
-        HeapType::Any,
-        HeapType::Eq,
-        HeapType::I31,
-        HeapType::Struct,
-        HeapType::Array,
-        HeapType::None,
-        HeapType::NoExtern,
-        HeapType::Concrete(node),
-        HeapType::Concrete(other),
-    ];
-    heap_types
-        .iter()
-        .flat_map(|&heap_type| [RefType { nullable: true, heap_type }, RefType { nullable: false, heap_type }])
-        .collect()
-}
 
 #[test]
 fn struct_new_owned_accepts_and_refuses_every_operand_as_struct_new_does() {

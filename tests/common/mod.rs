@@ -106,3 +106,24 @@ pub fn as_ref(value: Value) -> Option<GcRef> {
         other => panic!("{other:?} is not a reference"),
     }
 }
+
+/// Every heap type a field can have after registration, nullable and not (`node` and `other`
+/// two registered struct types, for the concrete ones).
+pub fn field_types(node: TypeIndex, other: TypeIndex) -> Vec<RefType> {
+    let heap_types = [
+        HeapType::Extern,
+        HeapType::Any,
+        HeapType::Eq,
+        HeapType::I31,
+        HeapType::Struct,
+        HeapType::Array,
+        HeapType::None,
+        HeapType::NoExtern,
+        HeapType::Concrete(node),
+        HeapType::Concrete(other),
+    ];
+    heap_types
+        .iter()
+        .flat_map(|&heap_type| [RefType { nullable: true, heap_type }, RefType { nullable: false, heap_type }])
+        .collect()
+}
