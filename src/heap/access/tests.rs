@@ -86,7 +86,10 @@ fn struct_operands_are_checked_exactly_as_each_fields_full_check_does() {
     values.extend([ValueRef::Ref(None), ValueRef::Ref(Some(&i31)), ValueRef::Ref(Some(&inside))]);
     values.push(ValueRef::Ref(Some(&foreign)));
     values.extend(objects.iter().map(|&r| ValueRef::Ref(Some(r))));
-    let every: [u8; 256] = core::array::from_fn(|byte| byte as u8);
+    // Every value of the kind and flags bytes; under Miri, which runs this thousands of times
+    // slower, a few: no kind, the externref and array kinds, and other bytes.
+    let every: Vec<u8> =
+        if cfg!(miri) { Vec::from([0, 2, 4, 0x08, 0x20, 0x80, 0xff]) } else { (0..=u8::MAX).collect() };
     let mut compared = 0;
     for storage in storages {
         // The field after an i32 (a plan's offset that is not the first field's).
@@ -100,10 +103,10 @@ fn struct_operands_are_checked_exactly_as_each_fields_full_check_does() {
                 if let Some(r) = object {
                     let index = r.as_raw_u32();
                     let saved: [u8; 16] = heap.region.read(index).unwrap();
-                    for kind in every {
+                    for &kind in &every {
                         headers.push(Some((index, [kind, saved[1]], None)));
                     }
-                    for flags in every {
+                    for &flags in &every {
                         headers.push(Some((index, [saved[0], flags], None)));
                     }
                     headers.push(Some((index, [saved[0], saved[1]], Some(0))));
@@ -144,5 +147,5 @@ fn struct_operands_are_checked_exactly_as_each_fields_full_check_does() {
             }
         }
     }
-    assert!(compared > 20_000, "{compared}");
+    assert!(compared > if cfg!(miri) { 2_000 } else { 20_000 }, "{compared}");
 }

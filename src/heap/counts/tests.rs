@@ -34,8 +34,9 @@ fn externref_id_refuses_exactly_what_its_full_checks_refuse() {
         let index = r.as_raw_u32();
         for at in index..index + EXTERNREF_SIZE {
             let [saved] = heap.region.read::<1>(at).unwrap();
-            // Every value of the kind and flags bytes, the listed ones elsewhere.
-            let values: &[u8] = if at - index < 2 { &every } else { &bytes };
+            // Every value of the kind and flags bytes, the listed ones elsewhere (and everywhere
+            // under Miri, which runs this thousands of times slower).
+            let values: &[u8] = if at - index < 2 && !cfg!(miri) { &every } else { &bytes };
             for &byte in values {
                 heap.region.write(at, [byte]).unwrap();
                 assert_same_id(&heap, &e, "externref");
